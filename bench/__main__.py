@@ -1,0 +1,19 @@
+"""`make bench`: run every benchmark and print its figures (never asserted; machines are noisy,
+so each benchmark measures ratios within one run)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import foundation
+
+
+def main() -> int:
+    for module in (foundation,):
+        print(f"== {module.__name__}", flush=True)
+        module.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The API application factory: routers, error rendering, middleware, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.auth.router import router as auth_router
+from service.auth.service import Authenticator
+from service.bootstrap import ensure_bootstrap_key
+from service.config import Settings, get_settings
+from service.errors import ServiceError
+from service.ops.middleware import ApiMetrics, RequestContextMiddleware
+from service.ops.router import router as ops_router
+from service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """\
+finetune-manager: an OpenAI-compatible control plane for fine-tuning. Point the official `openai`
+SDK at `/v1` with an ftm API key. Errors use OpenAI's shape
+`{"error": {"message", "type", "param", "code"}}`.
+"""
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    *,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def _param_of(location: tuple[Any, ...]) -> str | None:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) if parts else None
+
+
+async def _service_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceError)
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+
+
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0]
+    param = _param_of(tuple(first.get("loc", ())))
+    message = first.get("msg", "Invalid request.")
+    if param:
+        message = f"Invalid value for '{param}': {message}"
+    return error_response(400, message, type_="invalid_request_error", param=param, code="invalid_value")
+
+
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(
+        error.status_code,
+        str(error.detail),
+        type_="invalid_request_error",
+        code=codes.get(error.status_code),
+        headers=dict(error.headers or {}),
+    )
+
+
+async def _unexpected_error(_: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=error)
+    return error_response(500, "The server had an error while processing your request.", type_="server_error")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ensure_bootstrap_key(settings, app.state.runtime.sessions)
+        yield
+        if runtime is None:
+            app.state.runtime.close()
+
+    app = FastAPI(
+        title="finetune-manager",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime or Runtime(settings)
+    app.state.authenticator = Authenticator(app.state.runtime.sessions, settings.api_key_cache_ttl_s)
+    app.state.metrics = ApiMetrics()
+
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+
+    app.include_router(ops_router)
+    app.include_router(auth_router)
+    return app

@@ -1,0 +1,67 @@
+"""FastAPI dependencies: the database session, the caller, and scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from service.auth.keys import Scope
+from service.auth.service import Authenticator, Principal
+from service.errors import AuthenticationFailed, PermissionDenied
+from service.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    session = get_runtime(request).sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthenticationFailed(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            code="missing_api_key",
+        )
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = authenticator(key.strip())
+    request.state.principal = principal
+    return principal
+
+
+def require(scope: Scope) -> Callable[..., Principal]:
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.has(scope):
+            raise PermissionDenied(f"This API key lacks the '{scope}' scope this route needs.")
+        return principal
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+AdminCaller = Annotated[Principal, Depends(require(Scope.ADMIN))]
+FilesCaller = Annotated[Principal, Depends(require(Scope.FILES))]
+FineTuningCaller = Annotated[Principal, Depends(require(Scope.FINE_TUNING))]
+WebhooksCaller = Annotated[Principal, Depends(require(Scope.WEBHOOKS))]
+InferenceCaller = Annotated[Principal, Depends(require(Scope.INFERENCE))]
+DeploymentsCaller = Annotated[Principal, Depends(require(Scope.DEPLOYMENTS))]

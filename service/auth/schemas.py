@@ -1,0 +1,93 @@
+"""Admin API shapes for tenants and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.auth.keys import Scope
+from service.auth.models import ApiKeyRow, TenantRow
+from service.clock import to_unix
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-'.")
+
+
+class Tenant(BaseModel):
+    id: str
+    object: Literal["tenant"] = "tenant"
+    name: str
+    created_at: int
+
+    @classmethod
+    def from_row(cls, row: TenantRow) -> Tenant:
+        return cls(id=row.id, name=row.name, created_at=to_unix(row.created_at) or 0)
+
+
+class TenantList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Tenant]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(description="Name of the tenant the key belongs to.")
+    name: str = Field(default="", max_length=128, description="A label for people.")
+    scopes: list[Scope] | None = Field(
+        default=None, description="Scopes granted; default: every scope but admin."
+    )
+    expires_at: datetime | None = Field(default=None, description="When the key stops working (optional).")
+
+
+class ApiKey(BaseModel):
+    """An API key as listed: never the key itself, only its visible prefix."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    tenant_id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: int
+    expires_at: int | None
+    revoked_at: int | None
+    last_used_at: int | None
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+        return cls(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            name=row.name,
+            prefix=row.prefix,
+            scopes=list(row.scopes),
+            created_at=to_unix(row.created_at) or 0,
+            expires_at=to_unix(row.expires_at),
+            revoked_at=to_unix(row.revoked_at),
+            last_used_at=to_unix(row.last_used_at),
+        )
+
+
+class ApiKeyCreated(ApiKey):
+    """The new key; `key` is shown this once and cannot be retrieved again."""
+
+    key: str
+
+
+class ApiKeyList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ApiKey]
+
+
+class Caller(BaseModel):
+    """Who the API key belongs to."""
+
+    object: Literal["caller"] = "caller"
+    tenant_id: str
+    tenant: str
+    key_id: str
+    scopes: list[str]

@@ -1,0 +1,198 @@
+"""Tenants, API keys and authentication.
+
+Every query elsewhere is scoped by the `Principal.tenant_id` this module resolves from a key.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.auth.keys import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    MIN_KEY_LENGTH,
+    Scope,
+    generate_key,
+    hash_key,
+    matches,
+    visible_prefix,
+)
+from service.auth.models import ApiKeyRow, TenantRow
+from service.clock import utcnow
+from service.errors import AuthenticationFailed, InvalidRequest, NotFound
+from service.ids import new_id
+
+DEFAULT_TENANT = "default"
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant and the scopes of the key used."""
+
+    tenant_id: str
+    tenant_name: str
+    key_id: str
+    scopes: frozenset[str]
+
+    def has(self, scope: Scope) -> bool:
+        return Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+def get_tenant(session: Session, name: str) -> TenantRow:
+    tenant = session.scalar(select(TenantRow).where(TenantRow.name == name))
+    if tenant is None:
+        raise NotFound(f"No tenant named '{name}'.", param="tenant", code="tenant_not_found")
+    return tenant
+
+
+def create_tenant(session: Session, name: str) -> TenantRow:
+    if not TENANT_NAME.match(name):
+        raise InvalidRequest(
+            "Tenant names are 1-64 characters of a-z, 0-9, '.', '_' and '-', "
+            "starting with a letter or digit.",
+            param="name",
+        )
+    if session.scalar(select(TenantRow.id).where(TenantRow.name == name)) is not None:
+        raise InvalidRequest(f"A tenant named '{name}' exists already.", param="name", code="tenant_exists")
+    tenant = TenantRow(id=new_id("tenant_"), name=name, created_at=utcnow())
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def get_or_create_tenant(session: Session, name: str) -> TenantRow:
+    existing = session.scalar(select(TenantRow).where(TenantRow.name == name))
+    return existing if existing is not None else create_tenant(session, name)
+
+
+def parse_scopes(scopes: Iterable[str] | None) -> list[str]:
+    chosen = DEFAULT_SCOPES if scopes is None else set(scopes)
+    unknown = sorted(set(chosen) - ALL_SCOPES)
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown scope(s) {', '.join(unknown)}; known scopes are {', '.join(sorted(ALL_SCOPES))}.",
+            param="scopes",
+        )
+    if not chosen:
+        raise InvalidRequest("A key needs at least one scope.", param="scopes")
+    return sorted(chosen)
+
+
+def create_key(
+    session: Session,
+    tenant: TenantRow,
+    *,
+    scopes: Iterable[str] | None = None,
+    name: str = "",
+    expires_at: datetime | None = None,
+    plaintext: str | None = None,
+) -> tuple[ApiKeyRow, str]:
+    """A new key for `tenant`; the plaintext is returned here and never again."""
+    key = plaintext if plaintext is not None else generate_key()
+    if len(key) < MIN_KEY_LENGTH:
+        raise InvalidRequest(f"An API key must be at least {MIN_KEY_LENGTH} characters long.", param="key")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidRequest("expires_at must be in the future.", param="expires_at")
+    row = ApiKeyRow(
+        id=new_id("key_"),
+        tenant_id=tenant.id,
+        name=name,
+        prefix=visible_prefix(key),
+        key_hash=hash_key(key),
+        scopes=parse_scopes(scopes),
+        created_at=utcnow(),
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def ensure_key(session: Session, key: str, *, tenant_name: str, scopes: Iterable[str]) -> ApiKeyRow:
+    """Make sure exactly this key exists (bootstrap); idempotent, and it revives a revoked one."""
+    tenant = get_or_create_tenant(session, tenant_name)
+    for row in _candidates(session, key):
+        if row.tenant_id == tenant.id:
+            row.revoked_at = None
+            row.expires_at = None
+            row.scopes = parse_scopes(scopes)
+            return row
+    row, _ = create_key(session, tenant, scopes=scopes, name="bootstrap", plaintext=key)
+    return row
+
+
+def list_keys(session: Session, tenant_id: str | None = None) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id)
+    if tenant_id is not None:
+        query = query.where(ApiKeyRow.tenant_id == tenant_id)
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKeyRow:
+    row = session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise NotFound(f"No API key with id '{key_id}'.", param="key_id", code="api_key_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def _candidates(session: Session, key: str) -> list[ApiKeyRow]:
+    return list(session.scalars(select(ApiKeyRow).where(ApiKeyRow.prefix == visible_prefix(key))))
+
+
+INVALID_KEY = "Incorrect API key provided."
+
+
+def authenticate(session: Session, key: str) -> Principal:
+    """The principal for `key`; every failure is the same 401 so that nothing leaks."""
+    now = utcnow()
+    for row in _candidates(session, key):
+        if not matches(key, row.key_hash):
+            continue
+        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+            break
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            row.last_used_at = now
+        tenant = session.get(TenantRow, row.tenant_id)
+        assert tenant is not None  # the foreign key guarantees it
+        return Principal(tenant.id, tenant.name, row.id, frozenset(row.scopes))
+    raise AuthenticationFailed(INVALID_KEY)
+
+
+class Authenticator:
+    """`authenticate` behind a short in-memory cache, so a request costs no query most of the time.
+
+    A revoked or expired key stops working within `ttl_s` seconds.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float) -> None:
+        self._sessions = sessions
+        self._ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str) -> Principal:
+        digest = hash_key(key)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self._sessions() as session, session.begin():
+            principal = authenticate(session, key)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl_s, principal)
+        return principal

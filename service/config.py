@@ -1,0 +1,72 @@
+"""Settings, read from `FTM_*` environment variables and an optional `.env` file.
+
+Every field mirrors its environment variable (`database_url` is `FTM_DATABASE_URL`) and appears in
+the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the API, workers, beat and the dev stack."""
+
+    model_config = SettingsConfigDict(env_prefix="FTM_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    bootstrap_api_key: SecretStr | None = None
+
+    # Providers. The local provider is the built-in emulator; OpenAI is used when a key is set.
+    default_provider: str = "local"
+    local_provider_base_url: str = "http://127.0.0.1:8100/v1"
+    local_provider_api_key: SecretStr = SecretStr("sk-local")
+    local_provider_port: int = 8100
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+
+    # Limits.
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    provider_timeout_s: float = Field(default=30.0, gt=0)
+    proxy_timeout_s: float = Field(default=120.0, gt=0)
+    api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
+
+    # Celery and sweeps.
+    celery_visibility_timeout_s: int = Field(default=3600, ge=10)
+    celery_task_time_limit_s: int = Field(default=300, ge=5)
+    outbox_relay_interval_s: float = Field(default=1.0, gt=0)
+    job_refresh_interval_s: float = Field(default=10.0, gt=0)
+    beat_lock_ttl_s: int = Field(default=30, ge=3)
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"
+        if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:
+            raise ValueError(
+                "FTM_CELERY_TASK_TIME_LIMIT_S must be at most half of FTM_CELERY_VISIBILITY_TIMEOUT_S"
+            )
+        return self
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests build `Settings(...)` directly instead."""
+    return Settings()

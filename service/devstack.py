@@ -1,0 +1,291 @@
+"""The development stack behind `make run` / `ftm dev`: one command, every process.
+
+It uses the Redis at `FTM_REDIS_URL` when one answers, else starts an embedded one (a
+`redis-server` on PATH, else fakeredis's TCP server in this process); migrates the SQLite store
+under `FTM_DATA_DIR`; makes sure an admin API key exists; then runs the local provider, the API, a
+Celery worker and beat as child processes, prints the URL and the key, and stops them all on
+Ctrl-C or SIGTERM (or when any of them dies).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import redis
+from pydantic import SecretStr
+
+from service.auth.keys import generate_key
+from service.bootstrap import ensure_bootstrap_key
+from service.config import Settings
+from service.db import make_engine, make_session_factory
+from service.migrate import upgrade
+
+STOP_GRACE_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@dataclass
+class EmbeddedRedis:
+    """A Redis for the dev stack when none is reachable."""
+
+    url: str
+    stop: Callable[[], None]
+    kind: str
+
+
+def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
+    port = free_port()
+    binary = shutil.which("redis-server")
+    if binary:
+        redis_dir = data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(redis_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        _wait_for(lambda: redis_answers(url), "redis-server", 10)
+        return EmbeddedRedis(url, lambda: _stop_process(process), "redis-server")
+    from fakeredis import TcpFakeServer
+    from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+
+    # Each reply is its own write; without TCP_NODELAY every pipeline waits ~40 ms on Nagle.
+    TCPFakeRequestHandler.disable_nagle_algorithm = True
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return EmbeddedRedis(f"redis://127.0.0.1:{port}/0", stop, "fakeredis")
+
+
+def _wait_for(ready: Callable[[], bool], what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not become ready within {timeout_s:.0f} s")
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def dev_api_key(settings: Settings) -> str:
+    """The bootstrap key if set, else one generated once and kept in the data directory."""
+    if settings.bootstrap_api_key is not None:
+        return settings.bootstrap_api_key.get_secret_value()
+    path = settings.data_dir / "dev-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    key = generate_key()
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+@dataclass
+class DevStack:
+    settings: Settings
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    embedded: EmbeddedRedis | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> dict[str, str]:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redis_url = settings.redis_url
+        if not redis_answers(redis_url):
+            self.embedded = start_embedded_redis(settings.data_dir)
+            redis_url = self.embedded.url
+        upgrade(settings.database_url)
+        key = dev_api_key(settings)
+        settings = settings.model_copy(update={"bootstrap_api_key": SecretStr(key), "redis_url": redis_url})
+        engine = make_engine(settings.database_url)
+        ensure_bootstrap_key(settings, make_session_factory(engine))
+        engine.dispose()
+
+        emulator_url = f"http://127.0.0.1:{settings.local_provider_port}/v1"
+        env = {
+            **os.environ,
+            "FTM_REDIS_URL": redis_url,
+            "FTM_DATABASE_URL": settings.database_url,
+            "FTM_DATA_DIR": str(settings.data_dir),
+            "FTM_BOOTSTRAP_API_KEY": key,
+            "FTM_LOCAL_PROVIDER_BASE_URL": emulator_url,
+            "FTM_LOCAL_PROVIDER_API_KEY": settings.local_provider_api_key.get_secret_value(),
+            "FTM_EMULATOR_API_KEY": settings.local_provider_api_key.get_secret_value(),
+            "FTM_EMULATOR_DATA_DIR": str(settings.data_dir / "emulator"),
+        }
+        python = sys.executable
+        commands = {
+            "emulator": [
+                python,
+                "-m",
+                "service.cli",
+                "emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(settings.local_provider_port),
+            ],
+            "api": [
+                python,
+                "-m",
+                "service.cli",
+                "api",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "--concurrency",
+                "2",
+                "--queues",
+                "maintenance,files,jobs,webhooks",
+                "--loglevel",
+                settings.log_level,
+                "--hostname",
+                f"ftm-dev-{secrets.token_hex(3)}@%h",
+            ],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery_app",
+                "beat",
+                "--loglevel",
+                settings.log_level,
+                "--schedule",
+                str(settings.data_dir / "celerybeat-schedule"),
+            ],
+        }
+        for name, command in commands.items():
+            self.processes[name] = subprocess.Popen(command, env=env)
+        api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        base = f"http://{api_host}:{settings.port}"
+        _wait_for(lambda: self._ready(f"{emulator_url}/models", key=None), "the local provider", 60)
+        _wait_for(lambda: self._ready(f"{base}/readyz", key=None), "the API", 60)
+        redis_kind = self.embedded.kind if self.embedded else "external"
+        return {"url": f"{base}/v1", "key": key, "redis": f"{redis_url} ({redis_kind})"}
+
+    def _ready(self, url: str, key: str | None) -> bool:
+        self.raise_if_exited()
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    def raise_if_exited(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None and not self.stopping.is_set():
+                raise RuntimeError(f"{name} exited with code {process.returncode}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def run(settings: Settings) -> int:
+    stack = DevStack(settings)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        info = stack.start()
+        print(
+            "\nfinetune-manager is running\n"
+            f"  API base URL : {info['url']}\n"
+            f"  API key      : {info['key']}   (admin, tenant 'default')\n"
+            f"  Redis        : {info['redis']}\n"
+            f"  Data         : {settings.data_dir.resolve()}\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while True:
+            stack.raise_if_exited()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    except RuntimeError as error:
+        print(f"dev stack: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()

@@ -1,0 +1,39 @@
+"""What a process needs to do work: settings, the SQL engine and sessions, Redis.
+
+The API keeps one on `app.state.runtime`; each worker process builds its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import make_engine, make_session_factory
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine = field(init=False)
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(self.settings.database_url)
+        self.sessions = make_session_factory(self.engine)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if "redis" in self.__dict__:
+            self.redis.close()

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from service.config import Settings
+from service.queueing import check_celery_config, make_celery
+from service.tasks import Queue, TaskName, queue_for
+
+
+def test_the_celery_configuration_holds_the_reliability_invariants(settings: Settings) -> None:
+    app = make_celery(settings)
+
+    assert check_celery_config(app.conf) == []
+
+
+def test_a_mismatched_visibility_timeout_is_reported(settings: Settings) -> None:
+    app = make_celery(settings)
+    app.conf.broker_transport_options = {"visibility_timeout": 10}
+
+    assert any("visibility_timeout" in problem for problem in check_celery_config(app.conf))
+
+
+def test_tasks_are_routed_to_the_queue_of_their_kind() -> None:
+    routes = {name: queue_for(name) for name in TaskName}
+
+    assert routes[TaskName.OUTBOX_RELAY] is Queue.MAINTENANCE
+    assert routes[TaskName.JOBS_SWEEP] is Queue.MAINTENANCE
+    assert routes[TaskName.JOBS_SUBMIT] is Queue.JOBS
+    assert routes[TaskName.WEBHOOKS_DELIVER] is Queue.WEBHOOKS
+    assert routes[TaskName.FILES_VALIDATE] is Queue.FILES

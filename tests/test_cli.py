@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from service.cli import main
+from service.config import Settings, get_settings
+from tests.conftest import bearer
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("FTM_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FTM_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_keys_create_makes_a_working_key_for_a_new_tenant(client: TestClient) -> None:
+    result = CliRunner().invoke(main, ["keys", "create", "--tenant", "second", "--scope", "files"])
+
+    key = result.stdout.strip()
+    caller = client.get("/v1/me", headers=bearer(key)).json()
+    assert result.exit_code == 0, result.output
+    assert (caller["tenant"], caller["scopes"]) == ("second", ["files"])
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_keys_create_rejects_an_unknown_scope_and_creates_nothing(client: TestClient) -> None:
+    result = CliRunner().invoke(main, ["keys", "create", "--tenant", "third", "--scope", "root"])
+    listing = CliRunner().invoke(main, ["keys", "list"])
+
+    assert result.exit_code == 1
+    assert "Unknown scope(s) root" in result.output
+    assert listing.stdout == ""

@@ -1,0 +1,54 @@
+"""The Celery app: configuration from `service.queueing`, tasks from `workers.*_tasks`, and the
+beat schedule of periodic sweeps. Start with `celery -A workers.celery_app worker` / `beat`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+
+from service.config import get_settings
+from service.logs import configure_logging
+from service.queueing import check_celery_config, make_celery
+from service.tasks import TaskName
+
+log = logging.getLogger(__name__)
+
+settings = get_settings()
+celery_app = make_celery(settings)
+celery_app.conf.beat_scheduler = "workers.beat:LockedScheduler"
+celery_app.conf.beat_schedule = {
+    "outbox-relay": {
+        "task": TaskName.OUTBOX_RELAY.value,
+        "schedule": timedelta(seconds=settings.outbox_relay_interval_s),
+        "options": {"expires": max(5.0, settings.outbox_relay_interval_s * 5)},
+    },
+    "jobs-sweep": {
+        "task": TaskName.JOBS_SWEEP.value,
+        "schedule": timedelta(seconds=settings.job_refresh_interval_s),
+        "options": {"expires": settings.job_refresh_interval_s * 3},
+    },
+    "webhooks-sweep": {
+        "task": TaskName.WEBHOOKS_SWEEP.value,
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 15},
+    },
+}
+celery_app.conf.include = [
+    "workers.outbox_tasks",
+]
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _json_logs(**_: Any) -> None:
+    configure_logging(settings.log_level)
+
+
+@worker_ready.connect
+def _check_config(**_: Any) -> None:
+    for problem in check_celery_config(celery_app.conf):
+        log.error("celery configuration: %s", problem)
