@@ -17,9 +17,14 @@ from service.auth.service import Authenticator
 from service.bootstrap import ensure_bootstrap_key
 from service.config import Settings, get_settings
 from service.errors import ServiceError
+from service.files.router import router as files_router
+from service.jobs.router import router as jobs_router
+from service.models.router import router as models_router
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
+from service.proxy.router import router as proxy_router
 from service.runtime import Runtime
+from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_bootstrap_key(settings, app.state.runtime.sessions)
         yield
+        await app.state.runtime.providers.aclose()
         if runtime is None:
             app.state.runtime.close()
 
@@ -107,5 +113,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
     app.include_router(ops_router)
-    app.include_router(auth_router)
+    for router in (auth_router, files_router, jobs_router, models_router, webhooks_router, proxy_router):
+        app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import make_engine, make_session_factory
+from service.providers.registry import ProviderRegistry
 
 
 @dataclass
@@ -33,7 +34,13 @@ class Runtime:
             self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
 
+    @cached_property
+    def providers(self) -> ProviderRegistry:
+        return ProviderRegistry(self.settings)
+
     def close(self) -> None:
         self.engine.dispose()
+        if "providers" in self.__dict__:
+            self.providers.close()
         if "redis" in self.__dict__:
             self.redis.close()

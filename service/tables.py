@@ -4,8 +4,27 @@ from __future__ import annotations
 
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
+from service.files.models import FileRow, ProviderFileRow
+from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
+from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
+from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
 
 metadata = Base.metadata
 
-__all__ = ["ApiKeyRow", "OutboxRow", "TenantRow", "metadata"]
+__all__ = [
+    "ApiKeyRow",
+    "FileRow",
+    "FineTunedModelRow",
+    "JobCheckpointRow",
+    "JobEventRow",
+    "JobRow",
+    "OutboxRow",
+    "ProviderFileRow",
+    "TenantRow",
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEndpointRow",
+    "WebhookEventRow",
+    "metadata",
+]

@@ -39,6 +39,9 @@ celery_app.conf.beat_schedule = {
 }
 celery_app.conf.include = [
     "workers.outbox_tasks",
+    "workers.files_tasks",
+    "workers.jobs_tasks",
+    "workers.webhooks_tasks",
 ]
 
 

@@ -1,6 +1,6 @@
 """foundation: tenants, api keys, outbox
 
-Revision ID: 373c0264d343
+Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22 05:06:23.100539
 """
@@ -13,7 +13,7 @@ from alembic import op
 import service.db
 
 
-revision = '373c0264d343'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,0 +1,41 @@
+"""Base models that can be fine-tuned (and called through the proxy), with their limits.
+
+Training context limits follow OpenAI's fine-tuning guide; examples longer than the limit are
+truncated by the provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    id: str
+    kind: Literal["chat", "completion"]
+    training_context: int
+    owned_by: str = "system"
+
+
+BASE_MODELS: dict[str, BaseModel] = {
+    model.id: model
+    for model in (
+        BaseModel("gpt-4o-mini-2024-07-18", "chat", 65_536),
+        BaseModel("gpt-4o-2024-08-06", "chat", 65_536),
+        BaseModel("gpt-4.1-2025-04-14", "chat", 65_536),
+        BaseModel("gpt-4.1-mini-2025-04-14", "chat", 65_536),
+        BaseModel("gpt-4.1-nano-2025-04-14", "chat", 65_536),
+        BaseModel("gpt-3.5-turbo-0125", "chat", 16_385),
+        BaseModel("gpt-3.5-turbo-1106", "chat", 16_385),
+        BaseModel("babbage-002", "completion", 16_385),
+        BaseModel("davinci-002", "completion", 16_385),
+    )
+}
+
+
+def base_model_of(model: str) -> str:
+    """`ft:gpt-4o-mini-2024-07-18:org:suffix:id` -> `gpt-4o-mini-2024-07-18`; a base name maps to itself."""
+    if model.startswith("ft:"):
+        return model.split(":")[1]
+    return model

@@ -1,0 +1,89 @@
+"""Which models a tenant may call and where each one lives.
+
+A fine-tuned model belongs to the tenant whose job made it; base models in the catalog may be
+called by every tenant, on the default provider. Anything else (another tenant's model, an unknown
+or deleted one) is a 404 `model_not_found`, never a 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.clock import utcnow
+from service.errors import NotFound
+from service.models.catalog import BASE_MODELS
+from service.models.models import FineTunedModelRow
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """Where to send a request for a model: the provider and the provider's name for it."""
+
+    model: str
+    provider: str
+    upstream_model: str
+    owned_by: str
+    created_at: datetime | None
+
+
+def model_not_found(model: str) -> NotFound:
+    return NotFound(
+        f"The model '{model}' does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def register_fine_tuned_model(
+    session: Session, *, model: str, tenant_id: str, provider: str, base_model: str, job_id: str
+) -> FineTunedModelRow:
+    """Record that `tenant_id` owns `model` (idempotent)."""
+    row = session.get(FineTunedModelRow, model)
+    if row is None:
+        row = FineTunedModelRow(
+            id=model,
+            tenant_id=tenant_id,
+            provider=provider,
+            base_model=base_model,
+            job_id=job_id,
+            created_at=utcnow(),
+        )
+        session.add(row)
+    return row
+
+
+def resolve_route(
+    session: Session, *, tenant_id: str, tenant_name: str, model: str, default_provider: str
+) -> ModelRoute:
+    row = session.get(FineTunedModelRow, model)
+    if row is not None:
+        if row.tenant_id != tenant_id or row.deleted_at is not None:
+            raise model_not_found(model)
+        return ModelRoute(model, row.provider, model, tenant_name, row.created_at)
+    if model in BASE_MODELS:
+        return ModelRoute(model, default_provider, model, BASE_MODELS[model].owned_by, None)
+    raise model_not_found(model)
+
+
+def list_routes(
+    session: Session, *, tenant_id: str, tenant_name: str, default_provider: str
+) -> list[ModelRoute]:
+    rows = session.scalars(
+        select(FineTunedModelRow)
+        .where(FineTunedModelRow.tenant_id == tenant_id, FineTunedModelRow.deleted_at.is_(None))
+        .order_by(FineTunedModelRow.created_at.desc())
+    )
+    fine_tuned = [ModelRoute(row.id, row.provider, row.id, tenant_name, row.created_at) for row in rows]
+    base = [ModelRoute(m.id, default_provider, m.id, m.owned_by, None) for m in BASE_MODELS.values()]
+    return fine_tuned + base
+
+
+def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> FineTunedModelRow:
+    row = session.get(FineTunedModelRow, model)
+    if row is None or row.tenant_id != tenant_id or row.deleted_at is not None:
+        raise model_not_found(model)
+    return row

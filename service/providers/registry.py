@@ -1,0 +1,99 @@
+"""The configured providers and their SDK clients.
+
+Every provider is OpenAI-compatible and driven through the official `openai` SDK: `local` is that
+same code pointed at the built-in emulator; `openai` is real OpenAI (or any compatible base URL)
+when `FTM_OPENAI_API_KEY` is set. Clients are built once per process and reused (they pool
+connections). Workers use the sync client with the SDK's retries off (exactly one layer retries:
+Celery); the proxy uses the async client.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import openai
+
+from service.config import Settings
+from service.errors import InvalidRequest
+
+LOCAL = "local"
+OPENAI = "openai"
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    api_key: str
+
+
+def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
+    configs = {
+        LOCAL: ProviderConfig(
+            LOCAL, settings.local_provider_base_url, settings.local_provider_api_key.get_secret_value()
+        )
+    }
+    if settings.openai_api_key is not None:
+        configs[OPENAI] = ProviderConfig(
+            OPENAI, settings.openai_base_url, settings.openai_api_key.get_secret_value()
+        )
+    return configs
+
+
+class ProviderRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.configs = provider_configs(settings)
+        self._sync: dict[str, openai.OpenAI] = {}
+        self._async: dict[str, openai.AsyncOpenAI] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def default(self) -> str:
+        return self.settings.default_provider
+
+    def config(self, name: str) -> ProviderConfig:
+        try:
+            return self.configs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.configs))
+            raise InvalidRequest(
+                f"Provider '{name}' is not configured; configured providers: {known}.", param="provider"
+            ) from None
+
+    def sync_client(self, name: str) -> openai.OpenAI:
+        with self._lock:
+            if name not in self._sync:
+                config = self.config(name)
+                self._sync[name] = openai.OpenAI(
+                    api_key=config.api_key,
+                    base_url=config.base_url,
+                    max_retries=0,
+                    timeout=self.settings.provider_timeout_s,
+                )
+            return self._sync[name]
+
+    def async_client(self, name: str) -> openai.AsyncOpenAI:
+        with self._lock:
+            if name not in self._async:
+                config = self.config(name)
+                self._async[name] = openai.AsyncOpenAI(
+                    api_key=config.api_key,
+                    base_url=config.base_url,
+                    max_retries=1,
+                    timeout=self.settings.proxy_timeout_s,
+                )
+            return self._async[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._sync.values():
+                client.close()
+            self._sync.clear()
+
+    async def aclose(self) -> None:
+        clients = list(self._async.values())
+        self._async.clear()
+        for client in clients:
+            await client.close()

@@ -1,0 +1,7 @@
+"""Routes of the proxy feature."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["proxy"])

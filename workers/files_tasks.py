@@ -1,0 +1,3 @@
+"""Tasks of the files feature."""
+
+from __future__ import annotations

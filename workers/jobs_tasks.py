@@ -1,0 +1,3 @@
+"""Tasks of the jobs feature."""
+
+from __future__ import annotations

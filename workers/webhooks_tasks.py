@@ -1,0 +1,3 @@
+"""Tasks of the webhooks feature."""
+
+from __future__ import annotations
