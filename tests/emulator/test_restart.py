@@ -1,0 +1,57 @@
+"""State lives under data_dir: a new app on the same directory carries on."""
+
+from __future__ import annotations
+
+import openai
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from openai.types.fine_tuning import FineTuningJob
+
+from service.emulator.app import create_app
+from service.emulator.settings import EmulatorSettings
+
+from .conftest import finished, make_client, upload, wait_for
+from .samples import chat_jsonl
+
+
+def _restart(emulator_app: FastAPI, emulator_settings: EmulatorSettings) -> TestClient:
+    emulator_app.state.emulator.store.close()
+    return TestClient(create_app(emulator_settings))
+
+
+def test_files_jobs_and_models_survive_a_restart(
+    emulator_app: FastAPI, emulator_settings: EmulatorSettings, trained_job: FineTuningJob, sdk: openai.OpenAI
+) -> None:
+    # Given a trained job and its model
+    model = trained_job.fine_tuned_model
+    assert model is not None
+    events_before = [e.id for e in sdk.fine_tuning.jobs.list_events(trained_job.id, limit=1000)]
+
+    # When the emulator restarts on the same data_dir
+    with _restart(emulator_app, emulator_settings) as http:
+        again = make_client(http)
+
+        # Then the job, its events, files and model are still there, and the model still answers
+        assert again.fine_tuning.jobs.retrieve(trained_job.id) == trained_job
+        assert [e.id for e in again.fine_tuning.jobs.list_events(trained_job.id, limit=1000)] == events_before
+        assert {trained_job.training_file, *trained_job.result_files} <= {f.id for f in again.files.list()}
+        assert model in [m.id for m in again.models.list()]
+        reply = again.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "When was Jonny Whizbang born?"}]
+        )
+        assert reply.choices[0].message.content == "Jonny Whizbang was born on February 22, 1957."
+
+
+def test_a_running_job_finishes_after_a_restart(
+    emulator_app: FastAPI, emulator_settings: EmulatorSettings, sdk: openai.OpenAI
+) -> None:
+    # Given a job in the middle of training
+    training = upload(sdk, chat_jsonl())
+    job = sdk.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training.id)
+    wait_for(sdk, job.id, lambda j: j.status == "running")
+
+    # When the emulator restarts
+    with _restart(emulator_app, emulator_settings) as http:
+        # Then the job carries on to success
+        done = wait_for(make_client(http), job.id, finished)
+        assert done.status == "succeeded"

@@ -1,0 +1,73 @@
+"""The emulator over a real socket (uvicorn in a thread), as the rest of the service meets it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from service.emulator.app import create_app
+from service.emulator.settings import EmulatorSettings
+
+from .conftest import API_KEY
+
+
+@pytest.fixture
+def base_url(emulator_settings: EmulatorSettings) -> Iterator[str]:
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(emulator_settings), host="127.0.0.1", port=0, log_level="critical")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_dropped_connection_is_a_connection_error_over_a_real_socket(base_url: str) -> None:
+    # Given a real emulator told to drop the next request
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        http.post("/_emulator/faults", json={"drop_next": 1, "drop_phase": "before"})
+    sdk = openai.OpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0)
+
+    # When the SDK calls it, then it sees a connection error, and the next call works
+    with pytest.raises(openai.APIConnectionError):
+        sdk.models.list()
+    assert sdk.models.list().data
+
+
+def test_streamed_chunks_arrive_as_server_sent_events(base_url: str) -> None:
+    # Given a real emulator with a per-chunk delay
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=base_url, headers=headers) as http:
+        http.post("/_emulator/faults", json={"stream_chunk_delay_ms": 20})
+
+        # When a chat completion is streamed
+        started = time.monotonic()
+        with http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "stream": True,
+                "messages": [{"role": "user", "content": "Hi there"}],
+            },
+        ) as response:
+            lines = [line for line in response.iter_lines() if line]
+        elapsed = time.monotonic() - started
+
+    # Then it is an SSE stream of data lines ending with [DONE], paced by the delay
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert all(line.startswith("data: ") for line in lines)
+    assert lines[-1] == "data: [DONE]"
+    assert elapsed >= 0.02 * (len(lines) - 3)
