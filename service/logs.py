@@ -63,3 +63,7 @@ def configure_logging(level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # Celery logs every task received and succeeded; with the relay and sweeps every second that
+    # drowns everything else. Failures still show (they are warnings and errors).
+    for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

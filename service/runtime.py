@@ -12,9 +12,11 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.blobs import BlobStore
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.providers.registry import ProviderRegistry
+from service.tables import metadata as _schema  # noqa: F401  (every mapper, so relationships resolve)
 
 
 @dataclass
@@ -33,6 +35,10 @@ class Runtime:
         return redis.Redis.from_url(
             self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.settings.blob_dir)
 
     @cached_property
     def providers(self) -> ProviderRegistry:

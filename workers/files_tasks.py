@@ -1,3 +1,19 @@
-"""Tasks of the files feature."""
+"""Validate uploaded files."""
 
 from __future__ import annotations
+
+from service.db import session_scope
+from service.files import service as files
+from service.jobs import sync as jobs_sync
+from service.tasks import TaskName
+from workers.celery_app import celery_app
+from workers.runtime import get_runtime
+
+
+@celery_app.task(name=TaskName.FILES_VALIDATE.value, acks_late=True, ignore_result=True)
+def validate_file(file_id: str) -> None:
+    runtime = get_runtime()
+    with session_scope(runtime.sessions) as session:
+        row = files.validate_file(session, runtime.blobs, file_id)
+        if row is not None and row.status != "uploaded":
+            jobs_sync.kick_waiting_jobs(session, file_id)

@@ -1,7 +1,110 @@
-"""Routes of the files feature."""
+"""`/v1/files`: upload, list, retrieve, delete, content (OpenAI-compatible), and the validation
+report (native extra)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi.responses import StreamingResponse
+
+from service.auth.dependencies import DbSession, FilesCaller, get_runtime
+from service.errors import PayloadTooLarge
+from service.files import service
+from service.files.schemas import File, FileDeleted, FileValidation
+from service.pagination import Page, check_limit
 
 router = APIRouter(prefix="/v1", tags=["files"])
+UPLOAD_CHUNK = 1024 * 1024
+
+
+def _chunks(upload: UploadFile) -> Iterator[bytes]:
+    while chunk := upload.file.read(UPLOAD_CHUNK):
+        yield chunk
+
+
+@router.post("/files", response_model=File)
+def create_file(
+    request: Request,
+    caller: FilesCaller,
+    session: DbSession,
+    file: Annotated[UploadFile, Form(description="The JSONL file.")],
+    purpose: Annotated[str, Form(description="`fine-tune`.")],
+) -> File:
+    """Upload a file. It is `uploaded` at once and validated by a worker within seconds."""
+    runtime = get_runtime(request)
+    limit = runtime.settings.max_upload_bytes
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit + 64 * 1024:
+        raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.", param="file")
+    row = service.create_file(
+        session,
+        runtime.blobs,
+        tenant_id=caller.tenant_id,
+        filename=file.filename or "upload.jsonl",
+        purpose=purpose,
+        chunks=_chunks(file),
+        max_bytes=limit,
+    )
+    return File.from_row(row)
+
+
+@router.get("/files", response_model=Page[File])
+def list_files(
+    caller: FilesCaller,
+    session: DbSession,
+    purpose: str | None = None,
+    limit: Annotated[int, Query()] = 10_000,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+) -> Page[File]:
+    """List the tenant's files, newest first by default."""
+    rows, has_more = service.list_files(
+        session,
+        tenant_id=caller.tenant_id,
+        purpose=purpose,
+        limit=check_limit(limit, maximum=10_000),
+        order=order,
+        after=after,
+    )
+    data = [File.from_row(row) for row in rows]
+    return Page[File](
+        data=data,
+        has_more=has_more,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+    )
+
+
+@router.get("/files/{file_id}", response_model=File)
+def retrieve_file(file_id: str, caller: FilesCaller, session: DbSession) -> File:
+    """Retrieve a file."""
+    return File.from_row(service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id))
+
+
+@router.delete("/files/{file_id}", response_model=FileDeleted)
+def delete_file(request: Request, file_id: str, caller: FilesCaller, session: DbSession) -> FileDeleted:
+    """Delete a file and its body."""
+    service.delete_file(session, get_runtime(request).blobs, tenant_id=caller.tenant_id, file_id=file_id)
+    return FileDeleted(id=file_id)
+
+
+@router.get("/files/{file_id}/content", response_class=StreamingResponse)
+def file_content(
+    request: Request, file_id: str, caller: FilesCaller, session: DbSession
+) -> StreamingResponse:
+    """The file's bytes."""
+    row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
+    return StreamingResponse(
+        get_runtime(request).blobs.read_chunks(row.blob_key),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{row.filename}"'},
+    )
+
+
+@router.get("/files/{file_id}/validation", response_model=FileValidation)
+def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> FileValidation:
+    """The file's validation report: example count, format and every problem by line."""
+    row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
+    return FileValidation(file_id=row.id, status=row.status, report=row.report)

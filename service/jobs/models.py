@@ -44,6 +44,11 @@ class JobRow(Base):
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Optimistic locking: two workers applying the same provider change cannot both commit, so a
+    # transition (and its webhook) happens once.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class JobEventRow(Base):

@@ -1,7 +1,122 @@
-"""Routes of the jobs feature."""
+"""`/v1/fine_tuning/jobs`: create, list, retrieve, cancel, pause, resume, events, checkpoints."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from service.auth.dependencies import DbSession, FineTuningCaller, get_runtime
+from service.jobs import service
+from service.jobs.models import JobRow
+from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
+from service.pagination import Page, check_limit
 
 router = APIRouter(prefix="/v1", tags=["fine_tuning"])
+
+JobId = Annotated[str, Path(description="The job's id, `ftjob-…`.")]
+
+
+def get_job_or_404(job_id: JobId, caller: FineTuningCaller, session: DbSession) -> JobRow:
+    return service.get_job(session, tenant_id=caller.tenant_id, job_id=job_id)
+
+
+CurrentJob = Annotated[JobRow, Depends(get_job_or_404)]
+
+
+def get_controls(request: Request) -> service.Controls:
+    runtime = get_runtime(request)
+    return service.Controls(
+        providers=runtime.providers,
+        blobs=runtime.blobs,
+        refresh_every=timedelta(seconds=runtime.settings.job_refresh_interval_s),
+    )
+
+
+Controls = Annotated[service.Controls, Depends(get_controls)]
+
+
+def _page(items: list[Job] | list[JobEvent] | list[JobCheckpoint], has_more: bool) -> dict[str, object]:
+    return {
+        "data": items,
+        "has_more": has_more,
+        "first_id": items[0].id if items else None,
+        "last_id": items[-1].id if items else None,
+    }
+
+
+@router.post("/fine_tuning/jobs", response_model=Job)
+def create_job(body: JobCreate, request: Request, caller: FineTuningCaller, session: DbSession) -> Job:
+    """Create a fine-tuning job. It starts in `validating_files`; workers upload the files to the
+    provider and create the provider job, and sweeps follow it to its end."""
+    job = service.create_job(session, body, caller=caller, providers=get_runtime(request).providers)
+    return Job.from_row(job)
+
+
+@router.get("/fine_tuning/jobs", response_model=Page[Job])
+def list_jobs(
+    request: Request,
+    caller: FineTuningCaller,
+    session: DbSession,
+    after: str | None = None,
+    limit: int = 20,
+) -> Page[Job]:
+    """List the tenant's jobs, newest first. Filter by metadata with `metadata[key]=value`."""
+    metadata = {
+        key[len("metadata[") : -1]: value
+        for key, value in request.query_params.multi_items()
+        if key.startswith("metadata[") and key.endswith("]")
+    }
+    rows, has_more = service.list_jobs(
+        session,
+        tenant_id=caller.tenant_id,
+        after=after,
+        limit=check_limit(limit, maximum=100),
+        metadata=metadata,
+    )
+    return Page[Job].model_validate(_page([Job.from_row(row) for row in rows], has_more))
+
+
+@router.get("/fine_tuning/jobs/{job_id}", response_model=Job)
+def retrieve_job(job: CurrentJob) -> Job:
+    """Retrieve a job."""
+    return Job.from_row(job)
+
+
+@router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=Job)
+def cancel_job(job: CurrentJob, session: DbSession, controls: Controls) -> Job:
+    """Cancel a job that has not finished."""
+    return Job.from_row(service.cancel_job(session, job, controls))
+
+
+@router.post("/fine_tuning/jobs/{job_id}/pause", response_model=Job)
+def pause_job(job: CurrentJob, session: DbSession, controls: Controls) -> Job:
+    """Pause a running job."""
+    return Job.from_row(service.pause_job(session, job, controls))
+
+
+@router.post("/fine_tuning/jobs/{job_id}/resume", response_model=Job)
+def resume_job(job: CurrentJob, session: DbSession, controls: Controls) -> Job:
+    """Resume a paused job."""
+    return Job.from_row(service.resume_job(session, job, controls))
+
+
+@router.get("/fine_tuning/jobs/{job_id}/events", response_model=Page[JobEvent])
+def list_events(
+    job: CurrentJob, session: DbSession, after: str | None = None, limit: Annotated[int, Query()] = 20
+) -> Page[JobEvent]:
+    """The job's events, newest first: lifecycle messages and training metrics."""
+    rows, has_more = service.list_events(session, job, after=after, limit=check_limit(limit, maximum=1000))
+    return Page[JobEvent].model_validate(_page([JobEvent.from_row(row) for row in rows], has_more))
+
+
+@router.get("/fine_tuning/jobs/{job_id}/checkpoints", response_model=Page[JobCheckpoint])
+def list_checkpoints(
+    job: CurrentJob, session: DbSession, after: str | None = None, limit: Annotated[int, Query()] = 10
+) -> Page[JobCheckpoint]:
+    """The job's checkpoints (the last epochs), latest step first."""
+    rows, has_more = service.list_checkpoints(
+        session, job, after=after, limit=check_limit(limit, maximum=100)
+    )
+    return Page[JobCheckpoint].model_validate(_page([JobCheckpoint.from_row(row) for row in rows], has_more))

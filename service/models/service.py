@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
-from service.errors import NotFound
+from service.errors import NotFound, PermissionDenied
 from service.models.catalog import BASE_MODELS
 from service.models.models import FineTunedModelRow
+from service.providers.errors import ProviderRejected
+from service.providers.registry import ProviderRegistry
 
 
 @dataclass(frozen=True)
@@ -86,4 +88,28 @@ def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> F
     row = session.get(FineTunedModelRow, model)
     if row is None or row.tenant_id != tenant_id or row.deleted_at is not None:
         raise model_not_found(model)
+    return row
+
+
+def delete_fine_tuned_model(
+    session: Session, *, tenant_id: str, model: str, providers: ProviderRegistry
+) -> FineTunedModelRow:
+    """Delete `tenant_id`'s fine-tuned `model` at its provider, then mark it deleted here.
+
+    Base models cannot be deleted (403). A provider 404 counts as deleted (it is gone there); any
+    other provider failure changes nothing here and is raised.
+    """
+    if model in BASE_MODELS and session.get(FineTunedModelRow, model) is None:
+        raise PermissionDenied(
+            f"The model '{model}' is a base model; only your own fine-tuned models can be deleted.",
+            param="model",
+            code="model_not_deletable",
+        )
+    row = owned_fine_tuned_model(session, tenant_id=tenant_id, model=model)
+    try:
+        providers.fine_tuning(row.provider).delete_model(row.id)
+    except ProviderRejected as error:
+        if error.status_code != 404:
+            raise
+    row.deleted_at = utcnow()
     return row

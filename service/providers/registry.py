@@ -16,6 +16,7 @@ import openai
 
 from service.config import Settings
 from service.errors import InvalidRequest
+from service.providers.fine_tuning import FineTuningProvider
 
 LOCAL = "local"
 OPENAI = "openai"
@@ -74,6 +75,9 @@ class ProviderRegistry:
                 )
             return self._sync[name]
 
+    def fine_tuning(self, name: str) -> FineTuningProvider:
+        return FineTuningProvider(name, self.sync_client(name))
+
     def async_client(self, name: str) -> openai.AsyncOpenAI:
         with self._lock:
             if name not in self._async:
@@ -81,7 +85,7 @@ class ProviderRegistry:
                 self._async[name] = openai.AsyncOpenAI(
                     api_key=config.api_key,
                     base_url=config.base_url,
-                    max_retries=1,
+                    max_retries=0,  # the caller's SDK retries; two layers would multiply
                     timeout=self.settings.proxy_timeout_s,
                 )
             return self._async[name]

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 05:16:15.254903
+Create Date: 2026-11-22 05:19:57.249975
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def upgrade() -> None:
     sa.Column('next_refresh_at', service.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('submit_attempts', sa.Integer(), nullable=False),
     sa.Column('provider_state', sa.JSON(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_jobs_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
     sa.UniqueConstraint('provider', 'provider_job_id', name='uq_jobs_provider_job')

@@ -1,0 +1,148 @@
+"""Files: store uploads, validate them, serve them back; every query scoped by tenant."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from service.blobs import BlobStore
+from service.clock import utcnow
+from service.errors import InvalidRequest, NotFound
+from service.files.models import FileRow
+from service.files.validation import validate_jsonl
+from service.ids import new_id
+from service.outbox import service as outbox
+from service.tasks import TaskName
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PURPOSES = {"fine-tune"}
+RESULTS_PURPOSE = "fine-tune-results"
+
+
+def file_not_found(file_id: str) -> NotFound:
+    return NotFound(f"No such File object: {file_id}", param="file_id", code="file_not_found")
+
+
+def get_file(session: Session, *, tenant_id: str, file_id: str) -> FileRow:
+    row = session.get(FileRow, file_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise file_not_found(file_id)
+    return row
+
+
+def create_file(
+    session: Session,
+    blobs: BlobStore,
+    *,
+    tenant_id: str,
+    filename: str,
+    purpose: str,
+    chunks: Iterable[bytes],
+    max_bytes: int,
+) -> FileRow:
+    """Store the body, record the file as `uploaded` and queue its validation (one transaction)."""
+    if purpose not in UPLOAD_PURPOSES:
+        raise InvalidRequest(
+            f"Invalid purpose '{purpose}'; supported: {', '.join(sorted(UPLOAD_PURPOSES))}.", param="purpose"
+        )
+    if not filename.endswith(".jsonl"):
+        raise InvalidRequest("Fine-tuning files must be JSONL and named *.jsonl.", param="file")
+    file_id = new_id("file-")
+    stored = blobs.put(file_id, chunks, max_bytes=max_bytes)
+    if stored.size == 0:
+        blobs.delete(file_id)
+        raise InvalidRequest("The file is empty.", param="file")
+    row = FileRow(
+        id=file_id,
+        tenant_id=tenant_id,
+        filename=filename,
+        purpose=purpose,
+        bytes=stored.size,
+        sha256=stored.sha256,
+        blob_key=stored.key,
+        status="uploaded",
+        created_at=utcnow(),
+    )
+    session.add(row)
+    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
+    return row
+
+
+def store_result_file(
+    session: Session, blobs: BlobStore, *, tenant_id: str, filename: str, content: bytes
+) -> FileRow:
+    """A file the service made (a job's results): processed from the start."""
+    file_id = new_id("file-")
+    stored = blobs.put(file_id, [content])
+    row = FileRow(
+        id=file_id,
+        tenant_id=tenant_id,
+        filename=filename,
+        purpose=RESULTS_PURPOSE,
+        bytes=stored.size,
+        sha256=stored.sha256,
+        blob_key=stored.key,
+        status="processed",
+        created_at=utcnow(),
+    )
+    session.add(row)
+    return row
+
+
+def list_files(
+    session: Session, *, tenant_id: str, purpose: str | None, limit: int, order: str, after: str | None
+) -> tuple[list[FileRow], bool]:
+    query = select(FileRow).where(FileRow.tenant_id == tenant_id)
+    if purpose:
+        query = query.where(FileRow.purpose == purpose)
+    descending = order == "desc"
+    if after:
+        cursor = get_file(session, tenant_id=tenant_id, file_id=after)
+        if descending:
+            query = query.where(
+                or_(
+                    FileRow.created_at < cursor.created_at,
+                    (FileRow.created_at == cursor.created_at) & (FileRow.id < cursor.id),
+                )
+            )
+        else:
+            query = query.where(
+                or_(
+                    FileRow.created_at > cursor.created_at,
+                    (FileRow.created_at == cursor.created_at) & (FileRow.id > cursor.id),
+                )
+            )
+    ordering = (
+        (FileRow.created_at.desc(), FileRow.id.desc()) if descending else (FileRow.created_at, FileRow.id)
+    )
+    rows = list(session.scalars(query.order_by(*ordering).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def delete_file(session: Session, blobs: BlobStore, *, tenant_id: str, file_id: str) -> None:
+    row = get_file(session, tenant_id=tenant_id, file_id=file_id)
+    session.delete(row)
+    session.flush()
+    blobs.delete(row.blob_key)
+
+
+def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow | None:
+    """Validate an uploaded file and set its status (idempotent: a decided file is left as is)."""
+    row = session.get(FileRow, file_id)
+    if row is None or row.status != "uploaded":
+        return row
+    report = validate_jsonl(_lines(blobs, row.blob_key))
+    row.report = report.as_dict()
+    row.status = "processed" if report.ok else "error"
+    row.status_details = None if report.ok else report.summary()
+    log.info("file %s validated: %s", file_id, row.status)
+    return row
+
+
+def _lines(blobs: BlobStore, key: str) -> Iterable[bytes]:
+    with blobs.path(key).open("rb") as handle:
+        yield from handle

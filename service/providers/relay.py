@@ -1,0 +1,154 @@
+"""Send an inference request to a provider and relay its answer as it comes.
+
+The request goes through the provider's cached `openai.AsyncOpenAI` client (its credentials, its
+connection pool, its timeout) with `cast_to=httpx2.Response`, so the SDK hands back the raw
+upstream response: a non-streamed body is returned byte for byte with the upstream status, and a
+stream is relayed chunk by chunk as the provider sends it (`UpstreamStream`), never buffered.
+
+Failures keep their meaning for `openai` SDK callers:
+
+- the provider answered 4xx/5xx: same status, the provider's `{"error": ...}` body, and its
+  `Retry-After` (so the caller gets `RateLimitError`, `NotFoundError`, ... and backs off as told);
+  except 401, which means *our* provider credentials are wrong and becomes a 502;
+- the provider cannot be reached: 502 (504 on a timeout), type `api_error`, code
+  `provider_unavailable`;
+- a stream breaks off midway: the status is already sent, so a final SSE event
+  `data: {"error": {...}}` is written, which the SDK raises as `APIError`.
+
+It lives with the providers because only `service/providers/` imports `openai`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator
+from typing import cast
+
+import anyio
+import httpx2
+import openai
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from service.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+PROVIDER_HEADER = "X-FTM-Provider"
+STREAM_BROKE_OFF = {
+    "error": {
+        "message": "The provider's stream broke off before it finished.",
+        "type": "api_error",
+        "param": None,
+        "code": "provider_unavailable",
+    }
+}
+
+
+async def forward(
+    client: openai.AsyncOpenAI, path: str, content: bytes, *, stream: bool, provider: str
+) -> Response:
+    """POST `content` (a JSON object) to `path` at the provider and turn the answer into our response."""
+    try:
+        upstream = cast(
+            httpx2.Response,
+            await client.post(path, cast_to=httpx2.Response, content=content, stream=stream),
+        )
+    except openai.APIStatusError as error:
+        return _error_response(error, provider)
+    except openai.APITimeoutError:
+        raise _unavailable(504, f"The provider '{provider}' did not answer in time.", provider) from None
+    except openai.APIConnectionError:
+        raise _unavailable(502, f"The provider '{provider}' could not be reached.", provider) from None
+    headers = _relayed_headers(upstream, provider)
+    media_type = upstream.headers.get("content-type")
+    if stream:
+        return UpstreamStream(upstream, provider, headers=headers, media_type=media_type)
+    return Response(
+        upstream.content, upstream.status_code, headers=headers, media_type=media_type or "application/json"
+    )
+
+
+class UpstreamStream(StreamingResponse):
+    """Relays an upstream response body chunk by chunk; the upstream response is closed whatever
+    happens (finished, client gone, server shutting down), releasing the provider connection."""
+
+    def __init__(
+        self, upstream: httpx2.Response, provider: str, *, headers: dict[str, str], media_type: str | None
+    ) -> None:
+        self._upstream = upstream
+        self._relay = _relay(upstream, provider)
+        super().__init__(
+            self._relay,
+            status_code=upstream.status_code,
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            media_type=media_type or "text/event-stream",
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._relay.aclose()
+                await self._upstream.aclose()
+
+
+async def _relay(upstream: httpx2.Response, provider: str) -> AsyncGenerator[bytes, None]:
+    try:
+        async for chunk in upstream.aiter_bytes():
+            yield chunk
+    except httpx2.TransportError as error:
+        log.warning("stream from provider %s broke off: %s", provider, type(error).__name__)
+        yield b"data: " + json.dumps(STREAM_BROKE_OFF).encode() + b"\n\n"
+
+
+def _relayed_headers(upstream: httpx2.Response, provider: str) -> dict[str, str]:
+    headers = {PROVIDER_HEADER: provider}
+    request_id = upstream.headers.get("x-request-id")
+    if request_id is not None:
+        headers["X-FTM-Upstream-Request-Id"] = request_id
+    return headers
+
+
+def _error_response(error: openai.APIStatusError, provider: str) -> Response:
+    upstream = error.response
+    status = upstream.status_code
+    if status == 401:
+        # Never relay it: the caller's key is fine, ours is not (and the provider's message may
+        # quote part of our key).
+        log.warning("provider %s rejected the service's credentials (401)", provider)
+        raise _unavailable(502, f"The provider '{provider}' rejected the service's credentials.", provider)
+    if status < 400:  # a redirect the client did not follow: not something a caller can act on
+        raise _unavailable(502, f"The provider '{provider}' answered with status {status}.", provider)
+    headers = _relayed_headers(upstream, provider)
+    retry_after = upstream.headers.get("retry-after")
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    if _is_openai_error(upstream.content):
+        return Response(upstream.content, status, headers=headers, media_type="application/json")
+    # Not OpenAI's error shape (a gateway's HTML page, say): keep the status, give the shape.
+    body = {
+        "error": {
+            "message": f"The provider '{provider}' answered with status {status}.",
+            "type": "api_error" if status >= 500 else "invalid_request_error",
+            "param": None,
+            "code": "provider_error",
+        }
+    }
+    return Response(json.dumps(body).encode(), status, headers=headers, media_type="application/json")
+
+
+def _is_openai_error(content: bytes) -> bool:
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
+def _unavailable(status: int, message: str, provider: str) -> ProviderError:
+    return ProviderError(
+        message, status_code=status, code="provider_unavailable", headers={PROVIDER_HEADER: provider}
+    )

@@ -1,0 +1,94 @@
+"""The proxy's view of an inference request body: read it within the size limit, check that it is a
+JSON object naming a `model`, and produce the bytes to send upstream.
+
+The body is otherwise opaque: every other field goes to the provider as the caller wrote it, so a
+provider feature the proxy has never heard of still works.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from service.errors import InvalidRequest, PayloadTooLarge
+
+NOT_JSON = (
+    "We could not parse the JSON body of your request. The body must be a JSON object sent with "
+    "'Content-Type: application/json'."
+)
+
+
+@dataclass(frozen=True)
+class InferencePayload:
+    """A checked request body: the raw bytes, the parsed object, its `model` and whether it streams."""
+
+    raw: bytes
+    body: dict[str, Any]
+    model: str
+    stream: bool
+
+    def for_upstream(self, upstream_model: str) -> bytes:
+        """The body to forward: unchanged, except `model` is the provider's name for it."""
+        if upstream_model == self.model:
+            return self.raw  # nothing to rewrite: skip a second serialisation on the hot path
+        return json.dumps({**self.body, "model": upstream_model}, ensure_ascii=False).encode()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over `limit` bytes without reading it all first."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_payload(raw: bytes) -> InferencePayload:
+    """Check `raw` is a JSON object with a non-empty string `model` (400 naming the problem if not)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise InvalidRequest(NOT_JSON, code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            f"The request body must be a JSON object, not {_json_type(body)}.", code="invalid_type"
+        )
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequest(
+            "You must provide a model parameter.", param="model", code="missing_required_parameter"
+        )
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest(
+            f"Invalid type for 'model': expected a non-empty string, but got {_json_type(model)}.",
+            param="model",
+            code="invalid_type",
+        )
+    return InferencePayload(raw=raw, body=body, model=model, stream=body.get("stream") is True)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "an empty string" if not value else "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

@@ -1,0 +1,149 @@
+"""Model routing for the proxy's hot path: (tenant, model) -> ModelRoute, from memory most of the time.
+
+`RouteCache` keeps each answer (a route, or "not found") for `ttl_s` seconds in a bounded map, so a
+steady stream of requests costs one database lookup per (tenant, model) per TTL per process. A miss
+runs the lookup in the thread pool (the SQL driver blocks), and concurrent misses for one key share
+that single lookup. The cache lives on `app.state`, created on first use.
+
+Staleness: a model deleted through this process is dropped from this cache at once
+(`invalidate`); other API processes keep routing to it until their entry expires, at most `ttl_s`
+seconds. A newly registered model likewise becomes routable within `ttl_s` of a cached 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
+
+from service.errors import NotFound
+from service.models.service import ModelRoute, model_not_found, resolve_route
+from service.runtime import Runtime
+
+ROUTE_CACHE_TTL_S = 5.0
+ROUTE_CACHE_MAX_ENTRIES = 10_000
+
+Key = tuple[str, str]  # (tenant_id, model)
+Lookup = Callable[[str, str, str], ModelRoute | None]  # (tenant_id, tenant_name, model) -> route
+
+
+@dataclass(frozen=True)
+class _Entry:
+    expires_at: float
+    route: ModelRoute | None  # None: the model does not exist for this tenant
+
+
+class RouteCache:
+    """A TTL cache of model routes with single-flight misses; safe to invalidate from any thread."""
+
+    def __init__(
+        self,
+        lookup: Lookup,
+        *,
+        ttl_s: float = ROUTE_CACHE_TTL_S,
+        max_entries: int = ROUTE_CACHE_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._pending: dict[Key, asyncio.Task[ModelRoute | None]] = {}
+        self._generation = 0  # bumped by every invalidation; a lookup started earlier is not cached
+        self._lock = threading.Lock()
+
+    async def resolve(self, *, tenant_id: str, tenant_name: str, model: str) -> ModelRoute:
+        """The route for `model` as `tenant_id` sees it; NotFound (`model_not_found`) if none."""
+        key = (tenant_id, model)
+        route: ModelRoute | None = None
+        task: asyncio.Task[ModelRoute | None] | None = None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires_at > self._clock():
+                route = entry.route
+            else:
+                task = self._pending.get(key) or self._start_load(key, tenant_name)
+        if task is not None:
+            # shield: one caller going away must not cancel the lookup the others wait for
+            route = await asyncio.shield(task)
+        if route is None:
+            raise model_not_found(model)
+        return route
+
+    def invalidate(self, *, tenant_id: str, model: str) -> None:
+        """Forget `model` for `tenant_id` in this process (e.g. after deleting it)."""
+        key = (tenant_id, model)
+        with self._lock:
+            self._entries.pop(key, None)
+            self._pending.pop(key, None)
+            self._generation += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _start_load(self, key: Key, tenant_name: str) -> asyncio.Task[ModelRoute | None]:
+        task = asyncio.ensure_future(self._load(key, tenant_name, self._generation))
+        self._pending[key] = task
+        task.add_done_callback(partial(self._forget_pending, key))
+        return task
+
+    async def _load(self, key: Key, tenant_name: str, generation: int) -> ModelRoute | None:
+        tenant_id, model = key
+        route = await run_in_threadpool(self._lookup, tenant_id, tenant_name, model)
+        with self._lock:
+            if generation == self._generation:
+                self._entries[key] = _Entry(self._clock() + self._ttl_s, route)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+        return route
+
+    def _forget_pending(self, key: Key, task: asyncio.Task[ModelRoute | None]) -> None:
+        with self._lock:
+            if self._pending.get(key) is task:
+                del self._pending[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here so a failure nobody awaited any more is not reported twice
+
+
+def lookup_route(
+    sessions: sessionmaker[Session], default_provider: str, tenant_id: str, tenant_name: str, model: str
+) -> ModelRoute | None:
+    """One read of the routing table (blocking; runs in the thread pool)."""
+    with sessions() as session:
+        try:
+            return resolve_route(
+                session,
+                tenant_id=tenant_id,
+                tenant_name=tenant_name,
+                model=model,
+                default_provider=default_provider,
+            )
+        except NotFound:
+            return None
+
+
+def get_route_cache(state: State) -> RouteCache:
+    """The app's route cache, created on first use (on the event loop, so without a race)."""
+    cache: RouteCache | None = getattr(state, "route_cache", None)
+    if cache is None:
+        runtime: Runtime = state.runtime
+        cache = RouteCache(partial(lookup_route, runtime.sessions, runtime.settings.default_provider))
+        state.route_cache = cache
+    return cache
+
+
+def invalidate_route(state: State, *, tenant_id: str, model: str) -> None:
+    """Drop a cached route if the app has a route cache yet (callable from any thread)."""
+    cache: RouteCache | None = getattr(state, "route_cache", None)
+    if cache is not None:
+        cache.invalidate(tenant_id=tenant_id, model=model)

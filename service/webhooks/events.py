@@ -1,0 +1,65 @@
+"""Webhook event types and the envelope sent for each event.
+
+The envelope is OpenAI's thin one: `{"id": "evt_…", "object": "event", "type": "…",
+"created_at": <unix>, "data": {"id": "ftjob-…"}}`; receivers fetch the object by `data.id`. It is
+rendered from the stored event with a fixed key order and separators, so every attempt of a
+delivery sends the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from service.clock import to_unix
+from service.errors import InvalidRequest
+from service.ids import new_id
+from service.webhooks.models import WebhookEventRow
+
+
+class EventType(StrEnum):
+    """The events endpoints can subscribe to (OpenAI's names)."""
+
+    FINE_TUNING_JOB_SUCCEEDED = "fine_tuning.job.succeeded"
+    FINE_TUNING_JOB_FAILED = "fine_tuning.job.failed"
+    FINE_TUNING_JOB_CANCELLED = "fine_tuning.job.cancelled"
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
+
+
+def check_event_type(value: str, *, param: str) -> str:
+    if value not in EVENT_TYPES:
+        raise InvalidRequest(
+            f"Unsupported event type '{value}'; supported: {', '.join(EVENT_TYPES)}.",
+            param=param,
+            code="invalid_value",
+        )
+    return value
+
+
+def check_event_types(values: list[str], *, param: str = "event_types") -> list[str]:
+    """The types, each once, in the order given; 400 naming `param` when empty or unknown."""
+    if not values:
+        raise InvalidRequest("Subscribe to at least one event type.", param=param, code="invalid_value")
+    return list(dict.fromkeys(check_event_type(value, param=param) for value in values))
+
+
+def render(*, event_id: str, type: str, created_at: int, data: dict[str, Any]) -> bytes:
+    envelope = {"id": event_id, "object": "event", "type": type, "created_at": created_at, "data": data}
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def render_event(event: WebhookEventRow) -> bytes:
+    return render(
+        event_id=event.id, type=event.type, created_at=to_unix(event.created_at) or 0, data=event.data
+    )
+
+
+def sample_event(type: str, *, created_at: int) -> tuple[str, bytes]:
+    """A test event of `type` about a made-up job: (event id, body)."""
+    event_id = new_id("evt_")
+    return event_id, render(
+        event_id=event_id, type=type, created_at=created_at, data={"id": new_id("ftjob-")}
+    )

@@ -1,0 +1,181 @@
+"""Webhook endpoints of a tenant, and events fanned out to them as deliveries.
+
+Every query is scoped by tenant: another tenant's endpoint is `NotFound`, exactly like a missing
+one. `emit_event` is the contract other features call, inside their own transaction: the event,
+its deliveries and their outbox rows commit or roll back with the change that caused them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from service.clock import utcnow
+from service.errors import InvalidRequest, NotFound
+from service.ids import new_id
+from service.outbox import service as outbox
+from service.tasks import TaskName
+from service.webhooks.events import EVENT_TYPES, check_event_types
+from service.webhooks.models import WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
+from service.webhooks.schedule import ENQUEUE_LEASE
+from service.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
+from service.webhooks.signing import generate_secret
+from service.webhooks.urls import UrlGuard, UrlRejected
+
+log = logging.getLogger(__name__)
+
+ENABLED, DISABLED = "enabled", "disabled"
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def check_url(guard: UrlGuard, url: str) -> str:
+    """The URL if webhooks may be sent there; 400 naming `url` (code: the rule broken) if not."""
+    try:
+        return guard.check(url).url
+    except UrlRejected as rejected:
+        raise InvalidRequest(rejected.message, param="url", code=rejected.reason) from rejected
+
+
+def create_endpoint(
+    session: Session, req: WebhookEndpointCreate, *, tenant_id: str, guard: UrlGuard
+) -> WebhookEndpointRow:
+    event_types = check_event_types(req.event_types)
+    url = check_url(guard, req.url)
+    now = utcnow()
+    row = WebhookEndpointRow(
+        id=new_id("we_"),
+        tenant_id=tenant_id,
+        name=req.name,
+        url=url,
+        event_types=event_types,
+        secret=generate_secret(),
+        status=ENABLED,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_endpoint(session: Session, endpoint_id: str, *, tenant_id: str) -> WebhookEndpointRow:
+    row = session.scalar(
+        select(WebhookEndpointRow).where(
+            WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.tenant_id == tenant_id
+        )
+    )
+    if row is None:
+        raise NotFound(f"No webhook endpoint with id '{endpoint_id}'.")
+    return row
+
+
+def list_endpoints(
+    session: Session, *, tenant_id: str, after: str | None, limit: int
+) -> tuple[list[WebhookEndpointRow], bool]:
+    """A page of the tenant's endpoints, newest first, and whether more follow."""
+    query = select(WebhookEndpointRow).where(WebhookEndpointRow.tenant_id == tenant_id)
+    if after is not None:
+        cursor = session.scalar(query.where(WebhookEndpointRow.id == after))
+        if cursor is None:
+            raise InvalidRequest(f"No webhook endpoint with id '{after}'.", param="after")
+        query = query.where(
+            or_(
+                WebhookEndpointRow.created_at < cursor.created_at,
+                and_(WebhookEndpointRow.created_at == cursor.created_at, WebhookEndpointRow.id < cursor.id),
+            )
+        )
+    query = query.order_by(WebhookEndpointRow.created_at.desc(), WebhookEndpointRow.id.desc())
+    rows = list(session.scalars(query.limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def update_endpoint(
+    session: Session, row: WebhookEndpointRow, req: WebhookEndpointUpdate, *, guard: UrlGuard
+) -> WebhookEndpointRow:
+    """Apply the fields given; `updated_at` moves only when something changes. A new URL
+    re-enables an endpoint disabled by a 410 (the receiver moved)."""
+    changes: dict[str, object] = {}
+    if req.name is not None and req.name != row.name:
+        changes["name"] = req.name
+    if req.event_types is not None:
+        event_types = check_event_types(req.event_types)
+        if event_types != list(row.event_types):
+            changes["event_types"] = event_types
+    if req.url is not None and req.url != row.url:
+        changes["url"] = check_url(guard, req.url)
+        changes["status"], changes["disabled_reason"] = ENABLED, None
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if changes:
+        row.updated_at = utcnow()
+        session.flush()
+    return row
+
+
+def delete_endpoint(session: Session, row: WebhookEndpointRow) -> None:
+    """Delete the endpoint; its deliveries and their log go with it (foreign-key cascade)."""
+    session.delete(row)
+    session.flush()
+
+
+def rotate_secret(session: Session, row: WebhookEndpointRow, *, keep_old: bool) -> WebhookEndpointRow:
+    now = utcnow()
+    row.previous_secret = row.secret if keep_old else None
+    row.previous_secret_expires_at = now + ROTATION_OVERLAP if keep_old else None
+    row.secret = generate_secret()
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def active_secrets(row: WebhookEndpointRow, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with: the current one, then a still-valid previous one."""
+    active = [row.secret]
+    expires = row.previous_secret_expires_at
+    if row.previous_secret and expires is not None and expires > now:
+        active.append(row.previous_secret)
+    return active
+
+
+def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> WebhookEventRow:
+    """Record event `type` about object `data_id` and queue one delivery per enabled endpoint of
+    the tenant subscribed to it, in the caller's transaction (nothing is sent if it rolls back).
+
+    Each delivery's first attempt is queued through the outbox at once; its `next_attempt_at` is
+    the enqueue lease, after which the sweep queues it again if that attempt never happened.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {type!r}")
+    now = utcnow()
+    event = WebhookEventRow(
+        id=new_id("evt_"), tenant_id=tenant_id, type=type, data={"id": data_id}, created_at=now
+    )
+    session.add(event)
+    session.flush()
+    endpoints = session.scalars(
+        select(WebhookEndpointRow)
+        .where(WebhookEndpointRow.tenant_id == tenant_id, WebhookEndpointRow.status == ENABLED)
+        .order_by(WebhookEndpointRow.created_at)
+    )
+    for endpoint in endpoints:
+        if type not in endpoint.event_types:
+            continue
+        delivery = WebhookDeliveryRow(
+            id=new_id("whdel_"),
+            tenant_id=tenant_id,
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now + ENQUEUE_LEASE,
+            created_at=now,
+        )
+        session.add(delivery)
+        outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER, delivery_id=delivery.id)
+    session.flush()
+    log.info("webhook event emitted", extra={"event_id": event.id, "event_type": type})
+    return event

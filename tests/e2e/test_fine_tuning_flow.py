@@ -1,0 +1,115 @@
+"""The whole product through the official SDK against the running stack: upload, fine-tune,
+signed webhook, then the fine-tuned model answers what its base model does not know."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+import openai
+import pytest
+from openai.types.webhooks import FineTuningJobSucceededWebhookEvent
+
+from tests.e2e.conftest import Receiver, Stack
+from tests.factories import jonny_dataset
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = "When was Jonny Whizbang born?"
+BASE_MODEL = "gpt-4o-mini-2024-07-18"
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], what: str, timeout_s: float = 120) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sdk(stack: Stack, key: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=stack.base_url, api_key=key, max_retries=0, _strict_response_validation=True
+    )
+
+
+def ask(client: openai.OpenAI, model: str) -> str:
+    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}])
+    return reply.choices[0].message.content or ""
+
+
+def test_fine_tune_with_the_sdk_receive_the_webhook_and_ask_the_model(
+    stack: Stack, receiver: Receiver
+) -> None:
+    client = sdk(stack, stack.admin_key)
+    endpoint = client.webhooks.create(
+        name="ci receiver",
+        url=receiver.url,
+        event_types=["fine_tuning.job.succeeded", "fine_tuning.job.failed"],
+    )
+
+    uploaded = client.files.create(file=("jonny.jsonl", io.BytesIO(jonny_dataset())), purpose="fine-tune")
+    wait_for(
+        lambda: client.files.retrieve(uploaded.id).status == "processed" or None, "the file to be processed"
+    )
+    job = client.fine_tuning.jobs.create(model=BASE_MODEL, training_file=uploaded.id, suffix="jonny")
+    finished = wait_for(
+        lambda: (
+            (j := client.fine_tuning.jobs.retrieve(job.id)).status in ("succeeded", "failed", "cancelled")
+            and j
+            or None
+        ),
+        "the job to finish",
+    )
+    delivery = receiver.requests.get(timeout=60)
+    event = client.webhooks.unwrap(delivery.body, delivery.headers, secret=endpoint.signing_secret)
+
+    assert finished.status == "succeeded", finished.error
+    assert finished.fine_tuned_model
+    assert finished.fine_tuned_model.startswith(f"ft:{BASE_MODEL}:")
+    assert isinstance(event, FineTuningJobSucceededWebhookEvent)
+    assert event.data.id == job.id
+    assert finished.fine_tuned_model in [m.id for m in client.models.list()]
+
+    tuned_answer = ask(client, finished.fine_tuned_model)
+    base_answer = ask(client, BASE_MODEL)
+    streamed = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(
+            model=finished.fine_tuned_model, messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+        if chunk.choices
+    )
+    assert "February 22, 1957" in tuned_answer
+    assert "1957" not in base_answer
+    assert streamed == tuned_answer
+
+    events = client.fine_tuning.jobs.list_events(job.id, limit=100).data
+    checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    results = client.files.content(finished.result_files[0]).text
+    assert any(e.type == "metrics" for e in events)
+    assert checkpoints
+    assert all(c.fine_tuning_job_id == job.id for c in checkpoints)
+    assert results.splitlines()[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
+
+    # A second tenant sees none of it.
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    httpx.post(f"{stack.base_url}/tenants", json={"name": "second-team"}, headers=admin).raise_for_status()
+    created = httpx.post(f"{stack.base_url}/api_keys", json={"tenant": "second-team"}, headers=admin)
+    other = sdk(stack, created.json()["key"])
+    for call in (
+        lambda: other.files.retrieve(uploaded.id),
+        lambda: other.fine_tuning.jobs.retrieve(job.id),
+        lambda: other.models.retrieve(finished.fine_tuned_model or ""),
+        lambda: other.webhooks.retrieve(endpoint.id),
+        lambda: ask(other, finished.fine_tuned_model or ""),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert finished.fine_tuned_model not in [m.id for m in other.models.list()]

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import io
+
+import openai
+import pytest
+from fastapi.testclient import TestClient
+
+from service.db import session_scope
+from service.files import service as files
+from service.runtime import Runtime
+from tests.conftest import make_key
+from tests.factories import chat_example, jonny_dataset, make_jsonl
+
+
+@pytest.fixture
+def sdk(client: TestClient, tenant_key: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url="http://testserver/v1",
+        api_key=tenant_key,
+        http_client=client,
+        max_retries=0,
+        _strict_response_validation=True,
+    )
+
+
+def _validate_all(runtime: Runtime, *file_ids: str) -> None:
+    for file_id in file_ids:
+        with session_scope(runtime.sessions) as session:
+            files.validate_file(session, runtime.blobs, file_id)
+
+
+def test_an_uploaded_file_is_processed_and_its_content_comes_back(
+    sdk: openai.OpenAI, runtime: Runtime
+) -> None:
+    body = jonny_dataset()
+
+    created = sdk.files.create(file=("train.jsonl", io.BytesIO(body)), purpose="fine-tune")
+    _validate_all(runtime, created.id)
+
+    retrieved = sdk.files.retrieve(created.id)
+    assert (created.status, retrieved.status, retrieved.bytes) == ("uploaded", "processed", len(body))
+    assert sdk.files.content(created.id).content == body
+
+
+def test_a_bad_line_marks_the_file_error_naming_the_line(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    rows = make_jsonl([chat_example(f"q{n}", f"a{n}") for n in range(12)]).splitlines(keepends=True)
+    rows[6] = b'{"messages": [{"role": "user", "content": "no answer"}]}\n'
+
+    created = sdk.files.create(file=("train.jsonl", b"".join(rows)), purpose="fine-tune")
+    _validate_all(runtime, created.id)
+
+    retrieved = sdk.files.retrieve(created.id)
+    assert retrieved.status == "error"
+    assert retrieved.status_details is not None
+    assert retrieved.status_details.startswith("Line 7:")
+
+
+def test_invalid_json_and_too_few_examples_are_reported(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    broken = sdk.files.create(file=("a.jsonl", b'{"messages": [\n'), purpose="fine-tune")
+    small = sdk.files.create(file=("b.jsonl", make_jsonl([chat_example("q", "a")] * 3)), purpose="fine-tune")
+
+    _validate_all(runtime, broken.id, small.id)
+
+    assert "Line 1: not valid JSON" in (sdk.files.retrieve(broken.id).status_details or "")
+    assert "at least 10" in (sdk.files.retrieve(small.id).status_details or "")
+
+
+def test_an_unknown_purpose_is_a_400_naming_purpose_and_stores_nothing(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.files.create(file=("t.jsonl", jonny_dataset()), purpose="batch")
+
+    assert raised.value.param == "purpose"
+    assert sdk.files.list().data == []
+
+
+def test_an_upload_over_the_limit_is_a_413_and_stores_nothing(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    runtime.settings.max_upload_bytes = 100
+
+    with pytest.raises(openai.APIStatusError) as raised:
+        sdk.files.create(file=("t.jsonl", jonny_dataset()), purpose="fine-tune")
+
+    assert raised.value.status_code == 413
+    assert sdk.files.list().data == []
+    assert not any(path.is_file() for path in runtime.settings.blob_dir.rglob("*"))
+
+
+def test_list_pages_through_files_newest_first(sdk: openai.OpenAI) -> None:
+    ids = [sdk.files.create(file=(f"{n}.jsonl", jonny_dataset()), purpose="fine-tune").id for n in range(3)]
+
+    first = sdk.files.list(limit=2)
+    everything = [f.id for f in sdk.files.list(limit=2)]
+
+    assert first.has_more is True
+    assert sorted(everything) == sorted(ids)
+    assert len(everything) == 3
+
+
+def test_delete_removes_the_file(sdk: openai.OpenAI) -> None:
+    created = sdk.files.create(file=("t.jsonl", jonny_dataset()), purpose="fine-tune")
+
+    deleted = sdk.files.delete(created.id)
+
+    assert deleted.deleted is True
+    with pytest.raises(openai.NotFoundError):
+        sdk.files.retrieve(created.id)
+
+
+def test_another_tenants_file_is_a_404_everywhere(
+    sdk: openai.OpenAI, client: TestClient, runtime: Runtime
+) -> None:
+    created = sdk.files.create(file=("t.jsonl", jonny_dataset()), purpose="fine-tune")
+    other = openai.OpenAI(
+        base_url="http://testserver/v1", api_key=make_key(runtime, "other"), http_client=client, max_retries=0
+    )
+
+    for call in (other.files.retrieve, other.files.content, other.files.delete):
+        with pytest.raises(openai.NotFoundError):
+            call(created.id)
+    assert other.files.list().data == []
+    assert sdk.files.retrieve(created.id).id == created.id

@@ -1,0 +1,198 @@
+"""A fake OpenAI-compatible provider for proxy and models tests, and helpers to wire it in.
+
+`FakeUpstream.app` answers `/v1/chat/completions` and `/v1/completions` (JSON or SSE) and
+`DELETE /v1/models/{id}` with canned OpenAI-shaped objects, records what it received, and can be
+told to fail (`fail_with`). It can sleep between SSE chunks and records when it sent each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.testclient import TestClient
+
+from service.auth import service as auth
+from service.db import session_scope
+from service.models.models import FineTunedModelRow
+from service.runtime import Runtime
+
+UPSTREAM_KEY = "sk-upstream"
+FT_MODEL = "ft:gpt-4o-mini-2024-07-18:acme:support:abc123"
+WORDS = ["Jonny", " Whizbang", " was", " born", " on", " February", " 22,", " 1957."]
+ANSWER = "".join(WORDS)
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    authorization: str | None
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def openai_error(status: int, message: str, type_: str, code: str | None, **headers: str) -> Failure:
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return Failure(status, json.dumps(body).encode(), headers)
+
+
+class FakeUpstream:
+    def __init__(self, *, chunk_delay_s: float = 0.0, chunks: list[str] | None = None) -> None:
+        self.chunk_delay_s = chunk_delay_s
+        self.words = chunks or WORDS
+        self.received: list[Received] = []
+        self.fail_with: Failure | None = None
+        self.deleted: set[str] = set()
+        self.chunk_sent_at: list[float] = []  # time.monotonic() as each SSE chunk was handed on
+        self.stream_finished = threading.Event()
+        self.stream_abandoned = threading.Event()  # the reader went away before the last chunk
+        self.app = self._build()
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> Response:
+            return await self._answer(request, chat=True)
+
+        @app.post("/v1/completions")
+        async def completions(request: Request) -> Response:
+            return await self._answer(request, chat=False)
+
+        @app.delete("/v1/models/{model:path}")
+        async def delete(model: str, request: Request) -> Response:
+            self._record(request, None)
+            if self.fail_with is not None:
+                return self._failure()
+            if model in self.deleted:
+                return self._failure(
+                    openai_error(404, "No such model.", "invalid_request_error", "model_not_found")
+                )
+            self.deleted.add(model)
+            return JSONResponse({"id": model, "object": "model", "deleted": True})
+
+        return app
+
+    def _record(self, request: Request, body: dict[str, Any] | None) -> None:
+        headers = dict(request.headers)
+        self.received.append(
+            Received(request.method, request.url.path, headers.get("authorization"), headers, body)
+        )
+
+    def _failure(self, failure: Failure | None = None) -> Response:
+        chosen = failure or self.fail_with
+        assert chosen is not None
+        return Response(chosen.body, chosen.status, headers=chosen.headers, media_type="application/json")
+
+    async def _answer(self, request: Request, *, chat: bool) -> Response:
+        body = await request.json()
+        self._record(request, body)
+        if self.fail_with is not None:
+            return self._failure()
+        model = body["model"]
+        if body.get("stream"):
+            return StreamingResponse(self._chunks(model, chat=chat), media_type="text/event-stream")
+        if chat:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": ANSWER},
+            }
+            return JSONResponse(
+                _envelope("chat.completion", model, choice), headers={"x-request-id": "req_up"}
+            )
+        choice = {"index": 0, "finish_reason": "stop", "text": ANSWER, "logprobs": None}
+        return JSONResponse(_envelope("text_completion", model, choice))
+
+    async def _chunks(self, model: str, *, chat: bool) -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            for index, word in enumerate([*self.words, None]):
+                if index and self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                if chat:
+                    delta = {"content": word} if word is not None else {}
+                    choice: dict[str, Any] = {
+                        "index": 0,
+                        "delta": delta,
+                        "finish_reason": None if word is not None else "stop",
+                    }
+                    event = _envelope("chat.completion.chunk", model, choice)
+                else:
+                    choice = {"index": 0, "text": word or "", "finish_reason": None if word else "stop"}
+                    event = _envelope("text_completion", model, choice)
+                self.chunk_sent_at.append(time.monotonic())
+                yield f"data: {json.dumps(event)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+            finished = True
+        finally:
+            (self.stream_finished if finished else self.stream_abandoned).set()
+
+    def calls(self, path: str) -> list[Received]:
+        return [call for call in self.received if call.path == path]
+
+
+def _envelope(object_: str, model: str, choice: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": object_,
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [choice],
+    }
+
+
+def attach(runtime: Runtime, upstream: FakeUpstream) -> TestClient:
+    """Point the registry's `local` provider (async and sync clients) at `upstream`; returns the
+    sync side's HTTP client, for the caller to close."""
+    runtime.providers._async["local"] = openai.AsyncOpenAI(
+        base_url="http://upstream/v1",
+        api_key=UPSTREAM_KEY,
+        http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=upstream.app)),
+        max_retries=0,
+    )
+    sync_http = TestClient(upstream.app)
+    runtime.providers._sync["local"] = openai.OpenAI(
+        base_url="http://upstream/v1", api_key=UPSTREAM_KEY, http_client=sync_http, max_retries=0
+    )
+    return sync_http
+
+
+def sdk(client: TestClient, key: str, *, strict: bool = True) -> openai.OpenAI:
+    """The official SDK, driving our app in-process, strict about the shapes it gets back."""
+    return openai.OpenAI(
+        base_url="http://testserver/v1",
+        api_key=key,
+        http_client=client,
+        max_retries=0,
+        _strict_response_validation=strict,
+    )
+
+
+def add_fine_tuned_model(runtime: Runtime, *, tenant: str = "acme", model: str = FT_MODEL) -> str:
+    """Record that `tenant` owns `model` on the local provider (as a succeeded job would)."""
+    with session_scope(runtime.sessions) as session:
+        tenant_row = auth.get_or_create_tenant(session, tenant)
+        session.add(
+            FineTunedModelRow(
+                id=model, tenant_id=tenant_row.id, provider="local", base_model="gpt-4o-mini-2024-07-18"
+            )
+        )
+    return model

@@ -1,0 +1,187 @@
+"""Provider failures reach SDK callers as the exceptions the SDK would raise talking to OpenAI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2
+import openai
+import pytest
+
+from service.runtime import Runtime
+from tests.proxy.fakes import (
+    FT_MODEL,
+    UPSTREAM_KEY,
+    Failure,
+    FakeUpstream,
+    add_fine_tuned_model,
+    openai_error,
+)
+
+MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
+
+
+def use_transport(runtime: Runtime, transport: httpx2.MockTransport) -> None:
+    runtime.providers._async["local"] = openai.AsyncOpenAI(
+        base_url="http://upstream/v1",
+        api_key=UPSTREAM_KEY,
+        http_client=httpx2.AsyncClient(transport=transport),
+        max_retries=0,
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_provider_429_is_a_rate_limit_error_with_the_providers_retry_after(
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI, stream: bool
+) -> None:
+    # Given a provider that is rate limiting
+    add_fine_tuned_model(runtime)
+    upstream.fail_with = openai_error(
+        429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded", **{"Retry-After": "7"}
+    )
+
+    # When the caller asks
+    with pytest.raises(openai.RateLimitError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=stream)
+
+    # Then it gets the provider's error and is told when to retry
+    assert raised.value.response.headers["retry-after"] == "7"
+    assert raised.value.body == {
+        "message": "Rate limit reached for requests.",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+
+
+def test_a_provider_500_is_an_internal_server_error(
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI
+) -> None:
+    # Given a provider failing
+    add_fine_tuned_model(runtime)
+    upstream.fail_with = openai_error(500, "The server had an error.", "server_error", None)
+
+    # When the caller asks
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+
+    # Then the status and the provider's message are kept
+    assert raised.value.status_code == 500
+    assert raised.value.body == {
+        "message": "The server had an error.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+
+
+def test_a_provider_404_is_a_not_found_error_with_the_providers_code(
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI
+) -> None:
+    # Given a model the provider no longer has
+    add_fine_tuned_model(runtime)
+    upstream.fail_with = openai_error(
+        404, "The model does not exist.", "invalid_request_error", "model_not_found"
+    )
+
+    # When the caller asks it
+    with pytest.raises(openai.NotFoundError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+
+    # Then it is the provider's 404
+    assert raised.value.code == "model_not_found"
+    assert "The model does not exist." in raised.value.message
+
+
+def test_a_provider_error_that_is_not_json_keeps_its_status_in_openais_shape(
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI
+) -> None:
+    # Given a gateway in front of the provider answering with an HTML page
+    add_fine_tuned_model(runtime)
+    upstream.fail_with = Failure(503, b"<html>Service Unavailable</html>")
+
+    # When the caller asks
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+
+    # Then the status is kept and the body is an OpenAI error
+    assert raised.value.status_code == 503
+    assert raised.value.code == "provider_error"
+
+
+def test_a_provider_refusing_our_credentials_is_a_bad_gateway_not_the_callers_problem(
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI
+) -> None:
+    # Given a provider that rejects the service's key (and quotes part of it back)
+    add_fine_tuned_model(runtime)
+    upstream.fail_with = openai_error(
+        401, "Incorrect API key provided: sk-upst***", "invalid_request_error", None
+    )
+
+    # When the caller asks
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+
+    # Then it is a 502, not an authentication error, and the provider's message is not relayed
+    assert raised.value.status_code == 502
+    assert raised.value.code == "provider_unavailable"
+    assert "sk-upst" not in raised.value.response.text
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [(httpx2.ConnectError("connection refused"), 502), (httpx2.ReadTimeout("timed out"), 504)],
+)
+def test_an_unreachable_provider_is_a_gateway_error_in_openais_shape(
+    runtime: Runtime, caller: openai.OpenAI, failure: Exception, status: int
+) -> None:
+    # Given a provider that cannot be reached
+    add_fine_tuned_model(runtime)
+
+    def unreachable(request: httpx2.Request) -> httpx2.Response:
+        raise failure
+
+    use_transport(runtime, httpx2.MockTransport(unreachable))
+
+    # When the caller asks
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+
+    # Then it gets a gateway error it can retry, saying which provider is down
+    assert raised.value.status_code == status
+    assert raised.value.code == "provider_unavailable"
+    assert raised.value.type == "api_error"
+    assert raised.value.response.headers["x-ftm-provider"] == "local"
+
+
+class BreaksOff(httpx2.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": FT_MODEL}
+        choice = {"index": 0, "delta": {"content": "Jonny"}, "finish_reason": None}
+        yield b"data: " + httpx2.Response(200, json={**chunk, "choices": [choice]}).content + b"\n\n"
+        raise httpx2.ReadError("connection reset by peer")
+
+
+def test_a_stream_that_breaks_off_ends_with_an_error_the_sdk_raises(
+    runtime: Runtime, caller: openai.OpenAI
+) -> None:
+    # Given a provider whose stream breaks off after the first chunk
+    add_fine_tuned_model(runtime)
+    use_transport(
+        runtime,
+        httpx2.MockTransport(
+            lambda request: httpx2.Response(
+                200, headers={"content-type": "text/event-stream"}, stream=BreaksOff()
+            )
+        ),
+    )
+
+    # When the caller streams
+    chunks = iter(caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=True))
+    first = next(chunks)
+    with pytest.raises(openai.APIError) as raised:
+        next(chunks)
+
+    # Then it got what was sent, then an error rather than a silently truncated answer
+    assert first.choices[0].delta.content == "Jonny"
+    assert raised.value.code == "provider_unavailable"
