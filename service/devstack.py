@@ -87,6 +87,7 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
                 "noeviction",
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the stack, which stops Redis last
         )
         url = f"redis://127.0.0.1:{port}/0"
         _wait_for(lambda: redis_answers(url), "redis-server", 10)
@@ -171,6 +172,8 @@ class DevStack:
             "FTM_LOCAL_PROVIDER_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_DATA_DIR": str(settings.data_dir / "emulator"),
+            # The local provider trains in seconds; follow its jobs closely unless told otherwise.
+            "FTM_JOB_REFRESH_INTERVAL_S": os.environ.get("FTM_JOB_REFRESH_INTERVAL_S", "2"),
         }
         python = sys.executable
         commands = {

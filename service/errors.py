@@ -33,12 +33,15 @@ class ServiceError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        status_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
+        if status_code is not None:
+            self.status_code = status_code
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
@@ -93,8 +96,7 @@ class ProviderError(ServiceError):
     code = "provider_error"
 
     def __init__(self, message: str, *, status_code: int, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.status_code = status_code
+        super().__init__(message, status_code=status_code, **kwargs)
 
 
 class DependencyUnavailable(ServiceError):

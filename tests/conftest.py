@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fakeredis
+import openai
 import pytest
 import redis
 from fastapi import FastAPI
@@ -107,6 +108,17 @@ def admin_key(runtime: Runtime) -> str:
 @pytest.fixture
 def tenant_key(runtime: Runtime) -> str:
     return make_key(runtime, "acme")
+
+
+def sdk_for(client: TestClient, key: str, *, strict: bool = True) -> openai.OpenAI:
+    """The official SDK driving the app in-process, strict about the shapes it gets back."""
+    return openai.OpenAI(
+        base_url="http://testserver/v1",
+        api_key=key,
+        http_client=client,
+        max_retries=0,
+        _strict_response_validation=strict,
+    )
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -27,41 +27,28 @@ def _retry_countdown(task: Task[Any, Any], error: ProviderUnavailable) -> float:
     return min(wanted, get_runtime().settings.celery_visibility_timeout_s / 2)
 
 
-def _refresh_every() -> timedelta:
-    return timedelta(seconds=get_runtime().settings.job_refresh_interval_s)
+def _access() -> sync.ProviderAccess:
+    runtime = get_runtime()
+    return sync.ProviderAccess(
+        runtime.providers, runtime.blobs, timedelta(seconds=runtime.settings.job_refresh_interval_s)
+    )
 
 
 @celery_app.task(
     bind=True, name=TaskName.JOBS_SUBMIT.value, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES
 )
 def submit_job(self: Task[Any, Any], job_id: str) -> None:
-    runtime = get_runtime()
     try:
-        sync.submit(
-            runtime.sessions,
-            job_id,
-            providers=runtime.providers,
-            blobs=runtime.blobs,
-            refresh_every=_refresh_every(),
-        )
+        sync.submit(get_runtime().sessions, job_id, _access())
     except ProviderUnavailable as error:
         log.warning("jobs.submit %s: provider unavailable (%s); retrying", job_id, error.message)
         raise self.retry(countdown=_retry_countdown(self, error)) from error
 
 
-@celery_app.task(
-    bind=True, name=TaskName.JOBS_REFRESH.value, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES
-)
-def refresh_job(self: Task[Any, Any], job_id: str) -> None:
-    runtime = get_runtime()
+@celery_app.task(name=TaskName.JOBS_REFRESH.value, acks_late=True, ignore_result=True)
+def refresh_job(job_id: str) -> None:
     try:
-        sync.refresh(
-            runtime.sessions,
-            job_id,
-            providers=runtime.providers,
-            blobs=runtime.blobs,
-            refresh_every=_refresh_every(),
-        )
+        sync.refresh(get_runtime().sessions, job_id, _access())
     except ProviderUnavailable as error:
         log.warning(
             "jobs.refresh %s: provider unavailable (%s); the next sweep retries", job_id, error.message

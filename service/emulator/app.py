@@ -73,7 +73,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
             return _render(NotFound(f"Invalid URL ({request.method} {request.url.path})"))
-        return _render(EmulatorError(str(exc.detail), status_code=exc.status_code))
+        return _render(InvalidRequest(str(exc.detail), status_code=exc.status_code))
 
     app.add_exception_handler(EmulatorError, on_emulator_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

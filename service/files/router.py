@@ -68,13 +68,7 @@ def list_files(
         order=order,
         after=after,
     )
-    data = [File.from_row(row) for row in rows]
-    return Page[File](
-        data=data,
-        has_more=has_more,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-    )
+    return Page[File].of([File.from_row(row) for row in rows], has_more)
 
 
 @router.get("/files/{file_id}", response_model=File)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.blobs import BlobStore
+from service.blobs import BlobStore, StoredBlob
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
@@ -56,18 +56,7 @@ def create_file(
     if stored.size == 0:
         blobs.delete(file_id)
         raise InvalidRequest("The file is empty.", param="file")
-    row = FileRow(
-        id=file_id,
-        tenant_id=tenant_id,
-        filename=filename,
-        purpose=purpose,
-        bytes=stored.size,
-        sha256=stored.sha256,
-        blob_key=stored.key,
-        status="uploaded",
-        created_at=utcnow(),
-    )
-    session.add(row)
+    row = _record(session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status="uploaded")
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
     return row
 
@@ -76,17 +65,24 @@ def store_result_file(
     session: Session, blobs: BlobStore, *, tenant_id: str, filename: str, content: bytes
 ) -> FileRow:
     """A file the service made (a job's results): processed from the start."""
-    file_id = new_id("file-")
-    stored = blobs.put(file_id, [content])
+    stored = blobs.put(new_id("file-"), [content])
+    return _record(
+        session, stored, tenant_id=tenant_id, filename=filename, purpose=RESULTS_PURPOSE, status="processed"
+    )
+
+
+def _record(
+    session: Session, stored: StoredBlob, *, tenant_id: str, filename: str, purpose: str, status: str
+) -> FileRow:
     row = FileRow(
-        id=file_id,
+        id=stored.key,
         tenant_id=tenant_id,
         filename=filename,
-        purpose=RESULTS_PURPOSE,
+        purpose=purpose,
         bytes=stored.size,
         sha256=stored.sha256,
         blob_key=stored.key,
-        status="processed",
+        status=status,
         created_at=utcnow(),
     )
     session.add(row)

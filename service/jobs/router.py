@@ -11,6 +11,7 @@ from service.auth.dependencies import DbSession, FineTuningCaller, get_runtime
 from service.jobs import service
 from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
+from service.jobs.sync import ProviderAccess
 from service.pagination import Page, check_limit
 
 router = APIRouter(prefix="/v1", tags=["fine_tuning"])
@@ -25,25 +26,16 @@ def get_job_or_404(job_id: JobId, caller: FineTuningCaller, session: DbSession) 
 CurrentJob = Annotated[JobRow, Depends(get_job_or_404)]
 
 
-def get_controls(request: Request) -> service.Controls:
+def get_access(request: Request) -> ProviderAccess:
     runtime = get_runtime(request)
-    return service.Controls(
+    return ProviderAccess(
         providers=runtime.providers,
         blobs=runtime.blobs,
         refresh_every=timedelta(seconds=runtime.settings.job_refresh_interval_s),
     )
 
 
-Controls = Annotated[service.Controls, Depends(get_controls)]
-
-
-def _page(items: list[Job] | list[JobEvent] | list[JobCheckpoint], has_more: bool) -> dict[str, object]:
-    return {
-        "data": items,
-        "has_more": has_more,
-        "first_id": items[0].id if items else None,
-        "last_id": items[-1].id if items else None,
-    }
+Access = Annotated[ProviderAccess, Depends(get_access)]
 
 
 @router.post("/fine_tuning/jobs", response_model=Job)
@@ -75,7 +67,7 @@ def list_jobs(
         limit=check_limit(limit, maximum=100),
         metadata=metadata,
     )
-    return Page[Job].model_validate(_page([Job.from_row(row) for row in rows], has_more))
+    return Page[Job].of([Job.from_row(row) for row in rows], has_more)
 
 
 @router.get("/fine_tuning/jobs/{job_id}", response_model=Job)
@@ -85,21 +77,21 @@ def retrieve_job(job: CurrentJob) -> Job:
 
 
 @router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=Job)
-def cancel_job(job: CurrentJob, session: DbSession, controls: Controls) -> Job:
+def cancel_job(job: CurrentJob, session: DbSession, access: Access) -> Job:
     """Cancel a job that has not finished."""
-    return Job.from_row(service.cancel_job(session, job, controls))
+    return Job.from_row(service.cancel_job(session, job, access))
 
 
 @router.post("/fine_tuning/jobs/{job_id}/pause", response_model=Job)
-def pause_job(job: CurrentJob, session: DbSession, controls: Controls) -> Job:
+def pause_job(job: CurrentJob, session: DbSession, access: Access) -> Job:
     """Pause a running job."""
-    return Job.from_row(service.pause_job(session, job, controls))
+    return Job.from_row(service.pause_job(session, job, access))
 
 
 @router.post("/fine_tuning/jobs/{job_id}/resume", response_model=Job)
-def resume_job(job: CurrentJob, session: DbSession, controls: Controls) -> Job:
+def resume_job(job: CurrentJob, session: DbSession, access: Access) -> Job:
     """Resume a paused job."""
-    return Job.from_row(service.resume_job(session, job, controls))
+    return Job.from_row(service.resume_job(session, job, access))
 
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=Page[JobEvent])
@@ -108,7 +100,7 @@ def list_events(
 ) -> Page[JobEvent]:
     """The job's events, newest first: lifecycle messages and training metrics."""
     rows, has_more = service.list_events(session, job, after=after, limit=check_limit(limit, maximum=1000))
-    return Page[JobEvent].model_validate(_page([JobEvent.from_row(row) for row in rows], has_more))
+    return Page[JobEvent].of([JobEvent.from_row(row) for row in rows], has_more)
 
 
 @router.get("/fine_tuning/jobs/{job_id}/checkpoints", response_model=Page[JobCheckpoint])
@@ -119,4 +111,4 @@ def list_checkpoints(
     rows, has_more = service.list_checkpoints(
         session, job, after=after, limit=check_limit(limit, maximum=100)
     )
-    return Page[JobCheckpoint].model_validate(_page([JobCheckpoint.from_row(row) for row in rows], has_more))
+    return Page[JobCheckpoint].of([JobCheckpoint.from_row(row) for row in rows], has_more)

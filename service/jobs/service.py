@@ -8,15 +8,12 @@ the provider at once when a provider job exists, and change nothing when it cann
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.auth.service import Principal
-from service.blobs import BlobStore
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
@@ -171,26 +168,15 @@ def list_checkpoints(
     return rows[:limit], len(rows) > limit
 
 
-@dataclass(frozen=True)
-class Controls:
-    """What cancel/pause/resume need to reach the provider and apply its answer."""
-
-    providers: ProviderRegistry
-    blobs: BlobStore
-    refresh_every: timedelta
-
-
-def _control(session: Session, job: JobRow, controls: Controls, action: str) -> JobRow:
+def _control(session: Session, job: JobRow, access: sync.ProviderAccess, action: str) -> JobRow:
     assert job.provider_job_id is not None
-    provider = controls.providers.fine_tuning(job.provider)
+    provider = access.providers.fine_tuning(job.provider)
     remote = getattr(provider, f"{action}_job")(job.provider_job_id)
-    sync.apply_remote(
-        session, job, remote, provider=provider, blobs=controls.blobs, refresh_every=controls.refresh_every
-    )
+    sync.apply_remote(session, job, remote, provider=provider, access=access)
     return job
 
 
-def cancel_job(session: Session, job: JobRow, controls: Controls) -> JobRow:
+def cancel_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> JobRow:
     if Status(job.status) in TERMINAL:
         raise InvalidRequest(
             f"Job {job.id} has already {job.status}; it cannot be cancelled.", param="fine_tuning_job_id"
@@ -199,20 +185,20 @@ def cancel_job(session: Session, job: JobRow, controls: Controls) -> JobRow:
         if sync.transition(session, job, Status.CANCELLED):
             add_event(session, job, "Fine-tuning job cancelled")
         return job
-    return _control(session, job, controls, "cancel")
+    return _control(session, job, access, "cancel")
 
 
-def pause_job(session: Session, job: JobRow, controls: Controls) -> JobRow:
+def pause_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> JobRow:
     if job.status != Status.RUNNING or job.provider_job_id is None:
         raise InvalidRequest(
             f"Only a running job can be paused; job {job.id} is {job.status}.", param="fine_tuning_job_id"
         )
-    return _control(session, job, controls, "pause")
+    return _control(session, job, access, "pause")
 
 
-def resume_job(session: Session, job: JobRow, controls: Controls) -> JobRow:
+def resume_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> JobRow:
     if job.status != Status.PAUSED or job.provider_job_id is None:
         raise InvalidRequest(
             f"Only a paused job can be resumed; job {job.id} is {job.status}.", param="fine_tuning_job_id"
         )
-    return _control(session, job, controls, "resume")
+    return _control(session, job, access, "resume")

@@ -40,6 +40,17 @@ from service.webhooks.service import emit_event
 log = logging.getLogger(__name__)
 
 FILES_PENDING_RETRY = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    """What following a job needs: the providers, the blob store, and how often to refresh."""
+
+    providers: ProviderRegistry
+    blobs: BlobStore
+    refresh_every: timedelta
+
+
 SWEEP_LEASE = timedelta(seconds=60)
 
 
@@ -140,14 +151,7 @@ def _create_params(job: JobRow, provider_files: dict[str, str]) -> dict[str, Any
     return params
 
 
-def submit(
-    sessions: sessionmaker[Session],
-    job_id: str,
-    *,
-    providers: ProviderRegistry,
-    blobs: BlobStore,
-    refresh_every: timedelta,
-) -> None:
+def submit(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess) -> None:
     """Upload the job's files and create its provider job, exactly once. Raises ProviderUnavailable
     when the outcome is unclear (the task retries; the next attempt looks before it creates)."""
     now = utcnow()
@@ -160,10 +164,10 @@ def submit(
             return
         job.submit_attempts += 1
         attempt = job.submit_attempts
-    provider = providers.fine_tuning(job.provider)
+    provider = access.providers.fine_tuning(job.provider)
     try:
         provider_files = {
-            param: _ensure_uploaded(sessions, blobs, provider, row) for param, row in files.items()
+            param: _ensure_uploaded(sessions, access.blobs, provider, row) for param, row in files.items()
         }
         remote = provider.find_job(job_id) if attempt > 1 else None
         if remote is None:
@@ -186,7 +190,7 @@ def submit(
         assert job is not None
         job.provider_job_id = remote.id
         add_event(session, job, f"Submitted to provider '{provider.name}' as {remote.id}")
-        apply_snapshot(session, job, snapshot, blobs=blobs, refresh_every=refresh_every)
+        apply_snapshot(session, job, snapshot, access)
         cancelled_meanwhile = Status(job.status) == Status.CANCELLED and remote.status not in TERMINAL
     if cancelled_meanwhile:
         try:
@@ -236,9 +240,7 @@ def _imported_results(session: Session, job: JobRow) -> set[str]:
     return {row.provider_file_id for row in rows}
 
 
-def apply_snapshot(
-    session: Session, job: JobRow, snapshot: RemoteSnapshot, *, blobs: BlobStore, refresh_every: timedelta
-) -> None:
+def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, access: ProviderAccess) -> None:
     remote = snapshot.job
     now = utcnow()
     resolved = {key: value for key, value in remote.hyperparameters.model_dump().items() if value is not None}
@@ -260,7 +262,7 @@ def apply_snapshot(
     _apply_checkpoints(session, job, snapshot.checkpoints)
     for provider_file_id, content in snapshot.result_files.items():
         row = store_result_file(
-            session, blobs, tenant_id=job.tenant_id, filename=f"{job.id}-results.csv", content=content
+            session, access.blobs, tenant_id=job.tenant_id, filename=f"{job.id}-results.csv", content=content
         )
         session.add(ProviderFileRow(file_id=row.id, provider=job.provider, provider_file_id=provider_file_id))
         job.result_files = [*job.result_files, row.id]
@@ -287,7 +289,7 @@ def apply_snapshot(
         )
     transition(session, job, status, now=now)
     if Status(job.status) not in TERMINAL:
-        job.next_refresh_at = now + refresh_every
+        job.next_refresh_at = now + access.refresh_every
 
 
 def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[FineTuningJobCheckpoint]) -> None:
@@ -312,14 +314,7 @@ def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[FineTuni
         )
 
 
-def refresh(
-    sessions: sessionmaker[Session],
-    job_id: str,
-    *,
-    providers: ProviderRegistry,
-    blobs: BlobStore,
-    refresh_every: timedelta,
-) -> None:
+def refresh(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess) -> None:
     """Bring one job up to date with its provider job (idempotent)."""
     with session_scope(sessions) as session:
         job = session.get(JobRow, job_id)
@@ -328,14 +323,14 @@ def refresh(
         provider_name, provider_job_id = job.provider, job.provider_job_id
         known = known_provider_event_ids(session, job_id)
         imported = _imported_results(session, job)
-    provider = providers.fine_tuning(provider_name)
+    provider = access.providers.fine_tuning(provider_name)
     snapshot = fetch_snapshot(
         provider, provider.retrieve_job(provider_job_id), known_events=known, imported_results=imported
     )
     with session_scope(sessions) as session:
         job = session.get(JobRow, job_id)
         if job is not None and Status(job.status) not in TERMINAL:
-            apply_snapshot(session, job, snapshot, blobs=blobs, refresh_every=refresh_every)
+            apply_snapshot(session, job, snapshot, access)
 
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 500) -> int:
@@ -364,8 +359,7 @@ def apply_remote(
     remote: FineTuningJob,
     *,
     provider: FineTuningProvider,
-    blobs: BlobStore,
-    refresh_every: timedelta,
+    access: ProviderAccess,
 ) -> None:
     """Apply a provider job the caller already has (cancel/pause/resume answers)."""
     snapshot = fetch_snapshot(
@@ -374,4 +368,4 @@ def apply_remote(
         known_events=known_provider_event_ids(session, job.id),
         imported_results=_imported_results(session, job),
     )
-    apply_snapshot(session, job, snapshot, blobs=blobs, refresh_every=refresh_every)
+    apply_snapshot(session, job, snapshot, access)

@@ -9,19 +9,13 @@ from fastapi.testclient import TestClient
 from service.db import session_scope
 from service.files import service as files
 from service.runtime import Runtime
-from tests.conftest import make_key
+from tests.conftest import make_key, sdk_for
 from tests.factories import chat_example, jonny_dataset, make_jsonl
 
 
 @pytest.fixture
 def sdk(client: TestClient, tenant_key: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://testserver/v1",
-        api_key=tenant_key,
-        http_client=client,
-        max_retries=0,
-        _strict_response_validation=True,
-    )
+    return sdk_for(client, tenant_key)
 
 
 def _validate_all(runtime: Runtime, *file_ids: str) -> None:
@@ -110,9 +104,7 @@ def test_another_tenants_file_is_a_404_everywhere(
     sdk: openai.OpenAI, client: TestClient, runtime: Runtime
 ) -> None:
     created = sdk.files.create(file=("t.jsonl", jonny_dataset()), purpose="fine-tune")
-    other = openai.OpenAI(
-        base_url="http://testserver/v1", api_key=make_key(runtime, "other"), http_client=client, max_retries=0
-    )
+    other = sdk_for(client, make_key(runtime, "other"), strict=False)
 
     for call in (other.files.retrieve, other.files.content, other.files.delete):
         with pytest.raises(openai.NotFoundError):

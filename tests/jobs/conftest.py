@@ -16,6 +16,7 @@ from service.emulator.app import create_app as create_emulator
 from service.emulator.settings import EmulatorSettings
 from service.files import service as files
 from service.runtime import Runtime
+from tests.conftest import sdk_for
 from tests.factories import jonny_dataset
 from tests.servers import serve
 
@@ -51,13 +52,7 @@ def settings(settings: Settings, emulator_url: str) -> Settings:
 
 @pytest.fixture
 def sdk(client: TestClient, tenant_key: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://testserver/v1",
-        api_key=tenant_key,
-        http_client=client,
-        max_retries=0,
-        _strict_response_validation=True,
-    )
+    return sdk_for(client, tenant_key)
 
 
 def upload(sdk: openai.OpenAI, runtime: Runtime, body: bytes | None = None, *, validate: bool = True) -> str:

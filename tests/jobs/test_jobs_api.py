@@ -8,7 +8,7 @@ from sqlalchemy import select
 from service.db import session_scope
 from service.outbox.models import OutboxRow
 from service.runtime import Runtime
-from tests.conftest import make_key
+from tests.conftest import make_key, sdk_for
 from tests.factories import chat_example, make_jsonl
 from tests.jobs.conftest import upload
 
@@ -91,9 +91,7 @@ def test_another_tenants_job_is_a_404_on_every_route(
     sdk: openai.OpenAI, client: TestClient, runtime: Runtime
 ) -> None:
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime))
-    other = openai.OpenAI(
-        base_url="http://testserver/v1", api_key=make_key(runtime, "other"), http_client=client, max_retries=0
-    )
+    other = sdk_for(client, make_key(runtime, "other"), strict=False)
 
     for call in (
         other.fine_tuning.jobs.retrieve,
@@ -112,9 +110,7 @@ def test_another_tenants_file_cannot_be_trained_on(
     sdk: openai.OpenAI, client: TestClient, runtime: Runtime
 ) -> None:
     file_id = upload(sdk, runtime)
-    other = openai.OpenAI(
-        base_url="http://testserver/v1", api_key=make_key(runtime, "other"), http_client=client, max_retries=0
-    )
+    other = sdk_for(client, make_key(runtime, "other"), strict=False)
 
     with pytest.raises(openai.BadRequestError) as raised:
         other.fine_tuning.jobs.create(model=BASE, training_file=file_id)

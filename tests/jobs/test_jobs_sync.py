@@ -24,18 +24,18 @@ BASE = "gpt-4o-mini-2024-07-18"
 EVERY = timedelta(seconds=0)
 
 
+def access(runtime: Runtime) -> sync.ProviderAccess:
+    return sync.ProviderAccess(runtime.providers, runtime.blobs, EVERY)
+
+
 def submit(runtime: Runtime, job_id: str) -> None:
-    sync.submit(
-        runtime.sessions, job_id, providers=runtime.providers, blobs=runtime.blobs, refresh_every=EVERY
-    )
+    sync.submit(runtime.sessions, job_id, access(runtime))
 
 
 def follow(runtime: Runtime, job_id: str, timeout_s: float = 30) -> JobRow:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        sync.refresh(
-            runtime.sessions, job_id, providers=runtime.providers, blobs=runtime.blobs, refresh_every=EVERY
-        )
+        sync.refresh(runtime.sessions, job_id, access(runtime))
         with session_scope(runtime.sessions) as session:
             job = session.get(JobRow, job_id)
             assert job is not None

@@ -1,25 +1,7 @@
-"""Fixtures for the models API tests: a fake provider wired into the registry, and the SDK as a caller."""
+"""The models API tests use the proxy tests' fake provider and caller."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.proxy.conftest import caller, upstream
 
-import openai
-import pytest
-from fastapi.testclient import TestClient
-
-from service.runtime import Runtime
-from tests.proxy.fakes import FakeUpstream, attach, sdk
-
-
-@pytest.fixture
-def upstream(runtime: Runtime) -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    sync_http = attach(runtime, fake)
-    yield fake
-    sync_http.close()
-
-
-@pytest.fixture
-def caller(client: TestClient, tenant_key: str, upstream: FakeUpstream) -> openai.OpenAI:
-    return sdk(client, tenant_key)
+__all__ = ["caller", "upstream"]

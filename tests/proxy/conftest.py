@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.runtime import Runtime
-from tests.proxy.fakes import FakeUpstream, attach, sdk
+from tests.conftest import sdk_for as sdk
+from tests.proxy.fakes import FakeUpstream, attach
 
 
 @pytest.fixture

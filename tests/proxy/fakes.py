@@ -175,17 +175,6 @@ def attach(runtime: Runtime, upstream: FakeUpstream) -> TestClient:
     return sync_http
 
 
-def sdk(client: TestClient, key: str, *, strict: bool = True) -> openai.OpenAI:
-    """The official SDK, driving our app in-process, strict about the shapes it gets back."""
-    return openai.OpenAI(
-        base_url="http://testserver/v1",
-        api_key=key,
-        http_client=client,
-        max_retries=0,
-        _strict_response_validation=strict,
-    )
-
-
 def add_fine_tuned_model(runtime: Runtime, *, tenant: str = "acme", model: str = FT_MODEL) -> str:
     """Record that `tenant` owns `model` on the local provider (as a succeeded job would)."""
     with session_scope(runtime.sessions) as session:

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from service.runtime import Runtime
 from tests.conftest import make_key
-from tests.proxy.fakes import ANSWER, FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model, sdk
+from tests.conftest import sdk_for as sdk
+from tests.proxy.fakes import ANSWER, FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "When was Jonny Whizbang born?"}

@@ -18,6 +18,7 @@ from service.ids import new_id
 from service.webhooks.models import WebhookEndpointRow
 from service.webhooks.signing import generate_secret
 from service.webhooks.urls import UrlGuard
+from tests.conftest import sdk_for
 
 PUBLIC_IP = "93.184.216.34"
 
@@ -71,20 +72,10 @@ def receiver() -> Iterator[Receiver]:
     thread.join()
 
 
-def make_sdk(client: TestClient, key: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://testserver/v1",
-        api_key=key,
-        http_client=client,
-        max_retries=0,
-        _strict_response_validation=True,
-    )
-
-
 @pytest.fixture
 def sdk(client: TestClient, tenant_key: str) -> openai.OpenAI:
     """The official SDK, strict, as tenant `acme`."""
-    return make_sdk(client, tenant_key)
+    return sdk_for(client, tenant_key)
 
 
 @pytest.fixture

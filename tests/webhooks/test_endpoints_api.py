@@ -14,8 +14,7 @@ from service.clock import to_unix, utcnow
 from service.db import session_scope
 from service.runtime import Runtime
 from service.webhooks.models import WebhookEndpointRow
-from tests.conftest import bearer, make_key
-from tests.webhooks.conftest import make_sdk
+from tests.conftest import bearer, make_key, sdk_for
 
 URL = "http://127.0.0.1:9/hooks"
 SUCCEEDED: Final = "fine_tuning.job.succeeded"
@@ -167,7 +166,7 @@ def test_an_unknown_request_field_is_a_400_naming_it(client: TestClient, tenant_
 
 
 def test_a_key_without_the_webhooks_scope_gets_a_403(client: TestClient, runtime: Runtime) -> None:
-    sdk = make_sdk(client, make_key(runtime, "acme", frozenset({"files"})))
+    sdk = sdk_for(client, make_key(runtime, "acme", frozenset({"files"})))
 
     with pytest.raises(openai.PermissionDeniedError):
         sdk.webhooks.list()
