@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import foundation
+from bench import foundation, proxy
 
 
 def main() -> int:
-    for module in (foundation,):
+    for module in (foundation, proxy):
         print(f"== {module.__name__}", flush=True)
         module.run()
     return 0
