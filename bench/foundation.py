@@ -55,7 +55,7 @@ def run() -> None:
         started = time.perf_counter()
         while True:
             with session_scope(runtime.sessions) as session:
-                if not outbox.relay(session, lambda name, kwargs: sent.append((name, kwargs))):
+                if not outbox.relay(session, lambda name, kwargs, _headers: sent.append((name, kwargs))):
                     break
         elapsed = time.perf_counter() - started
         print(f"outbox relay          : {rows / elapsed:8.0f} rows/s relayed ({rows} rows, publish = no-op)")

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+REQUEST_ID_HEADER = "ftm_request_id"  # the task message header that carries it to workers
 
 SECRET_PATTERNS = re.compile(
     r"(?P<keep>ftm_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]{8,}"

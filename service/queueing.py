@@ -80,10 +80,11 @@ def publisher(app: Celery) -> Any:
     """A `Publish` callable for the outbox relay: send by name to the task's queue, no retries
     beyond a short one (the outbox is the retry)."""
 
-    def publish(task_name: str, kwargs: dict[str, Any]) -> None:
+    def publish(task_name: str, kwargs: dict[str, Any], headers: dict[str, str]) -> None:
         app.send_task(
             task_name,
             kwargs=kwargs,
+            headers=headers,
             queue=queue_for(task_name).value,
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},

@@ -8,10 +8,17 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+from celery import Task
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_ready,
+)
 
 from service.config import get_settings
-from service.logs import configure_logging
+from service.logs import REQUEST_ID_HEADER, configure_logging, request_id_var
 from service.queueing import check_celery_config, make_celery
 from service.tasks import TaskName
 
@@ -55,3 +62,14 @@ def _json_logs(**_: Any) -> None:
 def _check_config(**_: Any) -> None:
     for problem in check_celery_config(celery_app.conf):
         log.error("celery configuration: %s", problem)
+
+
+@task_prerun.connect
+def _bind_request_id(task_id: str, task: Task[Any, Any], **_: Any) -> None:
+    """Log lines of a task carry the id of the request that caused it, else the task's own id."""
+    request_id_var.set(getattr(task.request, REQUEST_ID_HEADER, None) or f"task_{task_id}")
+
+
+@task_postrun.connect
+def _unbind_request_id(**_: Any) -> None:
+    request_id_var.set(None)

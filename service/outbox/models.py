@@ -26,3 +26,5 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The request that caused the work, so the task's log lines carry the same request id.
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session
 
 from service.clock import utcnow
 from service.db import is_postgres
+from service.logs import REQUEST_ID_HEADER, request_id_var
 from service.outbox.models import OutboxRow
 from service.tasks import TaskName
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, dict[str, Any]], None]
+Publish = Callable[[str, dict[str, Any], dict[str, str]], None]
+"""publish(task_name, kwargs, headers): headers carry `ftm_request_id` when the work has one."""
 SENT_ROWS_KEPT_FOR = timedelta(days=7)
 
 
@@ -32,7 +34,11 @@ def enqueue(session: Session, task: TaskName, *, delay: timedelta | None = None,
     """Queue `task(**kwargs)` once the caller's transaction commits (ids only, never secrets)."""
     now = utcnow()
     row = OutboxRow(
-        task_name=task.value, kwargs=kwargs, created_at=now, available_at=now + (delay or timedelta())
+        task_name=task.value,
+        kwargs=kwargs,
+        created_at=now,
+        available_at=now + (delay or timedelta()),
+        request_id=request_id_var.get(),
     )
     session.add(row)
     return row
@@ -53,7 +59,9 @@ def relay(session: Session, publish: Publish, *, batch_size: int = 200, now: dat
     for row in session.scalars(query):
         row.attempts += 1
         try:
-            publish(row.task_name, dict(row.kwargs))
+            publish(
+                row.task_name, dict(row.kwargs), {REQUEST_ID_HEADER: row.request_id} if row.request_id else {}
+            )
         except Exception as error:  # any broker failure: keep the row, try again next relay
             row.last_error = f"{type(error).__name__}: {error}"[:2000]
             log.warning("outbox: publishing %s failed; will retry", row.task_name, extra={"row": row.id})

@@ -4,6 +4,8 @@ signed webhook, then the fine-tuned model answers what its base model does not k
 from __future__ import annotations
 
 import io
+import json
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -54,7 +56,11 @@ def test_fine_tune_with_the_sdk_receive_the_webhook_and_ask_the_model(
         event_types=["fine_tuning.job.succeeded", "fine_tuning.job.failed"],
     )
 
-    uploaded = client.files.create(file=("jonny.jsonl", io.BytesIO(jonny_dataset())), purpose="fine-tune")
+    uploaded = client.files.create(
+        file=("jonny.jsonl", io.BytesIO(jonny_dataset())),
+        purpose="fine-tune",
+        extra_headers={"X-Request-ID": "req-e2e-upload"},
+    )
     wait_for(
         lambda: client.files.retrieve(uploaded.id).status == "processed" or None, "the file to be processed"
     )
@@ -113,3 +119,19 @@ def test_fine_tune_with_the_sdk_receive_the_webhook_and_ask_the_model(
         with pytest.raises(openai.NotFoundError):
             call()
     assert finished.fine_tuned_model not in [m.id for m in other.models.list()]
+
+    # The worker's log lines carry the request id that caused the work; no secret is ever logged.
+    lines = [json.loads(line) for line in stack.log.read_text().splitlines() if line.startswith("{")]
+    text = stack.log.read_text()
+
+    validated = [
+        line
+        for line in lines
+        if str(line.get("message", "")).startswith("file ") and "validated" in line["message"]
+    ]
+    assert validated
+    assert validated[0]["request_id"] == "req-e2e-upload"
+    assert stack.admin_key not in text
+    assert "whsec_" not in text
+    assert created.json()["key"] not in text
+    assert re.findall(r"ftm_[A-Za-z0-9_-]{20,}", text) == []  # keys show as their 12-character prefix only

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import select
 
 from service.db import session_scope
+from service.logs import request_id_var
 from service.outbox import service as outbox
 from service.outbox.models import OutboxRow
 from service.runtime import Runtime
@@ -17,12 +18,14 @@ class Broker:
 
     def __init__(self, fail_after: int | None = None) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.headers: list[dict[str, str]] = []
         self.fail_after = fail_after
 
-    def __call__(self, name: str, kwargs: dict[str, Any]) -> None:
+    def __call__(self, name: str, kwargs: dict[str, Any], headers: dict[str, str]) -> None:
         if self.fail_after is not None and len(self.sent) >= self.fail_after:
             raise ConnectionError("broker down")
         self.sent.append((name, kwargs))
+        self.headers.append(headers)
 
 
 def test_work_enqueued_in_a_rolled_back_transaction_is_never_sent(runtime: Runtime) -> None:
@@ -80,3 +83,18 @@ def test_delayed_work_waits_until_it_is_due(runtime: Runtime) -> None:
         outbox.relay(session, broker, now=due)
 
     assert len(broker.sent) == 1
+
+
+def test_the_request_id_that_caused_the_work_travels_with_it(runtime: Runtime) -> None:
+    token = request_id_var.set("req_caller-42")
+    try:
+        with session_scope(runtime.sessions) as session:
+            outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id="file-1")
+    finally:
+        request_id_var.reset(token)
+    broker = Broker()
+
+    with session_scope(runtime.sessions) as session:
+        outbox.relay(session, broker)
+
+    assert broker.headers == [{"ftm_request_id": "req_caller-42"}]

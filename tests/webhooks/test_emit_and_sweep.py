@@ -122,7 +122,7 @@ def test_an_emitted_event_reaches_a_real_receiver_through_the_outbox_and_the_tas
         emit_event(session, tenant_id=endpoint.tenant_id, type=SUCCEEDED, data_id="ftjob-42")
     published: list[tuple[str, dict[str, Any]]] = []
     with session_scope(runtime.sessions) as session:
-        outbox.relay(session, lambda name, kwargs: published.append((name, kwargs)))
+        outbox.relay(session, lambda name, kwargs, _headers: published.append((name, kwargs)))
 
     for name, kwargs in published:
         assert name == "webhooks.deliver"

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+
+from service.config import Settings
+from service.devstack import dev_api_key, redis_answers, start_embedded_redis
+
+
+def test_without_redis_server_on_path_the_embedded_redis_is_fakeredis_and_runs_lua(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+
+    embedded = start_embedded_redis(tmp_path)
+    try:
+        client = redis.Redis.from_url(embedded.url)
+        lock = client.lock("probe", timeout=5)  # kombu and our locks use Lua scripts
+        acquired = lock.acquire(blocking=False)
+        lock.release()
+        client.close()
+    finally:
+        embedded.stop()
+
+    assert (embedded.kind, acquired) == ("fakeredis", True)
+    assert not redis_answers(embedded.url)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server on PATH")
+def test_with_redis_server_on_path_the_embedded_redis_is_a_real_one_that_stops(tmp_path: Path) -> None:
+    embedded = start_embedded_redis(tmp_path)
+    answered = redis_answers(embedded.url)
+
+    embedded.stop()
+
+    assert (embedded.kind, answered, redis_answers(embedded.url)) == ("redis-server", True, False)
+
+
+def test_the_dev_key_is_made_once_and_kept(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True)
+
+    first, second = dev_api_key(settings), dev_api_key(settings)
+
+    assert first == second
+    assert first.startswith("ftm_")
+    assert (settings.data_dir / "dev-api-key").stat().st_mode & 0o077 == 0
