@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.auth.keys import Scope
 from service.auth.service import Authenticator, Principal
@@ -35,7 +36,9 @@ def get_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
+    """The caller. Async so that a cached key costs no thread-pool hop (the proxy's hot path);
+    a cache miss reads the database in the thread pool."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -44,13 +47,16 @@ def get_principal(request: Request) -> Principal:
             code="missing_api_key",
         )
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator(key.strip())
+    key = key.strip()
+    principal = authenticator.cached(key)
+    if principal is None:
+        principal = await run_in_threadpool(authenticator, key)
     request.state.principal = principal
     return principal
 
 
-def require(scope: Scope) -> Callable[..., Principal]:
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.has(scope):
             raise PermissionDenied(f"This API key lacks the '{scope}' scope this route needs.")
         return principal

@@ -182,13 +182,18 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: str) -> Principal | None:
+        """The principal if this key was checked within the TTL (no I/O: safe on the event loop)."""
+        with self._lock:
+            cached = self._cache.get(hash_key(key))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     def __call__(self, key: str) -> Principal:
+        principal = self.cached(key)
+        if principal is not None:
+            return principal
         digest = hash_key(key)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         with self._sessions() as session, session.begin():
             principal = authenticate(session, key)
         with self._lock:
