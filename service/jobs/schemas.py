@@ -133,6 +133,7 @@ class Job(BaseModel):
             training_file=row.training_file,
             validation_file=row.validation_file,
             estimated_finish=to_unix(row.estimated_finish),
+            integrations=(row.provider_state or {}).get("integrations"),
             metadata=row.metadata_,
             method=row.method,
             user_provided_suffix=row.suffix,

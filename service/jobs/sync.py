@@ -148,6 +148,8 @@ def _create_params(job: JobRow, provider_files: dict[str, str]) -> dict[str, Any
         params["suffix"] = job.suffix
     if job.metadata_:
         params["metadata"] = dict(job.metadata_)
+    if job.provider_state and job.provider_state.get("integrations"):
+        params["integrations"] = job.provider_state["integrations"]
     return params
 
 

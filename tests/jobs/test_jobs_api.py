@@ -116,3 +116,12 @@ def test_another_tenants_file_cannot_be_trained_on(
         other.fine_tuning.jobs.create(model=BASE, training_file=file_id)
 
     assert raised.value.param == "training_file"
+
+
+def test_integrations_are_kept_and_shown(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    wandb = {"type": "wandb", "wandb": {"project": "jonny"}}
+
+    job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime), integrations=[wandb])  # type: ignore[list-item]
+
+    assert job.integrations is not None
+    assert job.integrations[0].wandb.project == "jonny"

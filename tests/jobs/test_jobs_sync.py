@@ -187,3 +187,20 @@ def test_the_sweep_queues_due_jobs_once_per_lease(sdk: openai.OpenAI, runtime: R
 
     assert (first, second) == (1, 0)
     assert queued == [{"job_id": job.id}, {"job_id": job.id}]  # one from create, one from the sweep
+
+
+def test_integrations_reach_the_provider_job(sdk: openai.OpenAI, runtime: Runtime, emulator_url: str) -> None:
+    wandb = {"type": "wandb", "wandb": {"project": "jonny"}}
+    job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime), integrations=[wandb])  # type: ignore[list-item]
+
+    submit(runtime, job.id)
+
+    with session_scope(runtime.sessions) as session:
+        row = session.get(JobRow, job.id)
+        assert row is not None
+        provider_job_id = row.provider_job_id
+    remote = openai.OpenAI(base_url=emulator_url, api_key="sk-local").fine_tuning.jobs.retrieve(
+        provider_job_id or ""
+    )
+    assert remote.integrations is not None
+    assert remote.integrations[0].wandb.project == "jonny"
