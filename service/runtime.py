@@ -16,6 +16,7 @@ from service.blobs import BlobStore
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.providers.registry import ProviderRegistry
+from service.redis_client import connect
 from service.tables import metadata as _schema  # noqa: F401  (every mapper, so relationships resolve)
 
 
@@ -32,9 +33,7 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        return connect(self.settings.redis_url)
 
     @cached_property
     def blobs(self) -> BlobStore:

@@ -4,10 +4,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import redis
 
 from service.config import Settings
 from service.devstack import dev_api_key, redis_answers, start_embedded_redis
+from service.redis_client import connect
 
 
 def test_without_redis_server_on_path_the_embedded_redis_is_fakeredis_and_runs_lua(
@@ -17,7 +17,7 @@ def test_without_redis_server_on_path_the_embedded_redis_is_fakeredis_and_runs_l
 
     embedded = start_embedded_redis(tmp_path)
     try:
-        client = redis.Redis.from_url(embedded.url)
+        client = connect(embedded.url)
         lock = client.lock("probe", timeout=5)  # kombu and our locks use Lua scripts
         acquired = lock.acquire(blocking=False)
         lock.release()

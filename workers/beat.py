@@ -14,6 +14,7 @@ from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from service.config import get_settings
+from service.redis_client import connect
 
 log = logging.getLogger(__name__)
 BEAT_LOCK = "ftm:lock:beat"
@@ -51,7 +52,7 @@ class LockedScheduler(PersistentScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = get_settings()
         self._ttl = settings.beat_lock_ttl_s
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        client = connect(settings.redis_url)
         self._leader = LeaderLock(client, BEAT_LOCK, self._ttl, f"{socket.gethostname()}:{os.getpid()}")
         super().__init__(*args, **kwargs)
 
