@@ -15,6 +15,7 @@ from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = "ftm:lock:outbox-relay"
+PRUNED_MARK = "ftm:outbox:pruned"
 
 
 @celery_app.task(name=TaskName.OUTBOX_RELAY.value, acks_late=True, ignore_result=True)
@@ -34,10 +35,11 @@ def relay_outbox() -> int:
             with session_scope(runtime.sessions) as session:
                 sent = outbox.relay(session, publish)
             total += sent
-            if sent < 200:
+            if sent < outbox.RELAY_BATCH:
                 break
-        with session_scope(runtime.sessions) as session:
-            outbox.prune(session)
+        if runtime.redis.set(PRUNED_MARK, 1, nx=True, ex=3600):  # prune once an hour, not every relay
+            with session_scope(runtime.sessions) as session:
+                outbox.prune(session)
         return total
     finally:
         try:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, dict[str, Any], dict[str, str]], None]
 """publish(task_name, kwargs, headers): headers carry `ftm_request_id` when the work has one."""
 SENT_ROWS_KEPT_FOR = timedelta(days=7)
+RELAY_BATCH = 200
 
 
 def enqueue(session: Session, task: TaskName, *, delay: timedelta | None = None, **kwargs: Any) -> OutboxRow:
@@ -44,7 +45,9 @@ def enqueue(session: Session, task: TaskName, *, delay: timedelta | None = None,
     return row
 
 
-def relay(session: Session, publish: Publish, *, batch_size: int = 200, now: datetime | None = None) -> int:
+def relay(
+    session: Session, publish: Publish, *, batch_size: int = RELAY_BATCH, now: datetime | None = None
+) -> int:
     """Publish due rows; returns how many were sent. Stops at the first broker failure."""
     now = now or utcnow()
     query = (
