@@ -20,6 +20,7 @@ from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
 from service.models.router import router as models_router
+from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.proxy.router import router as proxy_router
@@ -27,6 +28,7 @@ from service.runtime import Runtime
 from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
+MULTIPART_OVERHEAD = 64 * 1024
 
 API_DESCRIPTION = """\
 finetune-manager: an OpenAI-compatible control plane for fine-tuning. Point the official `openai`
@@ -70,10 +72,13 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    message = str(error.detail)
+    if error.status_code == 413:
+        message = "The request body is larger than this route accepts."
     return error_response(
         error.status_code,
-        str(error.detail),
+        message,
         type_="invalid_request_error",
         code=codes.get(error.status_code),
         headers=dict(error.headers or {}),
@@ -110,9 +115,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    upload_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    app.add_middleware(
+        DeclaredBodySizeMiddleware,
+        json_limit=settings.max_json_body_bytes,
+        upload_limit=upload_limit,
+        upload_paths=frozenset({"/v1/files"}),
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
     app.include_router(ops_router)
-    for router in (auth_router, files_router, jobs_router, models_router, webhooks_router, proxy_router):
-        app.include_router(router)
+    # Bodies are limited while they stream in (chunked ones too): JSON routes to
+    # FTM_MAX_JSON_BODY_BYTES, uploads to FTM_MAX_UPLOAD_BYTES plus the multipart framing.
+    app.include_router(files_router, max_body_size=upload_limit)
+    for router in (auth_router, jobs_router, models_router, webhooks_router, proxy_router):
+        app.include_router(router, max_body_size=settings.max_json_body_bytes)
     return app
