@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     local_provider_base_url: str = "http://127.0.0.1:8100/v1"
     local_provider_api_key: SecretStr = SecretStr("sk-local")
     local_provider_port: int = 8100
-    openai_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FTM_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")
+    )
     openai_base_url: str = "https://api.openai.com/v1"
 
     # Limits.
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
+        if self.openai_api_key is not None and not self.openai_api_key.get_secret_value().strip():
+            self.openai_api_key = None  # compose passes an unset OPENAI_API_KEY as ""
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"
         if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:

@@ -46,6 +46,7 @@ def job_body(**overrides: object) -> dict[str, object]:
 
 
 def test_the_openai_provider_is_registered_only_with_a_key(settings: Settings) -> None:
+    settings.openai_api_key = None
     without = ProviderRegistry(settings)
     settings.openai_api_key = SecretStr("sk-real")
 
@@ -129,3 +130,22 @@ def test_a_400_is_rejected_with_the_providers_message_and_param() -> None:
         "invalid_file",
         "bad file",
     )
+
+
+@pytest.mark.parametrize("variable", ["FTM_OPENAI_API_KEY", "OPENAI_API_KEY"])
+def test_either_environment_variable_enables_the_openai_provider(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FTM_OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv(variable, "sk-from-env")
+
+    settings = Settings(_env_file=None)
+
+    assert ProviderRegistry(settings).config(OPENAI).api_key == "sk-from-env"
+
+
+def test_an_empty_key_leaves_the_openai_provider_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FTM_OPENAI_API_KEY", "")
+
+    assert OPENAI not in ProviderRegistry(Settings(_env_file=None)).configs
