@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,15 +54,15 @@ def _e2e_redis_url() -> str:
     return f"{base}/{(int(db or 0) + 1) % 16}"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("stack")
+@contextmanager
+def run_stack(data_dir: Path, *, redis_url: str, database_url: str) -> Iterator[Stack]:
+    """`ftm dev` on free ports, fast job refreshes, its log in `data_dir/stack.log`."""
     api_port, emulator_port = free_port(), free_port()
     env = {
         **os.environ,
         "FTM_DATA_DIR": str(data_dir),
         "FTM_DATABASE_URL": database_url if "postgresql" in database_url else f"sqlite:///{data_dir}/ftm.db",
-        "FTM_REDIS_URL": _e2e_redis_url(),
+        "FTM_REDIS_URL": redis_url,
         "FTM_PORT": str(api_port),
         "FTM_LOCAL_PROVIDER_PORT": str(emulator_port),
         "FTM_JOB_REFRESH_INTERVAL_S": "1",
@@ -102,6 +103,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
             process.wait()
         stdout.close()
         log_file.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:
+    with run_stack(
+        tmp_path_factory.mktemp("stack"), redis_url=_e2e_redis_url(), database_url=database_url
+    ) as running:
+        yield running
 
 
 @pytest.fixture
