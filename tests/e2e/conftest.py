@@ -30,6 +30,7 @@ class Stack:
     admin_key: str
     emulator_url: str
     log: Path
+    pid: int
 
 
 @dataclass
@@ -91,7 +92,13 @@ def run_stack(data_dir: Path, *, redis_url: str, database_url: str) -> Iterator[
             line = lines.get(timeout=STARTUP_TIMEOUT_S)
             match = re.search(r"API key\s*:\s*(\S+)", line)
             key = match.group(1) if match else None
-        yield Stack(f"http://127.0.0.1:{api_port}/v1", key, f"http://127.0.0.1:{emulator_port}/v1", log_path)
+        yield Stack(
+            f"http://127.0.0.1:{api_port}/v1",
+            key,
+            f"http://127.0.0.1:{emulator_port}/v1",
+            log_path,
+            process.pid,
+        )
     except queue.Empty:
         pytest.fail(f"the stack did not start; its log:\n{log_path.read_text()[-5000:]}")
     finally:
