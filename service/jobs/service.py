@@ -8,10 +8,10 @@ the provider at once when a provider job exists, and change nothing when it cann
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.auth.service import Principal
 from service.clock import utcnow
@@ -142,30 +142,48 @@ def list_jobs(
     return matches[:limit], len(matches) > limit
 
 
+Row = TypeVar("Row", JobEventRow, JobCheckpointRow)
+
+
+def _newest_first(
+    session: Session,
+    model: type[Row],
+    order: InstrumentedAttribute[int],
+    job: JobRow,
+    *,
+    after: str | None,
+    limit: int,
+    noun: str,
+) -> tuple[list[Row], bool]:
+    """A page of the job's rows, newest first by `order`; `after` continues past that row."""
+    query = select(model).where(model.job_id == job.id)
+    if after:
+        cursor = session.get(model, after)
+        if cursor is None or cursor.job_id != job.id:
+            raise InvalidRequest(f"No {noun} '{after}' in this job.", param="after")
+        query = query.where(order < getattr(cursor, order.key))
+    rows = list(session.scalars(query.order_by(order.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
 def list_events(
     session: Session, job: JobRow, *, after: str | None, limit: int
 ) -> tuple[list[JobEventRow], bool]:
-    query = select(JobEventRow).where(JobEventRow.job_id == job.id)
-    if after:
-        cursor = session.get(JobEventRow, after)
-        if cursor is None or cursor.job_id != job.id:
-            raise InvalidRequest(f"No event '{after}' in this job.", param="after")
-        query = query.where(JobEventRow.seq < cursor.seq)
-    rows = list(session.scalars(query.order_by(JobEventRow.seq.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return _newest_first(session, JobEventRow, JobEventRow.seq, job, after=after, limit=limit, noun="event")
 
 
 def list_checkpoints(
     session: Session, job: JobRow, *, after: str | None, limit: int
 ) -> tuple[list[JobCheckpointRow], bool]:
-    query = select(JobCheckpointRow).where(JobCheckpointRow.job_id == job.id)
-    if after:
-        cursor = session.get(JobCheckpointRow, after)
-        if cursor is None or cursor.job_id != job.id:
-            raise InvalidRequest(f"No checkpoint '{after}' in this job.", param="after")
-        query = query.where(JobCheckpointRow.step_number < cursor.step_number)
-    rows = list(session.scalars(query.order_by(JobCheckpointRow.step_number.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return _newest_first(
+        session,
+        JobCheckpointRow,
+        JobCheckpointRow.step_number,
+        job,
+        after=after,
+        limit=limit,
+        noun="checkpoint",
+    )
 
 
 def _control(session: Session, job: JobRow, access: sync.ProviderAccess, action: str) -> JobRow:
