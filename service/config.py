@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     celery_task_time_limit_s: int = Field(default=300, ge=5)
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     job_refresh_interval_s: float = Field(default=10.0, gt=0)
+    job_submit_lease_s: float = Field(default=60.0, ge=1)
+    job_submit_max_attempts: int = Field(default=10, ge=1)
+    job_submit_backoff_s: float = Field(default=5.0, ge=0)
+    job_submit_backoff_max_s: float = Field(default=900.0, ge=0)
     beat_lock_ttl_s: int = Field(default=30, ge=3)
 
     @model_validator(mode="after")

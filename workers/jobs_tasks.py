@@ -1,54 +1,37 @@
-"""Submit jobs to their provider, refresh them, and sweep the ones that are due."""
+"""Submit jobs to their provider, refresh them, and sweep the ones that are due.
+
+Retries live in the database, not in Celery: a failed submit attempt sets when the job is due
+again, and the sweep queues it then (see `service.jobs.submission`).
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
-
-from celery import Task
 
 from service.db import session_scope
-from service.jobs import sync
+from service.jobs import submission, sync
+from service.jobs.access import ProviderAccess
 from service.providers.errors import ProviderUnavailable
 from service.tasks import TaskName
 from workers.celery_app import celery_app
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-MAX_RETRIES = 8
 
 
-def _retry_countdown(task: Task[Any, Any], error: ProviderUnavailable) -> float:
-    """Exponential backoff, or the provider's Retry-After when longer; never past half the
-    visibility timeout (a longer countdown would be redelivered and run twice)."""
-    backoff = min(2.0**task.request.retries, 300.0)
-    wanted = max(backoff, error.retry_after_s or 0.0)
-    return min(wanted, get_runtime().settings.celery_visibility_timeout_s / 2)
-
-
-def _access() -> sync.ProviderAccess:
+@celery_app.task(name=TaskName.JOBS_SUBMIT.value, acks_late=True, ignore_result=True)
+def submit_job(job_id: str) -> str:
     runtime = get_runtime()
-    return sync.ProviderAccess(
-        runtime.providers, runtime.blobs, timedelta(seconds=runtime.settings.job_refresh_interval_s)
-    )
-
-
-@celery_app.task(
-    bind=True, name=TaskName.JOBS_SUBMIT.value, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES
-)
-def submit_job(self: Task[Any, Any], job_id: str) -> None:
-    try:
-        sync.submit(get_runtime().sessions, job_id, _access())
-    except ProviderUnavailable as error:
-        log.warning("jobs.submit %s: provider unavailable (%s); retrying", job_id, error.message)
-        raise self.retry(countdown=_retry_countdown(self, error)) from error
+    outcome = submission.submit(runtime.sessions, job_id, ProviderAccess.from_runtime(runtime))
+    log.info("jobs.submit %s: %s", job_id, outcome)
+    return outcome.value
 
 
 @celery_app.task(name=TaskName.JOBS_REFRESH.value, acks_late=True, ignore_result=True)
 def refresh_job(job_id: str) -> None:
+    runtime = get_runtime()
     try:
-        sync.refresh(get_runtime().sessions, job_id, _access())
+        sync.refresh(runtime.sessions, job_id, ProviderAccess.from_runtime(runtime))
     except ProviderUnavailable as error:
         log.warning(
             "jobs.refresh %s: provider unavailable (%s); the next sweep retries", job_id, error.message

@@ -43,6 +43,10 @@ class JobRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The submit claim: the one worker allowed to upload and create this job's provider job, until
+    # its lease runs out (renewed while it works; a killed worker's claim simply expires).
+    submit_claim: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    submit_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Optimistic locking: two workers applying the same provider change cannot both commit, so a
     # transition (and its webhook) happens once.

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from service.auth.dependencies import DbSession, FineTuningCaller, get_runtime
 from service.jobs import service
+from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
-from service.jobs.sync import ProviderAccess
 from service.pagination import Page, check_limit
 
 router = APIRouter(prefix="/v1", tags=["fine_tuning"])
@@ -27,12 +26,7 @@ CurrentJob = Annotated[JobRow, Depends(get_job_or_404)]
 
 
 def get_access(request: Request) -> ProviderAccess:
-    runtime = get_runtime(request)
-    return ProviderAccess(
-        providers=runtime.providers,
-        blobs=runtime.blobs,
-        refresh_every=timedelta(seconds=runtime.settings.job_refresh_interval_s),
-    )
+    return ProviderAccess.from_runtime(get_runtime(request))
 
 
 Access = Annotated[ProviderAccess, Depends(get_access)]

@@ -19,6 +19,7 @@ from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
 from service.ids import new_id
 from service.jobs import sync
+from service.jobs.access import ProviderAccess
 from service.jobs.events import add_event
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.jobs.schemas import JobCreate
@@ -106,7 +107,7 @@ def create_job(
         result_files=[],
         created_at=now,
         updated_at=now,
-        next_refresh_at=now,
+        next_refresh_at=now + sync.SWEEP_LEASE,  # the submit is queued below; the sweep is a backstop
         submit_attempts=0,
         provider_state={"integrations": request.integrations} if request.integrations else None,
     )
@@ -186,7 +187,7 @@ def list_checkpoints(
     )
 
 
-def _control(session: Session, job: JobRow, access: sync.ProviderAccess, action: str) -> JobRow:
+def _control(session: Session, job: JobRow, access: ProviderAccess, action: str) -> JobRow:
     assert job.provider_job_id is not None
     provider = access.providers.fine_tuning(job.provider)
     remote = getattr(provider, f"{action}_job")(job.provider_job_id)
@@ -194,7 +195,7 @@ def _control(session: Session, job: JobRow, access: sync.ProviderAccess, action:
     return job
 
 
-def cancel_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> JobRow:
+def cancel_job(session: Session, job: JobRow, access: ProviderAccess) -> JobRow:
     if Status(job.status) in TERMINAL:
         raise InvalidRequest(
             f"Job {job.id} has already {job.status}; it cannot be cancelled.", param="fine_tuning_job_id"
@@ -206,7 +207,7 @@ def cancel_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> Jo
     return _control(session, job, access, "cancel")
 
 
-def pause_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> JobRow:
+def pause_job(session: Session, job: JobRow, access: ProviderAccess) -> JobRow:
     if job.status != Status.RUNNING or job.provider_job_id is None:
         raise InvalidRequest(
             f"Only a running job can be paused; job {job.id} is {job.status}.", param="fine_tuning_job_id"
@@ -214,7 +215,7 @@ def pause_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> Job
     return _control(session, job, access, "pause")
 
 
-def resume_job(session: Session, job: JobRow, access: sync.ProviderAccess) -> JobRow:
+def resume_job(session: Session, job: JobRow, access: ProviderAccess) -> JobRow:
     if job.status != Status.PAUSED or job.provider_job_id is None:
         raise InvalidRequest(
             f"Only a paused job can be resumed; job {job.id} is {job.status}.", param="fine_tuning_job_id"

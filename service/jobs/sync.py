@@ -1,10 +1,8 @@
-"""Keeping our jobs in step with the provider: submit (exactly once), refresh, sweep.
+"""Keeping our jobs in step with the provider: refresh, sweep, and the transitions they make.
 
-Creating the provider job is the one call that is not idempotent. So: our job is committed first;
-each submit attempt is counted before the call; the SDK's retries are off; our id travels in the
-provider job's metadata; and every attempt after the first looks the job up by that id before
-creating, adopting it when it exists. Provider calls happen outside database transactions; what
-they return is applied in one transaction, together with the webhook event of a final status.
+(Submitting a job is `service.jobs.submission`.) Provider calls happen outside database
+transactions; what they return is applied in one transaction, together with the webhook event of a
+final status.
 """
 
 from __future__ import annotations
@@ -12,44 +10,29 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.blobs import BlobStore
 from service.clock import utcnow
 from service.db import is_postgres, session_scope
-from service.files.models import FileRow, ProviderFileRow
+from service.files.models import ProviderFileRow
 from service.files.service import store_result_file
 from service.ids import new_id
+from service.jobs.access import ProviderAccess
 from service.jobs.events import add_event, known_provider_event_ids
 from service.jobs.models import JobCheckpointRow, JobRow
 from service.jobs.states import ACTIVE, TERMINAL, WEBHOOK_EVENT, Status, can_transition
 from service.models.catalog import base_model_of
 from service.models.service import register_fine_tuned_model
 from service.outbox import service as outbox
-from service.providers.errors import ProviderRejected, ProviderUnavailable
 from service.providers.fine_tuning import FineTuningProvider
-from service.providers.registry import ProviderRegistry
 from service.tasks import TaskName
 from service.webhooks.service import emit_event
 
 log = logging.getLogger(__name__)
-
-FILES_PENDING_RETRY = timedelta(seconds=2)
-
-
-@dataclass(frozen=True)
-class ProviderAccess:
-    """What following a job needs: the providers, the blob store, and how often to refresh."""
-
-    providers: ProviderRegistry
-    blobs: BlobStore
-    refresh_every: timedelta
-
 
 SWEEP_LEASE = timedelta(seconds=60)
 
@@ -97,114 +80,6 @@ def kick_waiting_jobs(session: Session, file_id: str) -> int:
     return len(waiting)
 
 
-# --- submit ---------------------------------------------------------------------------------
-
-
-def _files_ready(session: Session, job: JobRow, now: datetime) -> dict[str, FileRow] | None:
-    """The job's files when all are processed; None when it must wait or has failed."""
-    files: dict[str, FileRow] = {}
-    for param, file_id in (("training_file", job.training_file), ("validation_file", job.validation_file)):
-        if file_id is None:
-            continue
-        row = session.get(FileRow, file_id)
-        if row is None:
-            fail(session, job, code=f"invalid_{param}", message=f"File {file_id} was deleted.", param=param)
-            return None
-        if row.status == "error":
-            fail(
-                session, job, code=f"invalid_{param}", message=f"{file_id}: {row.status_details}", param=param
-            )
-            return None
-        if row.status != "processed":
-            job.next_refresh_at = now + FILES_PENDING_RETRY
-            return None
-        files[param] = row
-    return files
-
-
-def _ensure_uploaded(
-    sessions: sessionmaker[Session], blobs: BlobStore, provider: FineTuningProvider, file: FileRow
-) -> str:
-    with session_scope(sessions) as session:
-        existing = session.get(ProviderFileRow, (file.id, provider.name))
-        if existing is not None:
-            return existing.provider_file_id
-    uploaded = provider.upload_file(file.filename, blobs.path(file.blob_key))
-    with session_scope(sessions) as session:
-        if session.get(ProviderFileRow, (file.id, provider.name)) is None:
-            session.add(
-                ProviderFileRow(file_id=file.id, provider=provider.name, provider_file_id=uploaded.id)
-            )
-    return uploaded.id
-
-
-def _create_params(job: JobRow, provider_files: dict[str, str]) -> dict[str, Any]:
-    method = dict(job.method or {"type": "supervised"})
-    section = dict(method.get(method["type"]) or {})
-    section.setdefault("hyperparameters", job.hyperparameters)
-    method[method["type"]] = section
-    params: dict[str, Any] = {"model": job.model, "seed": job.seed, "method": method, **provider_files}
-    if job.suffix:
-        params["suffix"] = job.suffix
-    if job.metadata_:
-        params["metadata"] = dict(job.metadata_)
-    if job.provider_state and job.provider_state.get("integrations"):
-        params["integrations"] = job.provider_state["integrations"]
-    return params
-
-
-def submit(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess) -> None:
-    """Upload the job's files and create its provider job, exactly once. Raises ProviderUnavailable
-    when the outcome is unclear (the task retries; the next attempt looks before it creates)."""
-    now = utcnow()
-    with session_scope(sessions) as session:
-        job = session.get(JobRow, job_id)
-        if job is None or Status(job.status) in TERMINAL or job.provider_job_id is not None:
-            return
-        files = _files_ready(session, job, now)
-        if files is None:
-            return
-        job.submit_attempts += 1
-        attempt = job.submit_attempts
-    provider = access.providers.fine_tuning(job.provider)
-    try:
-        provider_files = {
-            param: _ensure_uploaded(sessions, access.blobs, provider, row) for param, row in files.items()
-        }
-        remote = provider.find_job(job_id) if attempt > 1 else None
-        if remote is None:
-            remote = provider.create_job(job_id, _create_params(job, provider_files))
-    except ProviderRejected as rejected:
-        with session_scope(sessions) as session:
-            job = session.get(JobRow, job_id)
-            assert job is not None
-            fail(
-                session,
-                job,
-                code=rejected.code or "provider_rejected",
-                message=rejected.message,
-                param=rejected.param,
-            )
-        return
-    snapshot = fetch_snapshot(provider, remote, known_events=set(), imported_results=set())
-    with session_scope(sessions) as session:
-        job = session.get(JobRow, job_id)
-        assert job is not None
-        job.provider_job_id = remote.id
-        add_event(session, job, f"Submitted to provider '{provider.name}' as {remote.id}")
-        apply_snapshot(session, job, snapshot, access)
-        cancelled_meanwhile = Status(job.status) == Status.CANCELLED and remote.status not in TERMINAL
-    if cancelled_meanwhile:
-        try:
-            provider.cancel_job(remote.id)
-        except (ProviderUnavailable, ProviderRejected):
-            log.warning(
-                "job %s was cancelled during submission; cancelling %s at the provider failed",
-                job_id,
-                remote.id,
-            )
-
-
 # --- refresh ----------------------------------------------------------------------------------
 
 
@@ -239,7 +114,7 @@ def _imported_results(session: Session, job: JobRow) -> set[str]:
             ProviderFileRow.file_id.in_(job.result_files), ProviderFileRow.provider == job.provider
         )
     )
-    return {row.provider_file_id for row in rows}
+    return {row.provider_file_id for row in rows if row.provider_file_id is not None}
 
 
 def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, access: ProviderAccess) -> None:
@@ -337,11 +212,16 @@ def refresh(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 500) -> int:
     """Queue a submit or refresh for every active job that is due, leasing it for a minute so the
-    next sweep does not queue it again while the task is pending."""
+    next sweep does not queue it again while the task is pending. A job whose submit is claimed
+    is left alone until the claim's lease runs out."""
     now = now or utcnow()
     query = (
         select(JobRow)
-        .where(JobRow.status.in_([status.value for status in ACTIVE]), JobRow.next_refresh_at <= now)
+        .where(
+            JobRow.status.in_([status.value for status in ACTIVE]),
+            JobRow.next_refresh_at <= now,
+            or_(JobRow.submit_claimed_until.is_(None), JobRow.submit_claimed_until <= now),
+        )
         .order_by(JobRow.next_refresh_at)
         .limit(batch_size)
     )

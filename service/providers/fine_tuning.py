@@ -29,6 +29,17 @@ class FineTuningProvider:
             return self.client.files.create(file=(filename, handle), purpose="fine-tune")
 
     @calling_provider
+    def find_file(self, filename: str, *, created_since: int) -> str | None:
+        """The id of a fine-tune file named `filename` uploaded at or after `created_since` (Unix
+        seconds), if any: how an upload whose answer was lost is found instead of repeated."""
+        for file in self.client.files.list(purpose="fine-tune", order="desc", limit=100):
+            if file.created_at < created_since:
+                return None
+            if file.filename == filename:
+                return file.id
+        return None
+
+    @calling_provider
     def file_content(self, file_id: str) -> bytes:
         return self.client.files.content(file_id).content
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import openai
 import pytest
 
 from service.devstack import free_port
@@ -69,6 +70,9 @@ def run_stack(data_dir: Path, *, redis_url: str, database_url: str) -> Iterator[
         "FTM_JOB_REFRESH_INTERVAL_S": "1",
         "FTM_OUTBOX_RELAY_INTERVAL_S": "0.5",
         "FTM_EMULATOR_SECONDS_PER_STEP": "0.02",
+        "FTM_JOB_SUBMIT_LEASE_S": "5",
+        "FTM_JOB_SUBMIT_BACKOFF_S": "0.5",
+        "FTM_JOB_SUBMIT_BACKOFF_MAX_S": "4",
         "FTM_LOG_LEVEL": "INFO",
     }
     env.pop("FTM_BOOTSTRAP_API_KEY", None)
@@ -139,6 +143,24 @@ def receiver() -> Iterator[Receiver]:
     yield Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks", received)
     server.shutdown()
     server.server_close()
+
+
+def provider(stack: Stack) -> openai.OpenAI:
+    """The stack's local provider, as the service sees it (its own key)."""
+    return openai.OpenAI(base_url=stack.emulator_url, api_key="sk-local", max_retries=2)
+
+
+def provider_jobs_of(stack: Stack, job_id: str) -> int:
+    """How many fine-tuning jobs the provider holds for our job `job_id`."""
+    with provider(stack) as client:
+        return len(client.fine_tuning.jobs.list(metadata={"ftm_job_id": job_id}, limit=100).data)
+
+
+def provider_copies_of(stack: Stack, file_ids: list[str]) -> dict[str, int]:
+    """How many copies of each of our files the provider holds (their names start with our id)."""
+    with provider(stack) as client:
+        names = [file.filename for file in client.files.list(purpose="fine-tune")]
+    return {file_id: sum(name.startswith(f"{file_id}-") for name in names) for file_id in file_ids}
 
 
 def pretty(value: object) -> str:

@@ -1,6 +1,8 @@
 """A worker process is killed (SIGKILL) after the provider created the job but before our
-database knew it: the task is delivered again (late acknowledgement, rejected on worker loss), the
-retry looks the job up by our id and adopts it, and the provider holds exactly one job."""
+database knew it: the task is delivered again (late acknowledgement, rejected on worker loss) but
+finds the dead worker's submit claim and leaves the job alone; once the claim's lease runs out the
+sweep queues a submit that looks the job up by our id and adopts it. The provider holds exactly one
+job and one copy of the file."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, provider_copies_of, provider_jobs_of
 from tests.e2e.test_fine_tuning_flow import BASE_MODEL, sdk, wait_for
 from tests.factories import jonny_dataset
 
@@ -65,5 +67,6 @@ def test_a_worker_killed_mid_submit_leaves_exactly_one_provider_job(stack: Stack
     )
 
     assert done.status == "succeeded"
-    assert emulator.get("/_emulator/stats").json()["POST /v1/fine_tuning/jobs"] == 1
+    assert provider_jobs_of(stack, job.id) == 1
+    assert provider_copies_of(stack, [uploaded.id]) == {uploaded.id: 1}
     emulator.close()

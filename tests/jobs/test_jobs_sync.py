@@ -7,15 +7,16 @@ from datetime import timedelta
 
 import httpx
 import openai
-import pytest
 from sqlalchemy import select
 
+from service.clock import utcnow
 from service.db import session_scope
-from service.jobs import sync
+from service.jobs import submission, sync
+from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
+from service.jobs.submission import SubmitOutcome
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
-from service.providers.errors import ProviderUnavailable
 from service.runtime import Runtime
 from service.webhooks.models import WebhookEventRow
 from tests.jobs.conftest import upload
@@ -24,12 +25,12 @@ BASE = "gpt-4o-mini-2024-07-18"
 EVERY = timedelta(seconds=0)
 
 
-def access(runtime: Runtime) -> sync.ProviderAccess:
-    return sync.ProviderAccess(runtime.providers, runtime.blobs, EVERY)
+def access(runtime: Runtime) -> ProviderAccess:
+    return ProviderAccess(runtime.providers, runtime.blobs, EVERY)
 
 
-def submit(runtime: Runtime, job_id: str) -> None:
-    sync.submit(runtime.sessions, job_id, access(runtime))
+def submit(runtime: Runtime, job_id: str) -> SubmitOutcome:
+    return submission.submit(runtime.sessions, job_id, access(runtime))
 
 
 def follow(runtime: Runtime, job_id: str, timeout_s: float = 30) -> JobRow:
@@ -101,10 +102,10 @@ def test_a_lost_create_response_is_adopted_not_created_twice(
         json={"drop_next": 1, "drop_phase": "after", "paths": ["/v1/fine_tuning/jobs"], "methods": ["POST"]},
     )
 
-    with pytest.raises(ProviderUnavailable):
-        submit(runtime, job.id)
-    submit(runtime, job.id)
+    first = submit(runtime, job.id)
+    second = submit(runtime, job.id)
 
+    assert (first, second) == (SubmitOutcome.RETRY, SubmitOutcome.SUBMITTED)
     assert emulator.get("/_emulator/stats").json()["POST /v1/fine_tuning/jobs"] == 1
     assert follow(runtime, job.id).status == "succeeded"
 
@@ -115,9 +116,9 @@ def test_a_provider_outage_before_create_leaves_the_job_waiting_not_failed(
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime))
     emulator.post("/_emulator/faults", json={"server_error_next": 1, "paths": ["/v1/fine_tuning/jobs"]})
 
-    with pytest.raises(ProviderUnavailable):
-        submit(runtime, job.id)
+    outcome = submit(runtime, job.id)
 
+    assert outcome == SubmitOutcome.RETRY
     assert sdk.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
     submit(runtime, job.id)
     assert emulator.get("/_emulator/stats").json()["POST /v1/fine_tuning/jobs"] == 1
@@ -176,16 +177,19 @@ def test_cancel_of_a_submitted_job_cancels_it_at_the_provider(
 
 def test_the_sweep_queues_due_jobs_once_per_lease(sdk: openai.OpenAI, runtime: Runtime) -> None:
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime))
+    later = utcnow() + sync.SWEEP_LEASE + timedelta(seconds=1)
 
     with session_scope(runtime.sessions) as session:
-        first = sync.sweep(session)
+        at_once = sync.sweep(session)
     with session_scope(runtime.sessions) as session:
-        second = sync.sweep(session)
+        first = sync.sweep(session, now=later)
+    with session_scope(runtime.sessions) as session:
+        second = sync.sweep(session, now=later)
         queued = [
             r.kwargs for r in session.scalars(select(OutboxRow).where(OutboxRow.task_name == "jobs.submit"))
         ]
 
-    assert (first, second) == (1, 0)
+    assert (at_once, first, second) == (0, 1, 0)
     assert queued == [{"job_id": job.id}, {"job_id": job.id}]  # one from create, one from the sweep
 
 

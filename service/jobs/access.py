@@ -1,0 +1,65 @@
+"""What following jobs needs, built once from a process's runtime: the providers, the blob store,
+how often to refresh, and how submits are claimed, retried and given up on."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from service.blobs import BlobStore
+from service.config import Settings
+from service.providers.registry import ProviderRegistry
+from service.runtime import Runtime
+
+RETRY_AFTER_CAP = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SubmitPolicy:
+    """A submit holds its claim for `lease` (renewed while it works). A failed attempt is tried
+    again after an exponential backoff with jitter (or the provider's Retry-After when longer);
+    after `max_attempts` the job fails."""
+
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 10
+    backoff: timedelta = timedelta(seconds=5)
+    backoff_max: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SubmitPolicy:
+        return cls(
+            lease=timedelta(seconds=settings.job_submit_lease_s),
+            max_attempts=settings.job_submit_max_attempts,
+            backoff=timedelta(seconds=settings.job_submit_backoff_s),
+            backoff_max=timedelta(seconds=settings.job_submit_backoff_max_s),
+        )
+
+    def retry_delay(self, attempt: int, retry_after_s: float | None = None) -> timedelta:
+        """How long to wait after failed attempt number `attempt` (1-based)."""
+        exponential = min(self.backoff * (1 << min(max(attempt - 1, 0), 30)), self.backoff_max)
+        delay = exponential * random.uniform(0.8, 1.2)
+        if retry_after_s is not None and retry_after_s > 0:
+            delay = max(delay, min(timedelta(seconds=retry_after_s), RETRY_AFTER_CAP))
+        return delay
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    """What following a job needs: the providers, the blob store, how often to refresh, and the
+    submit policy."""
+
+    providers: ProviderRegistry
+    blobs: BlobStore
+    refresh_every: timedelta
+    submit: SubmitPolicy = field(default_factory=SubmitPolicy)
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> ProviderAccess:
+        settings = runtime.settings
+        return cls(
+            providers=runtime.providers,
+            blobs=runtime.blobs,
+            refresh_every=timedelta(seconds=settings.job_refresh_interval_s),
+            submit=SubmitPolicy.from_settings(settings),
+        )
