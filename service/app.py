@@ -94,11 +94,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if runtime is None:
             app.state.runtime.close()
 
+    docs = settings.docs_enabled  # the interactive docs and their schema, off in prod by default
     app = FastAPI(
         title="finetune-manager",
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.runtime = runtime or Runtime(settings)
     app.state.authenticator = Authenticator(app.state.runtime.sessions, settings.api_key_cache_ttl_s)
