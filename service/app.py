@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +26,6 @@ from service.proxy.router import router as proxy_router
 from service.runtime import Runtime
 from service.webhooks.router import router as webhooks_router
 
-log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
 
 API_DESCRIPTION = """\
@@ -85,11 +83,6 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(_: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=error)
-    return error_response(500, "The server had an error while processing your request.", type_="server_error")
-
-
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -101,11 +94,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if runtime is None:
             app.state.runtime.close()
 
+    docs = settings.docs_enabled  # the interactive docs and their schema, off in prod by default
     app = FastAPI(
         title="finetune-manager",
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.runtime = runtime or Runtime(settings)
     app.state.authenticator = Authenticator(app.state.runtime.sessions, settings.api_key_cache_ttl_s)
@@ -114,7 +111,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
     upload_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
     app.add_middleware(
         DeclaredBodySizeMiddleware,
@@ -122,6 +118,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         upload_limit=upload_limit,
         upload_paths=frozenset({"/v1/files"}),
     )
+    # Outermost of ours: it also logs and answers unhandled errors, inside the request's context.
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
     app.include_router(ops_router)

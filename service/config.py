@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_METRICS_TOKEN_CHARS = 16
+
 
 class Settings(BaseSettings):
     """Runtime configuration of the API, workers, beat and the dev stack."""
@@ -26,6 +28,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # /metrics and the interactive docs answer anyone who can reach the port, so in prod they are
+    # off unless asked for. A metrics token, when set, guards /metrics in every env.
+    metrics_token: SecretStr | None = None
+    docs_enabled: bool = Field(default_factory=lambda data: data.get("env") == "dev")
 
     bootstrap_api_key: SecretStr | None = None
 
@@ -61,6 +67,11 @@ class Settings(BaseSettings):
     def _derive(self) -> Settings:
         if self.openai_api_key is not None and not self.openai_api_key.get_secret_value().strip():
             self.openai_api_key = None  # compose passes an unset OPENAI_API_KEY as ""
+        if self.metrics_token is not None:
+            token = self.metrics_token.get_secret_value().strip()
+            if token and len(token) < MIN_METRICS_TOKEN_CHARS:
+                raise ValueError(f"FTM_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
+            self.metrics_token = SecretStr(token) if token else None
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"
         if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:

@@ -3,8 +3,9 @@
 It uses the Redis at `FTM_REDIS_URL` when one answers, else starts an embedded one (a
 `redis-server` on PATH, else fakeredis's TCP server in this process); migrates the SQLite store
 under `FTM_DATA_DIR`; makes sure an admin API key exists; then runs the local provider, the API, a
-Celery worker and beat as child processes, prints the URL and the key, and stops them all on
-Ctrl-C or SIGTERM (or when any of them dies).
+Celery worker and beat as child processes, prints the URL and the key (a generated one; a key given
+in FTM_BOOTSTRAP_API_KEY is never printed), and stops them all on Ctrl-C or SIGTERM (or when any
+of them dies).
 """
 
 from __future__ import annotations
@@ -127,17 +128,53 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def dev_api_key(settings: Settings) -> str:
+BOOTSTRAP_KEY_SHOWN = "(FTM_BOOTSTRAP_API_KEY)"
+
+
+@dataclass(frozen=True)
+class DevKey:
+    """The dev stack's admin key, and whether the operator gave it (FTM_BOOTSTRAP_API_KEY)."""
+
+    value: str
+    from_env: bool
+
+    @property
+    def shown(self) -> str:
+        """What `ftm dev` prints: a key it generated, never one it was given (that one lands in
+        terminals and CI logs, and its owner already has it)."""
+        return BOOTSTRAP_KEY_SHOWN if self.from_env else self.value
+
+
+def dev_api_key(settings: Settings) -> DevKey:
     """The bootstrap key if set, else one generated once and kept in the data directory."""
     if settings.bootstrap_api_key is not None:
-        return settings.bootstrap_api_key.get_secret_value()
+        return DevKey(settings.bootstrap_api_key.get_secret_value(), from_env=True)
     path = settings.data_dir / "dev-api-key"
     if path.exists():
-        return path.read_text().strip()
+        return DevKey(path.read_text().strip(), from_env=False)
     key = generate_key()
     path.touch(mode=0o600)
     path.write_text(key + "\n")
-    return key
+    return DevKey(key, from_env=False)
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    url: str
+    key: DevKey
+    redis: str
+
+
+def banner(info: StackInfo, data_dir: Path) -> str:
+    """What `ftm dev` prints once the stack answers (tests/e2e reads the `API key : <key>` line)."""
+    return (
+        "\nfinetune-manager is running\n"
+        f"  API base URL : {info.url}\n"
+        f"  API key      : {info.key.shown}   (admin, tenant 'default')\n"
+        f"  Redis        : {info.redis}\n"
+        f"  Data         : {data_dir.resolve()}\n"
+        "Press Ctrl-C to stop.\n"
+    )
 
 
 @dataclass
@@ -147,7 +184,7 @@ class DevStack:
     embedded: EmbeddedRedis | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> dict[str, str]:
+    def start(self) -> StackInfo:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         redis_url = settings.redis_url
@@ -155,7 +192,8 @@ class DevStack:
             self.embedded = start_embedded_redis(settings.data_dir)
             redis_url = self.embedded.url
         upgrade(settings.database_url)
-        key = dev_api_key(settings)
+        dev_key = dev_api_key(settings)
+        key = dev_key.value
         settings = settings.model_copy(update={"bootstrap_api_key": SecretStr(key), "redis_url": redis_url})
         engine = make_engine(settings.database_url)
         ensure_bootstrap_key(settings, make_session_factory(engine))
@@ -233,7 +271,7 @@ class DevStack:
         _wait_for(lambda: self._ready(f"{emulator_url}/models", key=None), "the local provider", 60)
         _wait_for(lambda: self._ready(f"{base}/readyz", key=None), "the API", 60)
         redis_kind = self.embedded.kind if self.embedded else "external"
-        return {"url": f"{base}/v1", "key": key, "redis": f"{redis_url} ({redis_kind})"}
+        return StackInfo(url=f"{base}/v1", key=dev_key, redis=f"{redis_url} ({redis_kind})")
 
     def _ready(self, url: str, key: str | None) -> bool:
         self.raise_if_exited()
@@ -271,16 +309,7 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        info = stack.start()
-        print(
-            "\nfinetune-manager is running\n"
-            f"  API base URL : {info['url']}\n"
-            f"  API key      : {info['key']}   (admin, tenant 'default')\n"
-            f"  Redis        : {info['redis']}\n"
-            f"  Data         : {settings.data_dir.resolve()}\n"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        print(banner(stack.start(), settings.data_dir), flush=True)
         while True:
             stack.raise_if_exited()
             time.sleep(0.5)

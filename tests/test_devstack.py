@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from service.config import Settings
-from service.devstack import dev_api_key, redis_answers, start_embedded_redis
+from service.devstack import StackInfo, banner, dev_api_key, redis_answers, start_embedded_redis
 from service.redis_client import connect
 
 
@@ -42,8 +44,33 @@ def test_with_redis_server_on_path_the_embedded_redis_is_a_real_one_that_stops(t
 def test_the_dev_key_is_made_once_and_kept(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
 
-    first, second = dev_api_key(settings), dev_api_key(settings)
+    first, second = dev_api_key(settings).value, dev_api_key(settings).value
 
     assert first == second
     assert first.startswith("ftm_")
     assert (settings.data_dir / "dev-api-key").stat().st_mode & 0o077 == 0
+
+
+def _printed(settings: Settings) -> str:
+    info = StackInfo(url="http://127.0.0.1:8000/v1", key=dev_api_key(settings), redis="redis://x (fakeredis)")
+    return banner(info, settings.data_dir)
+
+
+def test_a_key_from_ftm_bootstrap_api_key_is_never_printed(settings: Settings) -> None:
+    given = "ftm_given_by_the_operator_0123456789"
+    settings.bootstrap_api_key = SecretStr(given)
+
+    printed = _printed(settings)
+
+    assert given not in printed
+    assert "API key      : (FTM_BOOTSTRAP_API_KEY)" in printed
+
+
+def test_a_generated_dev_key_is_printed_on_its_api_key_line(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True)
+
+    printed = _printed(settings)
+
+    shown = re.search(r"API key\s*:\s*(\S+)", printed)  # as tests/e2e/conftest.py reads it
+    assert shown is not None
+    assert shown.group(1) == (settings.data_dir / "dev-api-key").read_text().strip()

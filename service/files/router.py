@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from service.auth.dependencies import DbSession, FilesCaller, get_runtime
 from service.errors import PayloadTooLarge
 from service.files import service
+from service.files.names import content_disposition
 from service.files.schemas import File, FileDeleted, FileValidation
 from service.pagination import Page, check_limit
 
@@ -42,7 +43,7 @@ def create_file(
         session,
         runtime.blobs,
         tenant_id=caller.tenant_id,
-        filename=file.filename or "upload.jsonl",
+        filename=file.filename,
         purpose=purpose,
         chunks=_chunks(file),
         max_bytes=limit,
@@ -93,7 +94,7 @@ def file_content(
     return StreamingResponse(
         get_runtime(request).blobs.read_chunks(row.blob_key),
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{row.filename}"'},
+        headers={"Content-Disposition": content_disposition(row.filename)},
     )
 
 

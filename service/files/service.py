@@ -12,6 +12,7 @@ from service.blobs import BlobStore, StoredBlob
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
+from service.files.names import clean_filename
 from service.files.validation import validate_jsonl
 from service.ids import new_id
 from service.outbox import service as outbox
@@ -39,16 +40,19 @@ def create_file(
     blobs: BlobStore,
     *,
     tenant_id: str,
-    filename: str,
+    filename: str | None,
     purpose: str,
     chunks: Iterable[bytes],
     max_bytes: int,
 ) -> FileRow:
-    """Store the body, record the file as `uploaded` and queue its validation (one transaction)."""
+    """Store the body, record the file as `uploaded` and queue its validation (one transaction).
+
+    The client's file name is kept for display only, cleaned by `clean_filename`."""
     if purpose not in UPLOAD_PURPOSES:
         raise InvalidRequest(
             f"Invalid purpose '{purpose}'; supported: {', '.join(sorted(UPLOAD_PURPOSES))}.", param="purpose"
         )
+    filename = clean_filename(filename)
     if not filename.endswith(".jsonl"):
         raise InvalidRequest("Fine-tuning files must be JSONL and named *.jsonl.", param="file")
     file_id = new_id("file-")

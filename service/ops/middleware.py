@@ -1,11 +1,18 @@
-"""One pure-ASGI middleware for every request: request id, access log line and metrics.
+"""One pure-ASGI middleware for every request: request id, access log line, metrics, and the
+answer to an unhandled error.
 
 Pure ASGI (not `BaseHTTPMiddleware`) so that streamed responses pass through untouched and the
 proxy's hot path pays as little as possible.
+
+An unhandled error is logged and answered here, while the request id is still set: Starlette's
+`ServerErrorMiddleware` (where an app-level `Exception` handler runs) sits outside every user
+middleware, so it would log after this request's context is gone and send a response that
+bypasses the `X-Request-Id` header.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -14,9 +21,12 @@ import uuid
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import ServiceError
 from service.logs import request_id_var
 
 log = logging.getLogger("ftm.access")
+error_log = logging.getLogger("ftm.errors")
+SERVER_ERROR_MESSAGE = "The server had an error while processing your request."
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -54,16 +64,23 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_log.exception("unhandled error")
+            if response_started:
+                raise  # too late for a 500: the server drops the connection
+            await _send_server_error(send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "<unmatched>")
@@ -77,3 +94,10 @@ class RequestContextMiddleware:
                 extra={"status": status, "duration_ms": round(elapsed * 1000, 2), "route": route},
             )
             request_id_var.reset(token)
+
+
+async def _send_server_error(send: Send) -> None:
+    body = json.dumps(ServiceError(SERVER_ERROR_MESSAGE).body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

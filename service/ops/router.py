@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from service.auth.dependencies import get_runtime
+from service.ops.access import check_metrics_access
 from service.ops.health import check_dependencies
 
 router = APIRouter(tags=["operations"])
@@ -35,7 +36,17 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def _metrics_allowed(request: Request) -> None:
+    check_metrics_access(get_runtime(request).settings, request.headers.get("authorization"))
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    dependencies=[Depends(_metrics_allowed)],
+)
 def metrics(request: Request) -> Response:
-    """Prometheus metrics in the text exposition format."""
+    """Prometheus metrics in the text exposition format. With `FTM_METRICS_TOKEN` set they need
+    `Authorization: Bearer <token>`; in `FTM_ENV=prod` without one they are off (404)."""
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
