@@ -38,3 +38,12 @@ def test_keys_create_rejects_an_unknown_scope_and_creates_nothing(client: TestCl
     assert result.exit_code == 1
     assert "Unknown scope(s) root" in result.output
     assert listing.stdout == ""
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_keys_create_grants_the_platform_scope(client: TestClient) -> None:
+    result = CliRunner().invoke(main, ["keys", "create", "--tenant", "ops", "--scope", "platform"])
+
+    response = client.get("/v1/tenants", headers=bearer(result.stdout.strip()))
+    assert result.exit_code == 0, result.output
+    assert response.status_code == 200
