@@ -98,7 +98,7 @@ def keys_list(tenant: str | None) -> None:
 @keys.command("revoke")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
-    """Revoke a key by its id."""
+    """Revoke a key by its id (not the last active platform key)."""
     engine = make_engine(get_settings().database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:

@@ -71,5 +71,5 @@ def list_api_keys(session: DbSession, caller: KeyAdminCaller, tenant: str | None
 @router.delete("/api_keys/{key_id}", response_model=ApiKey)
 def revoke_api_key(key_id: str, session: DbSession, caller: KeyAdminCaller) -> ApiKey:
     """Revoke an API key of a tenant the caller administers; it stops working within the key cache's
-    lifetime (5 s by default)."""
+    lifetime (5 s by default). The last active platform key cannot be revoked (409)."""
     return ApiKey.from_row(administration.revoke_key_as(session, caller, key_id))
