@@ -1,4 +1,8 @@
-"""Make sure the bootstrap API key (`FTM_BOOTSTRAP_API_KEY`) exists as an admin key of `default`."""
+"""Make sure the bootstrap API key (`FTM_BOOTSTRAP_API_KEY`) exists as a platform admin key of `default`.
+
+It holds every scope, `platform` included, so the operator who deploys the service administers it.
+The dev stack's key (`make run`) goes through here too.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ def ensure_bootstrap_key(settings: Settings, sessions: sessionmaker[Session]) ->
         try:
             with session_scope(sessions) as session:
                 row = ensure_key(session, key, tenant_name=DEFAULT_TENANT, scopes=ALL_SCOPES)
-            log.info("bootstrap API key %s… is an admin key of tenant '%s'", row.prefix, DEFAULT_TENANT)
+            log.info(
+                "bootstrap API key %s… is a platform admin key of tenant '%s'", row.prefix, DEFAULT_TENANT
+            )
             return
         except IntegrityError:
             if attempt == 2:

@@ -10,6 +10,7 @@ import click
 import uvicorn
 
 from service.auth import service as auth
+from service.auth.revocation import revoke_key
 from service.clock import utcnow
 from service.config import get_settings
 from service.db import make_engine, make_session_factory, session_scope
@@ -49,11 +50,18 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--tenant", required=True, help="Tenant name; created when it does not exist.")
-@click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeat). Default: all but admin.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope to grant (repeat). Default: every feature scope. 'admin' administers the key's "
+    "tenant; 'platform' administers every tenant.",
+)
 @click.option("--name", default="", help="A label for people.")
 @click.option("--expires-in-days", type=click.IntRange(min=1), default=None, help="Expire after N days.")
 def keys_create(tenant: str, scopes: tuple[str, ...], name: str, expires_in_days: int | None) -> None:
-    """Create a key and print it (shown once: store it now)."""
+    """Create a key and print it (shown once: store it now). Any scope, `platform` included: this
+    command runs with the database's credentials, as the operator."""
     engine = make_engine(get_settings().database_url)
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     try:
@@ -80,8 +88,9 @@ def keys_list(tenant: str | None) -> None:
     engine = make_engine(get_settings().database_url)
     with session_scope(make_session_factory(engine)) as session:
         tenant_id = auth.get_tenant(session, tenant).id if tenant else None
+        now = utcnow()
         for row in auth.list_keys(session, tenant_id):
-            state = "revoked" if row.revoked_at else "active"
+            state = "active" if row.is_active(now) else "revoked" if row.revoked_at else "expired"
             click.echo(f"{row.id}  {row.prefix}…  {state}  {','.join(row.scopes)}  {row.name}")
     engine.dispose()
 
@@ -89,11 +98,11 @@ def keys_list(tenant: str | None) -> None:
 @keys.command("revoke")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
-    """Revoke a key by its id."""
+    """Revoke a key by its id (not the last active platform key)."""
     engine = make_engine(get_settings().database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
-            auth.revoke_key(session, key_id)
+            revoke_key(session, auth.get_key(session, key_id))
     except ServiceError as error:
         raise click.ClickException(error.message) from error
     finally:

@@ -170,7 +170,7 @@ def banner(info: StackInfo, data_dir: Path) -> str:
     return (
         "\nfinetune-manager is running\n"
         f"  API base URL : {info.url}\n"
-        f"  API key      : {info.key.shown}   (admin, tenant 'default')\n"
+        f"  API key      : {info.key.shown}   (platform admin, tenant 'default')\n"
         f"  Redis        : {info.redis}\n"
         f"  Data         : {data_dir.resolve()}\n"
         "Press Ctrl-C to stop.\n"

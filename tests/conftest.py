@@ -21,7 +21,7 @@ from sqlalchemy import MetaData, text
 
 from service.app import create_app
 from service.auth import service as auth
-from service.auth.keys import ALL_SCOPES
+from service.auth.keys import ALL_SCOPES, DEFAULT_SCOPES
 from service.config import Settings
 from service.db import make_engine, session_scope
 from service.migrate import upgrade
@@ -93,15 +93,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 def make_key(runtime: Runtime, tenant: str = "acme", scopes: frozenset[str] | None = None) -> str:
+    """A key of `tenant` (created if need be); default scopes: every feature scope."""
     with session_scope(runtime.sessions) as session:
         _, key = auth.create_key(
-            session, auth.get_or_create_tenant(session, tenant), scopes=scopes or ALL_SCOPES - {"admin"}
+            session, auth.get_or_create_tenant(session, tenant), scopes=scopes or DEFAULT_SCOPES
         )
     return key
 
 
 @pytest.fixture
 def admin_key(runtime: Runtime) -> str:
+    """A key of tenant `default` with every scope, `platform` included, like the bootstrap key."""
     return make_key(runtime, "default", ALL_SCOPES)
 
 

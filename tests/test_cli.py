@@ -38,3 +38,25 @@ def test_keys_create_rejects_an_unknown_scope_and_creates_nothing(client: TestCl
     assert result.exit_code == 1
     assert "Unknown scope(s) root" in result.output
     assert listing.stdout == ""
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_keys_create_grants_the_platform_scope(client: TestClient) -> None:
+    result = CliRunner().invoke(main, ["keys", "create", "--tenant", "ops", "--scope", "platform"])
+
+    response = client.get("/v1/tenants", headers=bearer(result.stdout.strip()))
+    assert result.exit_code == 0, result.output
+    assert response.status_code == 200
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_keys_revoke_refuses_the_last_active_platform_key_and_it_keeps_working(
+    client: TestClient, admin_key: str
+) -> None:
+    key_id = client.get("/v1/me", headers=bearer(admin_key)).json()["key_id"]
+
+    result = CliRunner().invoke(main, ["keys", "revoke", key_id])
+
+    assert result.exit_code == 1
+    assert "last active key with the 'platform' scope" in result.output
+    assert client.get("/v1/tenants", headers=bearer(admin_key)).status_code == 200

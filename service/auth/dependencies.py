@@ -55,17 +55,22 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+def require(*scopes: Scope) -> Callable[..., Awaitable[Principal]]:
+    """The caller, if its key holds one of `scopes`; else a 403."""
+
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.has(scope):
-            raise PermissionDenied(f"This API key lacks the '{scope}' scope this route needs.")
+        if not any(principal.has(scope) for scope in scopes):
+            needed = "' or '".join(scopes)
+            raise PermissionDenied(f"This API key lacks the '{needed}' scope this route needs.")
         return principal
 
-    check.__name__ = f"require_{scope}"
+    check.__name__ = "require_" + "_or_".join(scopes)
     return check
 
 
+PlatformCaller = Annotated[Principal, Depends(require(Scope.PLATFORM))]
 AdminCaller = Annotated[Principal, Depends(require(Scope.ADMIN))]
+KeyAdminCaller = Annotated[Principal, Depends(require(Scope.ADMIN, Scope.PLATFORM))]
 FilesCaller = Annotated[Principal, Depends(require(Scope.FILES))]
 FineTuningCaller = Annotated[Principal, Depends(require(Scope.FINE_TUNING))]
 WebhooksCaller = Annotated[Principal, Depends(require(Scope.WEBHOOKS))]

@@ -18,6 +18,14 @@ MIN_KEY_LENGTH = 20
 
 
 class Scope(StrEnum):
+    """What a key may do.
+
+    `platform` administers the platform: tenants, and the keys of every tenant. `admin` administers
+    its own tenant (its keys) and implies every feature scope within it. Feature scopes name the
+    API surface they open. `platform` is never implied: a key has it only when granted it.
+    """
+
+    PLATFORM = "platform"
     ADMIN = "admin"
     FILES = "files"
     FINE_TUNING = "fine_tuning"
@@ -27,7 +35,8 @@ class Scope(StrEnum):
 
 
 ALL_SCOPES = frozenset(Scope)
-DEFAULT_SCOPES = frozenset(ALL_SCOPES - {Scope.ADMIN})
+FEATURE_SCOPES = frozenset(ALL_SCOPES - {Scope.PLATFORM, Scope.ADMIN})
+DEFAULT_SCOPES = FEATURE_SCOPES
 
 
 def generate_key() -> str:

@@ -1,4 +1,4 @@
-"""Admin routes: tenants and API keys (scope `admin`)."""
+"""Administration routes: tenants (scope `platform`) and API keys (scope `admin` or `platform`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from service.auth import service
-from service.auth.dependencies import AdminCaller, DbSession, get_principal
+from service.auth import administration, service
+from service.auth.dependencies import DbSession, KeyAdminCaller, PlatformCaller, get_principal
 from service.auth.models import TenantRow
 from service.auth.schemas import (
     ApiKey,
@@ -37,36 +37,39 @@ def whoami(principal: Annotated[Principal, Depends(get_principal)]) -> Caller:
 
 
 @router.post("/tenants", response_model=Tenant)
-def create_tenant(body: TenantCreate, session: DbSession, _: AdminCaller) -> Tenant:
-    """Create a tenant (an internal service or team)."""
+def create_tenant(body: TenantCreate, session: DbSession, _: PlatformCaller) -> Tenant:
+    """Create a tenant (an internal service or team). Platform admins only."""
     return Tenant.from_row(service.create_tenant(session, body.name))
 
 
 @router.get("/tenants", response_model=TenantList)
-def list_tenants(session: DbSession, _: AdminCaller) -> TenantList:
-    """List tenants."""
+def list_tenants(session: DbSession, _: PlatformCaller) -> TenantList:
+    """List tenants. Platform admins only."""
     rows = session.scalars(select(TenantRow).order_by(TenantRow.name))
     return TenantList(data=[Tenant.from_row(row) for row in rows])
 
 
 @router.post("/api_keys", response_model=ApiKeyCreated)
-def create_api_key(body: ApiKeyCreate, session: DbSession, _: AdminCaller) -> ApiKeyCreated:
-    """Create an API key for a tenant. The key is in this response only; store it now."""
-    tenant = service.get_tenant(session, body.tenant)
-    row, key = service.create_key(
-        session, tenant, scopes=body.scopes, name=body.name, expires_at=body.expires_at
+def create_api_key(body: ApiKeyCreate, session: DbSession, caller: KeyAdminCaller) -> ApiKeyCreated:
+    """Create an API key for a tenant the caller administers (a tenant admin: its own; a platform
+    admin: any). The key grants only scopes the caller holds. The key is in this response only;
+    store it now."""
+    row, key = administration.create_key_as(
+        session, caller, tenant=body.tenant, scopes=body.scopes, name=body.name, expires_at=body.expires_at
     )
     return ApiKeyCreated(**ApiKey.from_row(row).model_dump(), key=key)
 
 
 @router.get("/api_keys", response_model=ApiKeyList)
-def list_api_keys(session: DbSession, _: AdminCaller, tenant: str | None = None) -> ApiKeyList:
-    """List API keys (prefixes only), optionally of one tenant."""
-    tenant_id = service.get_tenant(session, tenant).id if tenant is not None else None
-    return ApiKeyList(data=[ApiKey.from_row(row) for row in service.list_keys(session, tenant_id)])
+def list_api_keys(session: DbSession, caller: KeyAdminCaller, tenant: str | None = None) -> ApiKeyList:
+    """List API keys (prefixes only) of one tenant the caller administers; without `tenant`, a
+    tenant admin gets its own tenant's and a platform admin every tenant's."""
+    rows = administration.list_keys_as(session, caller, tenant)
+    return ApiKeyList(data=[ApiKey.from_row(row) for row in rows])
 
 
 @router.delete("/api_keys/{key_id}", response_model=ApiKey)
-def revoke_api_key(key_id: str, session: DbSession, _: AdminCaller) -> ApiKey:
-    """Revoke an API key; it stops working within the key cache's lifetime (5 s by default)."""
-    return ApiKey.from_row(service.revoke_key(session, key_id))
+def revoke_api_key(key_id: str, session: DbSession, caller: KeyAdminCaller) -> ApiKey:
+    """Revoke an API key of a tenant the caller administers; it stops working within the key cache's
+    lifetime (5 s by default). The last active platform key cannot be revoked (409)."""
+    return ApiKey.from_row(administration.revoke_key_as(session, caller, key_id))

@@ -35,10 +35,16 @@ class TenantList(BaseModel):
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tenant: str = Field(description="Name of the tenant the key belongs to.")
+    tenant: str | None = Field(
+        default=None,
+        description="Name of the tenant the key belongs to; default: the caller's. "
+        "A tenant admin names only its own tenant.",
+    )
     name: str = Field(default="", max_length=128, description="A label for people.")
     scopes: list[Scope] | None = Field(
-        default=None, description="Scopes granted; default: every scope but admin."
+        default=None,
+        description="Scopes granted; default: every feature scope (neither admin nor platform). "
+        "A key grants only scopes it holds; only a platform key grants platform.",
     )
     expires_at: datetime | None = Field(default=None, description="When the key stops working (optional).")
 

@@ -45,13 +45,28 @@ class Principal:
     scopes: frozenset[str]
 
     def has(self, scope: Scope) -> bool:
+        """`admin` implies every scope within its tenant; `platform` is never implied."""
+        if scope == Scope.PLATFORM:
+            return Scope.PLATFORM in self.scopes
         return Scope.ADMIN in self.scopes or scope in self.scopes
+
+    def administers(self, tenant_id: str) -> bool:
+        """Whether this key manages the keys of `tenant_id`: a platform key any, an admin key its own."""
+        return self.has(Scope.PLATFORM) or (self.has(Scope.ADMIN) and tenant_id == self.tenant_id)
+
+    def can_grant(self, scope: str) -> bool:
+        """A key hands out only what it holds, so no key mints a stronger one; `platform` grants all."""
+        return self.has(Scope.PLATFORM) or (scope in ALL_SCOPES and self.has(Scope(scope)))
+
+
+def tenant_not_found(name: str) -> NotFound:
+    return NotFound(f"No tenant named '{name}'.", param="tenant", code="tenant_not_found")
 
 
 def get_tenant(session: Session, name: str) -> TenantRow:
     tenant = session.scalar(select(TenantRow).where(TenantRow.name == name))
     if tenant is None:
-        raise NotFound(f"No tenant named '{name}'.", param="tenant", code="tenant_not_found")
+        raise tenant_not_found(name)
     return tenant
 
 
@@ -138,12 +153,14 @@ def list_keys(session: Session, tenant_id: str | None = None) -> list[ApiKeyRow]
     return list(session.scalars(query))
 
 
-def revoke_key(session: Session, key_id: str) -> ApiKeyRow:
+def api_key_not_found(key_id: str) -> NotFound:
+    return NotFound(f"No API key with id '{key_id}'.", param="key_id", code="api_key_not_found")
+
+
+def get_key(session: Session, key_id: str) -> ApiKeyRow:
     row = session.get(ApiKeyRow, key_id)
     if row is None:
-        raise NotFound(f"No API key with id '{key_id}'.", param="key_id", code="api_key_not_found")
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        raise api_key_not_found(key_id)
     return row
 
 
@@ -160,7 +177,7 @@ def authenticate(session: Session, key: str) -> Principal:
     for row in _candidates(session, key):
         if not matches(key, row.key_hash):
             continue
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        if not row.is_active(now):
             break
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
             row.last_used_at = now

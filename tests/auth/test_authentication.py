@@ -5,12 +5,15 @@ from datetime import timedelta
 import openai
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select, text
 
 from service.auth import service as auth
 from service.auth.keys import Scope, hash_key
 from service.auth.models import ApiKeyRow
+from service.bootstrap import ensure_bootstrap_key
 from service.clock import utcnow
+from service.config import Settings
 from service.db import session_scope
 from service.runtime import Runtime
 from tests.conftest import bearer, make_key
@@ -105,3 +108,15 @@ def test_the_bootstrap_key_is_an_admin_key_of_tenant_default(runtime: Runtime) -
         count = len(list(session.scalars(select(ApiKeyRow))))
 
     assert (principal.tenant_name, principal.has(Scope.FILES), count) == ("default", True, 1)
+
+
+def test_the_bootstrap_key_is_a_platform_admin_of_tenant_default(
+    client: TestClient, settings: Settings, runtime: Runtime
+) -> None:
+    key = "ftm_bootstrap-key-for-tests-0123456789"
+    ensure_bootstrap_key(settings.model_copy(update={"bootstrap_api_key": SecretStr(key)}), runtime.sessions)
+
+    caller = client.get("/v1/me", headers=bearer(key)).json()
+    tenants = client.get("/v1/tenants", headers=bearer(key))
+
+    assert (caller["tenant"], "platform" in caller["scopes"], tenants.status_code) == ("default", True, 200)
