@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.db import session_scope
 from service.files import service as files
-from service.jobs import sync as jobs_sync
+from service.jobs import refresh as jobs_refresh
 from service.tasks import TaskName
 from workers.celery_app import celery_app
 from workers.runtime import get_runtime
@@ -16,4 +16,4 @@ def validate_file(file_id: str) -> None:
     with session_scope(runtime.sessions) as session:
         row = files.validate_file(session, runtime.blobs, file_id)
         if row is not None and row.status != "uploaded":
-            jobs_sync.kick_waiting_jobs(session, file_id)
+            jobs_refresh.kick_waiting_jobs(session, file_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from service.db import session_scope
-from service.jobs import submission, sync
+from service.jobs import refresh, submission
 from service.jobs.access import ProviderAccess
 from service.providers.errors import ProviderUnavailable
 from service.tasks import TaskName
@@ -31,7 +31,7 @@ def submit_job(job_id: str) -> str:
 def refresh_job(job_id: str) -> None:
     runtime = get_runtime()
     try:
-        sync.refresh(runtime.sessions, job_id, ProviderAccess.from_runtime(runtime))
+        refresh.refresh(runtime.sessions, job_id, ProviderAccess.from_runtime(runtime))
     except ProviderUnavailable as error:
         log.warning(
             "jobs.refresh %s: provider unavailable (%s); the next sweep retries", job_id, error.message
@@ -41,4 +41,4 @@ def refresh_job(job_id: str) -> None:
 @celery_app.task(name=TaskName.JOBS_SWEEP.value, acks_late=True, ignore_result=True)
 def sweep_jobs() -> int:
     with session_scope(get_runtime().sessions) as session:
-        return sync.sweep(session)
+        return refresh.sweep(session)

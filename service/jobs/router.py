@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from service.auth.dependencies import DbSession, FineTuningCaller, get_runtime
-from service.jobs import service
+from service.jobs import control, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
@@ -70,22 +70,33 @@ def retrieve_job(job: CurrentJob) -> Job:
     return Job.from_row(job)
 
 
+# Cancel, pause and resume hold no request transaction: the provider is asked first, with no
+# transaction open, and its answer applied in a short one (service.jobs.control).
+
+
 @router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=Job)
-def cancel_job(job: CurrentJob, session: DbSession, access: Access) -> Job:
+def cancel_job(job_id: JobId, caller: FineTuningCaller, request: Request, access: Access) -> Job:
     """Cancel a job that has not finished."""
-    return Job.from_row(service.cancel_job(session, job, access))
+    sessions = get_runtime(request).sessions
+    return Job.from_row(
+        control.cancel_job(sessions, tenant_id=caller.tenant_id, job_id=job_id, access=access)
+    )
 
 
 @router.post("/fine_tuning/jobs/{job_id}/pause", response_model=Job)
-def pause_job(job: CurrentJob, session: DbSession, access: Access) -> Job:
+def pause_job(job_id: JobId, caller: FineTuningCaller, request: Request, access: Access) -> Job:
     """Pause a running job."""
-    return Job.from_row(service.pause_job(session, job, access))
+    sessions = get_runtime(request).sessions
+    return Job.from_row(control.pause_job(sessions, tenant_id=caller.tenant_id, job_id=job_id, access=access))
 
 
 @router.post("/fine_tuning/jobs/{job_id}/resume", response_model=Job)
-def resume_job(job: CurrentJob, session: DbSession, access: Access) -> Job:
+def resume_job(job_id: JobId, caller: FineTuningCaller, request: Request, access: Access) -> Job:
     """Resume a paused job."""
-    return Job.from_row(service.resume_job(session, job, access))
+    sessions = get_runtime(request).sessions
+    return Job.from_row(
+        control.resume_job(sessions, tenant_id=caller.tenant_id, job_id=job_id, access=access)
+    )
 
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=Page[JobEvent])

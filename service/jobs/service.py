@@ -1,8 +1,8 @@
-"""Fine-tuning jobs, as the API sees them: create, read, list, cancel, pause, resume.
+"""Fine-tuning jobs, as the API sees them: create, read, list, events, checkpoints.
 
 Creating a job only writes our row and an outbox entry (`jobs.submit`) in one transaction; workers
-upload the files and create the provider job (`service.jobs.sync`). Cancel, pause and resume call
-the provider at once when a provider job exists, and change nothing when it cannot be reached.
+upload the files and create the provider job (`service.jobs.submission`). Cancel, pause and resume
+are `service.jobs.control`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
 from service.ids import new_id
-from service.jobs import sync
-from service.jobs.access import ProviderAccess
 from service.jobs.events import add_event
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
+from service.jobs.refresh import SWEEP_LEASE
 from service.jobs.schemas import JobCreate
-from service.jobs.states import TERMINAL, Status
+from service.jobs.states import Status
 from service.models.catalog import BASE_MODELS
 from service.models.service import owned_fine_tuned_model
 from service.outbox import service as outbox
@@ -107,7 +106,7 @@ def create_job(
         result_files=[],
         created_at=now,
         updated_at=now,
-        next_refresh_at=now + sync.SWEEP_LEASE,  # the submit is queued below; the sweep is a backstop
+        next_refresh_at=now + SWEEP_LEASE,  # the submit is queued below; the sweep is a backstop
         submit_attempts=0,
         provider_state={"integrations": request.integrations} if request.integrations else None,
     )
@@ -185,39 +184,3 @@ def list_checkpoints(
         limit=limit,
         noun="checkpoint",
     )
-
-
-def _control(session: Session, job: JobRow, access: ProviderAccess, action: str) -> JobRow:
-    assert job.provider_job_id is not None
-    provider = access.providers.fine_tuning(job.provider)
-    remote = getattr(provider, f"{action}_job")(job.provider_job_id)
-    sync.apply_remote(session, job, remote, provider=provider, access=access)
-    return job
-
-
-def cancel_job(session: Session, job: JobRow, access: ProviderAccess) -> JobRow:
-    if Status(job.status) in TERMINAL:
-        raise InvalidRequest(
-            f"Job {job.id} has already {job.status}; it cannot be cancelled.", param="fine_tuning_job_id"
-        )
-    if job.provider_job_id is None:
-        if sync.transition(session, job, Status.CANCELLED):
-            add_event(session, job, "Fine-tuning job cancelled")
-        return job
-    return _control(session, job, access, "cancel")
-
-
-def pause_job(session: Session, job: JobRow, access: ProviderAccess) -> JobRow:
-    if job.status != Status.RUNNING or job.provider_job_id is None:
-        raise InvalidRequest(
-            f"Only a running job can be paused; job {job.id} is {job.status}.", param="fine_tuning_job_id"
-        )
-    return _control(session, job, access, "pause")
-
-
-def resume_job(session: Session, job: JobRow, access: ProviderAccess) -> JobRow:
-    if job.status != Status.PAUSED or job.provider_job_id is None:
-        raise InvalidRequest(
-            f"Only a paused job can be resumed; job {job.id} is {job.status}.", param="fine_tuning_job_id"
-        )
-    return _control(session, job, access, "resume")

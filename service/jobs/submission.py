@@ -25,7 +25,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from openai.types.fine_tuning import FineTuningJob
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import to_unix, utcnow
@@ -35,10 +34,12 @@ from service.jobs import claims
 from service.jobs.access import ProviderAccess
 from service.jobs.events import add_event
 from service.jobs.models import JobRow
+from service.jobs.snapshots import RemoteSnapshot, apply_snapshot
 from service.jobs.states import TERMINAL, Status
-from service.jobs.sync import RemoteSnapshot, apply_snapshot, fail
+from service.jobs.transitions import fail
 from service.providers.errors import ProviderRejected, ProviderUnavailable
 from service.providers.fine_tuning import FTM_JOB_ID, FineTuningProvider
+from service.providers.types import RemoteJob
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _upload_once(
             since = to_unix(claim.earlier_attempt_since - CLOCK_SKEW) or 0
             uploaded = provider.find_file(name, created_since=since)
         if uploaded is None:
-            uploaded = provider.upload_file(name, access.blobs.path(file.blob_key)).id
+            uploaded = provider.upload_file(name, access.blobs.path(file.blob_key))
     finally:
         beat.drop_upload(file.id, provider.name)
         claims.finish_upload(sessions, file.id, provider.name, token=token, provider_file_id=uploaded)
@@ -276,7 +277,7 @@ def _record(
     token: str,
     access: ProviderAccess,
     provider: FineTuningProvider,
-    remote: FineTuningJob,
+    remote: RemoteJob,
 ) -> SubmitOutcome:
     """Keep the provider job's id (the next refresh imports its events and checkpoints); cancel it
     at the provider when our job was cancelled meanwhile."""

@@ -1,9 +1,10 @@
-"""Send an inference request to a provider and relay its answer as it comes.
+"""Send an inference request to a provider and hand back its answer as it comes.
 
 The request goes through the provider's cached `openai.AsyncOpenAI` client (its credentials, its
 connection pool, its timeout) with `cast_to=httpx2.Response`, so the SDK hands back the raw
-upstream response: a non-streamed body is returned byte for byte with the upstream status, and a
-stream is relayed chunk by chunk as the provider sends it (`UpstreamStream`), never buffered.
+upstream response. It becomes an `UpstreamResponse`: a non-streamed body byte for byte with the
+upstream status, or a stream of chunks as the provider sends them, never buffered. The proxy's
+router turns that into the HTTP response.
 
 Failures keep their meaning for `openai` SDK callers:
 
@@ -15,7 +16,8 @@ Failures keep their meaning for `openai` SDK callers:
 - a stream breaks off midway: the status is already sent, so a final SSE event
   `data: {"error": {...}}` is written, which the SDK raises as `APIError`.
 
-It lives with the providers because only `service/providers/` imports `openai`.
+It lives with the providers because only `service/providers/` imports `openai`; only the router
+knows HTTP frameworks.
 """
 
 from __future__ import annotations
@@ -25,13 +27,11 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import cast
 
-import anyio
 import httpx2
 import openai
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from service.errors import ProviderError
+from service.providers.types import UpstreamResponse
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ STREAM_BROKE_OFF = {
 
 async def forward(
     client: openai.AsyncOpenAI, path: str, content: bytes, *, stream: bool, provider: str
-) -> Response:
-    """POST `content` (a JSON object) to `path` at the provider and turn the answer into our response."""
+) -> UpstreamResponse:
+    """POST `content` (a JSON object) to `path` at the provider; its answer, or ProviderError when
+    there is none a caller could use."""
     try:
         upstream = cast(
             httpx2.Response,
@@ -64,35 +65,18 @@ async def forward(
     headers = _relayed_headers(upstream, provider)
     media_type = upstream.headers.get("content-type")
     if stream:
-        return UpstreamStream(upstream, provider, headers=headers, media_type=media_type)
-    return Response(
-        upstream.content, upstream.status_code, headers=headers, media_type=media_type or "application/json"
-    )
+        relay = _relay(upstream, provider)
 
+        async def aclose() -> None:
+            await relay.aclose()
+            await upstream.aclose()
 
-class UpstreamStream(StreamingResponse):
-    """Relays an upstream response body chunk by chunk; the upstream response is closed whatever
-    happens (finished, client gone, server shutting down), releasing the provider connection."""
-
-    def __init__(
-        self, upstream: httpx2.Response, provider: str, *, headers: dict[str, str], media_type: str | None
-    ) -> None:
-        self._upstream = upstream
-        self._relay = _relay(upstream, provider)
-        super().__init__(
-            self._relay,
-            status_code=upstream.status_code,
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            media_type=media_type or "text/event-stream",
+        return UpstreamResponse(
+            upstream.status_code, headers, media_type or "text/event-stream", chunks=relay, aclose=aclose
         )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._relay.aclose()
-                await self._upstream.aclose()
+    return UpstreamResponse(
+        upstream.status_code, headers, media_type or "application/json", content=upstream.content
+    )
 
 
 async def _relay(upstream: httpx2.Response, provider: str) -> AsyncGenerator[bytes, None]:
@@ -112,7 +96,7 @@ def _relayed_headers(upstream: httpx2.Response, provider: str) -> dict[str, str]
     return headers
 
 
-def _error_response(error: openai.APIStatusError, provider: str) -> Response:
+def _error_response(error: openai.APIStatusError, provider: str) -> UpstreamResponse:
     upstream = error.response
     status = upstream.status_code
     if status == 401:
@@ -127,7 +111,7 @@ def _error_response(error: openai.APIStatusError, provider: str) -> Response:
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     if _is_openai_error(upstream.content):
-        return Response(upstream.content, status, headers=headers, media_type="application/json")
+        return UpstreamResponse(status, headers, "application/json", content=upstream.content)
     # Not OpenAI's error shape (a gateway's HTML page, say): keep the status, give the shape.
     body = {
         "error": {
@@ -137,7 +121,7 @@ def _error_response(error: openai.APIStatusError, provider: str) -> Response:
             "code": "provider_error",
         }
     }
-    return Response(json.dumps(body).encode(), status, headers=headers, media_type="application/json")
+    return UpstreamResponse(status, headers, "application/json", content=json.dumps(body).encode())
 
 
 def _is_openai_error(content: bytes) -> bool:

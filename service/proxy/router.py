@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from service.auth.dependencies import InferenceCaller, get_runtime
 from service.auth.service import Principal
 from service.errors import InvalidRequest, ProviderError
 from service.providers.relay import PROVIDER_HEADER, forward
+from service.providers.types import UpstreamResponse
 from service.proxy.payload import parse_payload, read_body
 from service.proxy.routes import get_route_cache
 
@@ -75,13 +79,41 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
             code="provider_unavailable",
         ) from None
     log.debug("proxy %s %s -> %s %s", path, payload.model, route.provider, route.upstream_model)
-    return await forward(
+    upstream = await forward(
         client,
         path,
         payload.for_upstream(route.upstream_model),
         stream=payload.stream,
         provider=route.provider,
     )
+    if upstream.chunks is not None:
+        return UpstreamStream(upstream)
+    return Response(
+        upstream.content, upstream.status, headers=upstream.headers, media_type=upstream.media_type
+    )
+
+
+class UpstreamStream(StreamingResponse):
+    """Relays an upstream stream chunk by chunk; the upstream is closed whatever happens (finished,
+    client gone, server shutting down), releasing the provider connection."""
+
+    def __init__(self, upstream: UpstreamResponse) -> None:
+        assert upstream.chunks is not None
+        self._upstream = upstream
+        super().__init__(
+            upstream.chunks,
+            status_code=upstream.status,
+            headers={**upstream.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            media_type=upstream.media_type,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._upstream.aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._upstream.aclose()
 
 
 @router.post("/chat/completions", openapi_extra=_openapi("chat completion"), response_class=Response)

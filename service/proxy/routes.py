@@ -19,10 +19,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
+import anyio
+import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import State
 
 from service.errors import NotFound
 from service.models.service import ModelRoute, model_not_found, resolve_route
@@ -98,7 +99,7 @@ class RouteCache:
 
     async def _load(self, key: Key, tenant_name: str, generation: int) -> ModelRoute | None:
         tenant_id, model = key
-        route = await run_in_threadpool(self._lookup, tenant_id, tenant_name, model)
+        route = await anyio.to_thread.run_sync(self._lookup, tenant_id, tenant_name, model)
         with self._lock:
             if generation == self._generation:
                 self._entries[key] = _Entry(self._clock() + self._ttl_s, route)
@@ -132,8 +133,9 @@ def lookup_route(
             return None
 
 
-def get_route_cache(state: State) -> RouteCache:
-    """The app's route cache, created on first use (on the event loop, so without a race)."""
+def get_route_cache(state: Any) -> RouteCache:
+    """The app's route cache, kept on its `state` (`app.state`), created on first use (on the
+    event loop, so without a race)."""
     cache: RouteCache | None = getattr(state, "route_cache", None)
     if cache is None:
         runtime: Runtime = state.runtime
@@ -142,7 +144,7 @@ def get_route_cache(state: State) -> RouteCache:
     return cache
 
 
-def invalidate_route(state: State, *, tenant_id: str, model: str) -> None:
+def invalidate_route(state: Any, *, tenant_id: str, model: str) -> None:
     """Drop a cached route if the app has a route cache yet (callable from any thread)."""
     cache: RouteCache | None = getattr(state, "route_cache", None)
     if cache is not None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.jobs import claims, submission, sync
+from service.jobs import claims, refresh, submission
 from service.jobs.access import ProviderAccess, SubmitPolicy
 from service.jobs.models import JobEventRow, JobRow
 from service.jobs.submission import SubmitOutcome
@@ -84,9 +84,9 @@ def test_the_sweep_does_not_queue_a_job_whose_submit_is_claimed(sdk: openai.Open
         session.get_one(JobRow, job.id).next_refresh_at = utcnow() - timedelta(seconds=1)
 
     with session_scope(runtime.sessions) as session:
-        while_claimed = sync.sweep(session)
+        while_claimed = refresh.sweep(session)
     with session_scope(runtime.sessions) as session:
-        after_the_lease = sync.sweep(session, now=utcnow() + timedelta(seconds=31))
+        after_the_lease = refresh.sweep(session, now=utcnow() + timedelta(seconds=31))
         queued = list(session.scalars(select(OutboxRow.kwargs).where(OutboxRow.task_name == "jobs.submit")))
 
     assert (while_claimed, after_the_lease) == (0, 1)

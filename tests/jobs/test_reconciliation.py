@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.jobs import submission, sync
+from service.jobs import refresh, submission
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.submission import SubmitOutcome
@@ -36,7 +36,7 @@ def submit(runtime: Runtime, job_id: str) -> SubmitOutcome:
 def follow(runtime: Runtime, job_id: str, timeout_s: float = 30) -> JobRow:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        sync.refresh(runtime.sessions, job_id, access(runtime))
+        refresh.refresh(runtime.sessions, job_id, access(runtime))
         with session_scope(runtime.sessions) as session:
             job = session.get(JobRow, job_id)
             assert job is not None
@@ -151,7 +151,7 @@ def test_a_job_waits_for_its_file_and_fails_when_the_file_is_invalid(
 
     with session_scope(runtime.sessions) as session:
         files.validate_file(session, runtime.blobs, file_id)
-        sync.kick_waiting_jobs(session, file_id)
+        refresh.kick_waiting_jobs(session, file_id)
     submit(runtime, job.id)
 
     failed = sdk.fine_tuning.jobs.retrieve(job.id)
@@ -177,14 +177,14 @@ def test_cancel_of_a_submitted_job_cancels_it_at_the_provider(
 
 def test_the_sweep_queues_due_jobs_once_per_lease(sdk: openai.OpenAI, runtime: Runtime) -> None:
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime))
-    later = utcnow() + sync.SWEEP_LEASE + timedelta(seconds=1)
+    later = utcnow() + refresh.SWEEP_LEASE + timedelta(seconds=1)
 
     with session_scope(runtime.sessions) as session:
-        at_once = sync.sweep(session)
+        at_once = refresh.sweep(session)
     with session_scope(runtime.sessions) as session:
-        first = sync.sweep(session, now=later)
+        first = refresh.sweep(session, now=later)
     with session_scope(runtime.sessions) as session:
-        second = sync.sweep(session, now=later)
+        second = refresh.sweep(session, now=later)
         queued = [
             r.kwargs for r in session.scalars(select(OutboxRow).where(OutboxRow.task_name == "jobs.submit"))
         ]

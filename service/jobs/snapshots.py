@@ -1,0 +1,172 @@
+"""What a provider says about a job (a `RemoteSnapshot`, fetched with no transaction open) and how
+it is applied to our job in one short transaction: status, resolved hyperparameters, new events,
+checkpoints, result files, and the fine-tuned model registered to the tenant.
+
+Applying is idempotent: events, checkpoints and result files already recorded are skipped, looked
+up inside the applying transaction, so a snapshot applied twice (a retry after a version conflict,
+two workers) records everything once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.blobs import BlobStore
+from service.clock import utcnow
+from service.files.models import ProviderFileRow
+from service.files.service import store_result_file
+from service.ids import new_id
+from service.jobs.access import ProviderAccess
+from service.jobs.events import add_event, known_provider_event_ids
+from service.jobs.models import JobCheckpointRow, JobRow
+from service.jobs.states import TERMINAL, Status
+from service.jobs.transitions import transition
+from service.models.catalog import base_model_of
+from service.models.service import register_fine_tuned_model
+from service.providers.fine_tuning import FineTuningProvider
+from service.providers.types import RemoteCheckpoint, RemoteEvent, RemoteJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RemoteSnapshot:
+    """What the provider says about a job, fetched before any transaction is opened."""
+
+    job: RemoteJob
+    events: list[RemoteEvent] = field(default_factory=list)
+    checkpoints: list[RemoteCheckpoint] = field(default_factory=list)
+    result_files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What we hold of a job already, so a fetch asks only for what is new."""
+
+    events: frozenset[str] = frozenset()
+    result_files: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, session: Session, job: JobRow) -> Known:
+        return cls(
+            frozenset(known_provider_event_ids(session, job.id)), frozenset(imported_results(session, job))
+        )
+
+
+def _from_unix(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def fetch_snapshot(provider: FineTuningProvider, remote: RemoteJob, known: Known) -> RemoteSnapshot:
+    snapshot = RemoteSnapshot(job=remote)
+    snapshot.events = provider.new_events(remote.id, set(known.events))
+    snapshot.checkpoints = provider.checkpoints(remote.id)
+    if remote.status == Status.SUCCEEDED.value:
+        for file_id in remote.result_files:
+            if file_id not in known.result_files:
+                snapshot.result_files[file_id] = provider.file_content(file_id)
+    return snapshot
+
+
+def imported_results(session: Session, job: JobRow) -> set[str]:
+    """The provider ids of the job's result files that we hold copies of."""
+    if not job.result_files:
+        return set()
+    rows = session.scalars(
+        select(ProviderFileRow).where(
+            ProviderFileRow.file_id.in_(job.result_files), ProviderFileRow.provider == job.provider
+        )
+    )
+    return {row.provider_file_id for row in rows if row.provider_file_id is not None}
+
+
+def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, access: ProviderAccess) -> None:
+    remote = snapshot.job
+    now = utcnow()
+    job.hyperparameters = {**job.hyperparameters, **remote.hyperparameters}
+    job.trained_tokens = remote.trained_tokens or job.trained_tokens
+    job.estimated_finish = _from_unix(remote.estimated_finish)
+    job.updated_at = now
+    _apply_events(session, job, snapshot.events)
+    _apply_checkpoints(session, job, snapshot.checkpoints)
+    _apply_result_files(session, job, snapshot.result_files, access.blobs)
+    try:
+        status = Status(remote.status)
+    except ValueError:
+        log.warning("job %s: unknown provider status %r", job.id, remote.status)
+        status = Status(job.status)
+    if status == Status.SUCCEEDED and remote.fine_tuned_model:
+        job.fine_tuned_model = remote.fine_tuned_model
+        register_fine_tuned_model(
+            session,
+            model=remote.fine_tuned_model,
+            tenant_id=job.tenant_id,
+            provider=job.provider,
+            base_model=base_model_of(job.model),
+            job_id=job.id,
+        )
+    if status == Status.FAILED and Status(job.status) not in TERMINAL:
+        job.error = remote.error or {
+            "code": "provider_failed",
+            "message": "The provider failed the job.",
+            "param": None,
+        }
+    transition(session, job, status, now=now)
+    if Status(job.status) not in TERMINAL:
+        job.next_refresh_at = now + access.refresh_every
+
+
+def _apply_events(session: Session, job: JobRow, events: list[RemoteEvent]) -> None:
+    known = known_provider_event_ids(session, job.id)
+    for event in events:
+        if event.id in known:
+            continue
+        add_event(
+            session,
+            job,
+            event.message,
+            level=event.level,
+            type_=event.type,
+            data=event.data,
+            provider_event_id=event.id,
+            created_at=_from_unix(event.created_at),
+        )
+
+
+def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[RemoteCheckpoint]) -> None:
+    known = set(
+        session.scalars(
+            select(JobCheckpointRow.provider_checkpoint_id).where(JobCheckpointRow.job_id == job.id)
+        )
+    )
+    for checkpoint in checkpoints:
+        if checkpoint.id in known:
+            continue
+        session.add(
+            JobCheckpointRow(
+                id=new_id("ftckpt_"),
+                job_id=job.id,
+                provider_checkpoint_id=checkpoint.id,
+                created_at=_from_unix(checkpoint.created_at) or utcnow(),
+                fine_tuned_model_checkpoint=checkpoint.fine_tuned_model_checkpoint,
+                step_number=checkpoint.step_number,
+                metrics=checkpoint.metrics,
+            )
+        )
+
+
+def _apply_result_files(session: Session, job: JobRow, contents: dict[str, bytes], blobs: BlobStore) -> None:
+    held = imported_results(session, job)
+    for provider_file_id, content in contents.items():
+        if provider_file_id in held:
+            continue
+        row = store_result_file(
+            session, blobs, tenant_id=job.tenant_id, filename=f"{job.id}-results.csv", content=content
+        )
+        session.add(ProviderFileRow(file_id=row.id, provider=job.provider, provider_file_id=provider_file_id))
+        job.result_files = [*job.result_files, row.id]
