@@ -84,23 +84,47 @@ def cancel_job(
     raise _conflict(job_id)
 
 
+def _from_state(
+    sessions: sessionmaker[Session],
+    tenant_id: str,
+    job_id: str,
+    access: ProviderAccess,
+    *,
+    needs: Status,
+    verb: str,
+    action: Action,
+) -> JobRow:
+    job, known = _load(sessions, tenant_id, job_id)
+    if job.status != needs or job.provider_job_id is None:
+        raise InvalidRequest(
+            f"Only a {needs} job can be {verb}; job {job.id} is {job.status}.", param="fine_tuning_job_id"
+        )
+    return _at_provider(sessions, job, known, access, action)
+
+
 def pause_job(
     sessions: sessionmaker[Session], *, tenant_id: str, job_id: str, access: ProviderAccess
 ) -> JobRow:
-    job, known = _load(sessions, tenant_id, job_id)
-    if job.status != Status.RUNNING or job.provider_job_id is None:
-        raise InvalidRequest(
-            f"Only a running job can be paused; job {job.id} is {job.status}.", param="fine_tuning_job_id"
-        )
-    return _at_provider(sessions, job, known, access, lambda p, remote_id: p.pause_job(remote_id))
+    return _from_state(
+        sessions,
+        tenant_id,
+        job_id,
+        access,
+        needs=Status.RUNNING,
+        verb="paused",
+        action=lambda p, r: p.pause_job(r),
+    )
 
 
 def resume_job(
     sessions: sessionmaker[Session], *, tenant_id: str, job_id: str, access: ProviderAccess
 ) -> JobRow:
-    job, known = _load(sessions, tenant_id, job_id)
-    if job.status != Status.PAUSED or job.provider_job_id is None:
-        raise InvalidRequest(
-            f"Only a paused job can be resumed; job {job.id} is {job.status}.", param="fine_tuning_job_id"
-        )
-    return _at_provider(sessions, job, known, access, lambda p, remote_id: p.resume_job(remote_id))
+    return _from_state(
+        sessions,
+        tenant_id,
+        job_id,
+        access,
+        needs=Status.PAUSED,
+        verb="resumed",
+        action=lambda p, r: p.resume_job(r),
+    )

@@ -5,6 +5,7 @@ each file. Runs on PostgreSQL in CI (FTM_TEST_DATABASE_URL), SQLite otherwise.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -63,16 +64,38 @@ def submit_attempts(runtime: Runtime, job_id: str) -> int:
         return session.get_one(JobRow, job_id).submit_attempts
 
 
-def race_until_submitted(
-    fleet: SubmitterFleet, runtime: Runtime, orders: list[Order], job_ids: list[str]
-) -> list[str]:
-    """Rounds of racing submits until every job has its provider job; every outcome seen."""
-    seen: list[str] = []
-    for _ in range(MAX_ROUNDS):
-        seen += [outcome for outcomes in fleet.submit_together(orders) for outcome in outcomes]
-        if all(provider_job_id(runtime, job_id) for job_id in job_ids):
-            return seen
-    raise AssertionError(f"not submitted after {MAX_ROUNDS} rounds: {seen}")
+@dataclass(frozen=True)
+class Race:
+    """Rounds of racing submits by the fleet, against this test's store and the local provider."""
+
+    fleet: SubmitterFleet
+    runtime: Runtime
+    settings: Settings
+    provider_url: str
+
+    def until_submitted(self, *job_ids: str) -> list[str]:
+        """The fleet's processes share out `job_ids` and submit them together, round after round,
+        until every job has its provider job; every outcome seen."""
+        orders = [
+            Order(
+                (job_ids[n % len(job_ids)],),
+                self.settings.database_url,
+                self.settings.data_dir,
+                self.provider_url,
+            )
+            for n in range(self.fleet.size)
+        ]
+        seen: list[str] = []
+        for _ in range(MAX_ROUNDS):
+            seen += [outcome for outcomes in self.fleet.submit_together(orders) for outcome in outcomes]
+            if all(provider_job_id(self.runtime, job_id) for job_id in job_ids):
+                return seen
+        raise AssertionError(f"not submitted after {MAX_ROUNDS} rounds: {seen}")
+
+
+@pytest.fixture
+def race(fleet: SubmitterFleet, runtime: Runtime, settings: Settings, emulator_url: str) -> Race:
+    return Race(fleet, runtime, settings, emulator_url)
 
 
 def copies_at_provider(provider: openai.OpenAI, file_id: str) -> int:
@@ -84,21 +107,18 @@ def copies_at_provider(provider: openai.OpenAI, file_id: str) -> int:
 @pytest.mark.parametrize("fault", FAULTS)
 def test_racing_submits_create_one_provider_job_and_upload_each_file_once(
     fault: str,
-    fleet: SubmitterFleet,
+    race: Race,
     sdk: openai.OpenAI,
     runtime: Runtime,
-    settings: Settings,
     emulator: httpx.Client,
-    emulator_url: str,
     provider: openai.OpenAI,
 ) -> None:
     training, validation = upload(sdk, runtime), upload(sdk, runtime, validation_dataset())
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=training, validation_file=validation)
-    order = Order((job.id,), settings.database_url, settings.data_dir, emulator_url)
     if FAULTS[fault]:
         emulator.post("/_emulator/faults", json=FAULTS[fault])
 
-    outcomes = race_until_submitted(fleet, runtime, [order] * FLEET_SIZE, [job.id])
+    outcomes = race.until_submitted(job.id)
     emulator.delete("/_emulator/faults")
 
     created = provider.fine_tuning.jobs.list(metadata={"ftm_job_id": job.id}).data
@@ -111,24 +131,14 @@ def test_racing_submits_create_one_provider_job_and_upload_each_file_once(
 
 
 def test_racing_submits_of_two_jobs_on_one_file_upload_it_once(
-    fleet: SubmitterFleet,
-    sdk: openai.OpenAI,
-    runtime: Runtime,
-    settings: Settings,
-    emulator: httpx.Client,
-    emulator_url: str,
-    provider: openai.OpenAI,
+    race: Race, sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client, provider: openai.OpenAI
 ) -> None:
     training = upload(sdk, runtime)
     first = sdk.fine_tuning.jobs.create(model=BASE, training_file=training)
     second = sdk.fine_tuning.jobs.create(model=BASE, training_file=training, seed=7)
-    orders = [
-        Order((job.id,), settings.database_url, settings.data_dir, emulator_url)
-        for job in [first, second] * (FLEET_SIZE // 2)
-    ]
     emulator.post("/_emulator/faults", json={"latency_ms": 100})
 
-    race_until_submitted(fleet, runtime, orders, [first.id, second.id])
+    race.until_submitted(first.id, second.id)
     emulator.delete("/_emulator/faults")
 
     assert copies_at_provider(provider, training) == 1
@@ -137,33 +147,16 @@ def test_racing_submits_of_two_jobs_on_one_file_upload_it_once(
 
 
 def test_racing_submits_of_a_job_whose_file_is_at_the_provider_create_once(
-    fleet: SubmitterFleet,
-    sdk: openai.OpenAI,
-    runtime: Runtime,
-    settings: Settings,
-    emulator: httpx.Client,
-    emulator_url: str,
-    provider: openai.OpenAI,
+    race: Race, sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client, provider: openai.OpenAI
 ) -> None:
     training = upload(sdk, runtime)
-    earlier = sdk.fine_tuning.jobs.create(model=BASE, training_file=training)
-    race_until_submitted(
-        fleet,
-        runtime,
-        [Order((earlier.id,), settings.database_url, settings.data_dir, emulator_url)] * FLEET_SIZE,
-        [earlier.id],
-    )
+    race.until_submitted(sdk.fine_tuning.jobs.create(model=BASE, training_file=training).id)
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=training, seed=11)
     emulator.post(
         "/_emulator/faults", json={"latency_ms": 300, "paths": ["/v1/fine_tuning/jobs"], "methods": ["POST"]}
     )
 
-    race_until_submitted(
-        fleet,
-        runtime,
-        [Order((job.id,), settings.database_url, settings.data_dir, emulator_url)] * FLEET_SIZE,
-        [job.id],
-    )
+    race.until_submitted(job.id)
     emulator.delete("/_emulator/faults")
 
     assert len(provider.fine_tuning.jobs.list(metadata={"ftm_job_id": job.id}).data) == 1
