@@ -29,9 +29,16 @@ from service.ids import new_id
 from service.outbox import service as outbox
 from service.tasks import TaskName
 from service.webhooks.events import render_event, sample_event
-from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
+from service.webhooks.models import (
+    DeliveryStatus,
+    EndpointStatus,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+    WebhookEventRow,
+)
 from service.webhooks.schedule import ENQUEUE_LEASE, parse_retry_after, retry_delay
-from service.webhooks.service import DISABLED, ENABLED, FAILED, PENDING, SUCCEEDED, active_secrets
+from service.webhooks.service import active_secrets
 from service.webhooks.signing import webhook_headers
 from service.webhooks.urls import UrlGuard, UrlRejected
 
@@ -104,7 +111,7 @@ def deliver(
     """Make the delivery's next attempt; returns its log row, or None when nothing was sent
     (unknown, already finished, not due yet, or its endpoint disabled). Idempotent."""
     delivery = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
-    if delivery is None or delivery.status != PENDING:
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return None
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + ENQUEUE_LEASE:
         return None  # a stale duplicate of an earlier attempt's task
@@ -112,8 +119,12 @@ def deliver(
     event = session.get(WebhookEventRow, delivery.event_id)
     if endpoint is None or event is None:
         return None
-    if endpoint.status != ENABLED:
-        delivery.status, delivery.next_attempt_at, delivery.last_error = FAILED, None, "endpoint_disabled"
+    if endpoint.status != EndpointStatus.ENABLED:
+        delivery.status, delivery.next_attempt_at, delivery.last_error = (
+            DeliveryStatus.FAILED,
+            None,
+            "endpoint_disabled",
+        )
         return None
 
     try:
@@ -158,18 +169,18 @@ def _record(
     )
     outcome = {"delivery_id": delivery.id, "attempt": delivery.attempts, "status_code": result.status_code}
     if result.ok:
-        delivery.status, delivery.next_attempt_at = SUCCEEDED, None
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
         log.info("webhook delivered", extra=outcome)
         return
     if result.status_code == 410:
-        endpoint.status = DISABLED
+        endpoint.status = EndpointStatus.DISABLED
         endpoint.disabled_reason = f"The receiver answered 410 Gone at {now.isoformat(timespec='seconds')}."
-        delivery.status, delivery.next_attempt_at = FAILED, None
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         log.warning("webhook endpoint disabled by 410 Gone", extra={**outcome, "endpoint_id": endpoint.id})
         return
     delay = retry_delay(delivery.attempts, retry_after=result.retry_after, rng=rng)
     if delay is None:
-        delivery.status, delivery.next_attempt_at = FAILED, None
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         log.warning("webhook delivery failed; attempts exhausted", extra=outcome)
         return
     delivery.next_attempt_at = now + delay
@@ -183,7 +194,7 @@ def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
     sweep does not queue it again; returns how many were queued."""
     due = session.scalars(
         select(WebhookDeliveryRow.id)
-        .where(WebhookDeliveryRow.status == PENDING, WebhookDeliveryRow.next_attempt_at <= now)
+        .where(WebhookDeliveryRow.status == DeliveryStatus.PENDING, WebhookDeliveryRow.next_attempt_at <= now)
         .order_by(WebhookDeliveryRow.next_attempt_at)
         .limit(limit)
     ).all()
@@ -193,7 +204,7 @@ def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
             update(WebhookDeliveryRow)
             .where(
                 WebhookDeliveryRow.id == delivery_id,
-                WebhookDeliveryRow.status == PENDING,
+                WebhookDeliveryRow.status == DeliveryStatus.PENDING,
                 WebhookDeliveryRow.next_attempt_at <= now,
             )
             .values(next_attempt_at=now + ENQUEUE_LEASE)

@@ -19,7 +19,13 @@ from service.ids import new_id
 from service.outbox import service as outbox
 from service.tasks import TaskName
 from service.webhooks.events import EVENT_TYPES, check_event_types
-from service.webhooks.models import WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
+from service.webhooks.models import (
+    DeliveryStatus,
+    EndpointStatus,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+    WebhookEventRow,
+)
 from service.webhooks.schedule import ENQUEUE_LEASE
 from service.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from service.webhooks.signing import generate_secret
@@ -27,8 +33,6 @@ from service.webhooks.urls import UrlGuard, UrlRejected
 
 log = logging.getLogger(__name__)
 
-ENABLED, DISABLED = "enabled", "disabled"
-PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
@@ -53,7 +57,7 @@ def create_endpoint(
         url=url,
         event_types=event_types,
         secret=generate_secret(),
-        status=ENABLED,
+        status=EndpointStatus.ENABLED,
         created_at=now,
         updated_at=now,
     )
@@ -107,7 +111,7 @@ def update_endpoint(
             changes["event_types"] = event_types
     if req.url is not None and req.url != row.url:
         changes["url"] = check_url(guard, req.url)
-        changes["status"], changes["disabled_reason"] = ENABLED, None
+        changes["status"], changes["disabled_reason"] = EndpointStatus.ENABLED, None
     for name, value in changes.items():
         setattr(row, name, value)
     if changes:
@@ -158,7 +162,7 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
     session.flush()
     endpoints = session.scalars(
         select(WebhookEndpointRow)
-        .where(WebhookEndpointRow.tenant_id == tenant_id, WebhookEndpointRow.status == ENABLED)
+        .where(WebhookEndpointRow.tenant_id == tenant_id, WebhookEndpointRow.status == EndpointStatus.ENABLED)
         .order_by(WebhookEndpointRow.created_at)
     )
     for endpoint in endpoints:
@@ -169,7 +173,7 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
             tenant_id=tenant_id,
             event_id=event.id,
             endpoint_id=endpoint.id,
-            status=PENDING,
+            status=DeliveryStatus.PENDING,
             attempts=0,
             next_attempt_at=now + ENQUEUE_LEASE,
             created_at=now,
