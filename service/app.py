@@ -19,6 +19,7 @@ from service.config import Settings, get_settings
 from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
+from service.json_body import NOT_JSON
 from service.models.router import router as models_router
 from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
@@ -29,6 +30,7 @@ from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 API_DESCRIPTION = """\
 finetune-manager: an OpenAI-compatible control plane for fine-tuning. Point the official `openai`
@@ -51,8 +53,14 @@ def error_response(
 
 
 def _param_of(location: tuple[Any, ...]) -> str | None:
-    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
-    return ".".join(parts) if parts else None
+    """`("body", "integrations", 0, "type")` -> `integrations[0].type`, as `service.json_body` names fields."""
+    param = ""
+    for part in location[1:] if location and location[0] in _LOCATIONS else location:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        else:
+            param += f".{part}" if param else str(part)
+    return param or None
 
 
 async def _service_error(_: Request, error: Exception) -> JSONResponse:
@@ -63,6 +71,8 @@ async def _service_error(_: Request, error: Exception) -> JSONResponse:
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":  # its location is an offset in the body, not a field
+        return error_response(400, NOT_JSON, type_="invalid_request_error", code="invalid_json")
     param = _param_of(tuple(first.get("loc", ())))
     message = first.get("msg", "Invalid request.")
     if param:

@@ -21,8 +21,9 @@ from service.auth.schemas import (
     TenantList,
 )
 from service.auth.service import Principal
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)
 
 
 @router.get("/me", response_model=Caller)

@@ -14,8 +14,9 @@ from service.errors import PayloadTooLarge
 from service.files import service
 from service.files.schemas import File, FileDeleted, FileValidation
 from service.pagination import Page, check_limit
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["files"])
+router = APIRouter(prefix="/v1", tags=["files"], route_class=ServiceRoute)
 UPLOAD_CHUNK = 1024 * 1024
 
 

@@ -13,8 +13,9 @@ from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
 from service.jobs.sync import ProviderAccess
 from service.pagination import Page, check_limit
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["fine_tuning"])
+router = APIRouter(prefix="/v1", tags=["fine_tuning"], route_class=ServiceRoute)
 
 JobId = Annotated[str, Path(description="The job's id, `ftjob-…`.")]
 

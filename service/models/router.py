@@ -10,8 +10,9 @@ from service.auth.dependencies import DbSession, FineTuningCaller, InferenceCall
 from service.models import service
 from service.models.schemas import Model, ModelDeleted, ModelList
 from service.proxy.routes import invalidate_route
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], route_class=ServiceRoute)
 
 # `:path` because model names contain ':' and may contain '/' (sent percent-encoded).
 ModelName = Annotated[

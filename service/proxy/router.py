@@ -19,9 +19,10 @@ from service.errors import InvalidRequest, ProviderError
 from service.providers.relay import PROVIDER_HEADER, forward
 from service.proxy.payload import parse_payload, read_body
 from service.proxy.routes import get_route_cache
+from service.routing import ServiceRoute
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["proxy"])
+router = APIRouter(prefix="/v1", tags=["proxy"], route_class=ServiceRoute)
 
 
 def _openapi(kind: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from service.auth.dependencies import DbSession, WebhooksCaller, get_runtime
 from service.clock import utcnow
+from service.routing import ServiceRoute
 from service.webhooks import delivery, service
 from service.webhooks.events import EVENT_TYPES, check_event_type
 from service.webhooks.models import WebhookEndpointRow
@@ -27,7 +28,7 @@ from service.webhooks.schemas import (
 )
 from service.webhooks.urls import UrlGuard
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=ServiceRoute)
 
 
 def get_url_guard(request: Request) -> UrlGuard:
