@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from service.clock import to_unix
 from service.webhooks.events import EVENT_TYPES
@@ -45,7 +45,7 @@ class WebhookEndpointRotateSecret(BaseModel):
     """Replace an endpoint's signing secret."""
 
     model_config = ConfigDict(extra="forbid")
-    keep_old_secret_active_for_24_hours: bool = Field(
+    keep_old_secret_active_for_24_hours: StrictBool = Field(
         default=False,
         description="Also sign with the previous secret for 24 hours (two `v1,` signatures), so that "
         "receivers can switch without dropping deliveries. Default: the old secret stops at once.",
