@@ -20,6 +20,7 @@ from service.clock import to_unix
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 
 Auto = Literal["auto"]
+SUFFIX_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 def _one_error(accepted: str) -> WrapValidator:
@@ -77,7 +78,15 @@ class JobCreate(BaseModel):
     validation_file: str | None = None
     hyperparameters: Hyperparameters | None = Field(default=None, description="Deprecated: use `method`.")
     method: Method | None = None
-    suffix: str | None = Field(default=None, min_length=1, max_length=64)
+    suffix: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=SUFFIX_PATTERN,
+        description="Up to 64 letters, digits, '.', '_' and '-'. It becomes part of the fine-tuned model's "
+        "name (`ft:{model}:{organization}:{suffix}:{id}`), so it holds nothing that would split the name "
+        "or the URL that addresses it (`/v1/models/{model}`).",
+    )
     seed: Annotated[int, Strict()] | None = Field(default=None, ge=0, le=2_147_483_647)
     metadata: dict[str, str] | None = Field(
         default=None, description="Up to 15 pairs (one of OpenAI's 16 is kept for the service's own id)."

@@ -77,3 +77,30 @@ def test_a_json_integer_is_a_valid_learning_rate_multiplier(sdk: openai.OpenAI, 
     # Then they are taken as given
     assert job.hyperparameters.learning_rate_multiplier == 2
     assert (job.hyperparameters.n_epochs, job.hyperparameters.batch_size) == (3, "auto")
+
+
+@pytest.mark.parametrize(
+    "suffix", ["a:b/../c", "a/b", "a:b", "a b", "a%2Fb", "a?b", "a#b", "é", "x" * 65, ""]
+)
+def test_a_suffix_a_model_name_cannot_carry_is_a_400_naming_suffix_and_creates_nothing(
+    sdk: openai.OpenAI, suffix: str
+) -> None:
+    # Given a suffix with a character that would split the model's name or its URL
+    # When a job is created with it
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.fine_tuning.jobs.create(model=BASE, training_file="file-x", suffix=suffix)
+
+    # Then suffix is named, and no job exists
+    assert raised.value.param == "suffix"
+    assert sdk.fine_tuning.jobs.list().data == []
+
+
+def test_a_suffix_of_every_allowed_character_is_kept(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    # Given a suffix of letters, digits, '.', '_' and '-'
+    suffix = "Support_v1.2-" + "x" * 51
+
+    # When a job is created with it
+    job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime), suffix=suffix)
+
+    # Then the job keeps it
+    assert job.to_dict()["user_provided_suffix"] == suffix
