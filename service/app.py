@@ -16,6 +16,7 @@ from service.auth.router import router as auth_router
 from service.auth.service import Authenticator
 from service.bootstrap import ensure_bootstrap_key
 from service.config import Settings, get_settings
+from service.contract import ServiceApp
 from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
@@ -25,6 +26,7 @@ from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.proxy.router import router as proxy_router
+from service.routing import allowed_methods
 from service.runtime import Runtime
 from service.webhooks.router import router as webhooks_router
 
@@ -80,8 +82,11 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(400, message, type_="invalid_request_error", param=param, code="invalid_value")
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope["path"]))
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     message = str(error.detail)
     if error.status_code == 413:
@@ -91,7 +96,7 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
         message,
         type_="invalid_request_error",
         code=codes.get(error.status_code),
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
 
 
@@ -111,7 +116,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if runtime is None:
             app.state.runtime.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="finetune-manager",
         version="0.1.0",
         description=API_DESCRIPTION,

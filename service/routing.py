@@ -1,8 +1,12 @@
 """The route class of every router of the API (`APIRouter(route_class=ServiceRoute)`).
 
-A JSON request body is decoded by `service.json_body` (strict numbers: `NaN`, `Infinity` and numbers
-beyond a float's range are a 400 naming the field), once, before FastAPI validates it; FastAPI then
-reads the decoded body back from the request.
+- A JSON request body is decoded by `service.json_body` (strict numbers: `NaN`, `Infinity` and
+  numbers beyond a float's range are a 400 naming the field), once, before FastAPI validates it;
+  FastAPI then reads the decoded body back from the request.
+- The route documents the errors that what it depends on makes possible (`service.contract`), on
+  top of the `responses=` it declares itself.
+
+`allowed_methods` answers a 405's `Allow` for every route of a path, not only the first one.
 """
 
 from __future__ import annotations
@@ -10,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.params import Form
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from service import json_body
+from service import contract, json_body
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -38,9 +41,18 @@ def declares_json(request: Request) -> bool:
 
 
 class ServiceRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        statuses = contract.inferred_statuses(self)
+        # A route's own `responses=` win: they describe its errors more precisely.
+        self.responses = {**contract.errors(*sorted(statuses)), **self.responses}
+        if 401 in statuses:
+            security: dict[str, Any] = {"security": [{contract.SECURITY_SCHEME: []}]}
+            self.openapi_extra = {**security, **(self.openapi_extra or {})}
+
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
-        if self.body_field is None or isinstance(self.body_field.field_info, Form):
+        if self.body_field is None or contract.is_form(self):
             return handler
 
         async def decode_json_first(request: Request) -> Response:
@@ -53,3 +65,13 @@ class ServiceRoute(APIRoute):
             return await handler(request)
 
         return decode_json_first
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of `app` serves at `path` (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    return sorted(methods)

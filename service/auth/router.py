@@ -21,6 +21,7 @@ from service.auth.schemas import (
     TenantList,
 )
 from service.auth.service import Principal
+from service.contract import errors
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)
@@ -50,7 +51,7 @@ def list_tenants(session: DbSession, _: AdminCaller) -> TenantList:
     return TenantList(data=[Tenant.from_row(row) for row in rows])
 
 
-@router.post("/api_keys", response_model=ApiKeyCreated)
+@router.post("/api_keys", response_model=ApiKeyCreated, responses=errors(404))
 def create_api_key(body: ApiKeyCreate, session: DbSession, _: AdminCaller) -> ApiKeyCreated:
     """Create an API key for a tenant. The key is in this response only; store it now."""
     tenant = service.get_tenant(session, body.tenant)
@@ -60,7 +61,7 @@ def create_api_key(body: ApiKeyCreate, session: DbSession, _: AdminCaller) -> Ap
     return ApiKeyCreated(**ApiKey.from_row(row).model_dump(), key=key)
 
 
-@router.get("/api_keys", response_model=ApiKeyList)
+@router.get("/api_keys", response_model=ApiKeyList, responses=errors(404))
 def list_api_keys(session: DbSession, _: AdminCaller, tenant: str | None = None) -> ApiKeyList:
     """List API keys (prefixes only), optionally of one tenant."""
     tenant_id = service.get_tenant(session, tenant).id if tenant is not None else None

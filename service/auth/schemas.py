@@ -9,12 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth.keys import Scope
 from service.auth.models import ApiKeyRow, TenantRow
+from service.auth.service import TENANT_NAME
 from service.clock import to_unix
 
 
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-'.")
+    name: str = Field(
+        pattern=TENANT_NAME.pattern,
+        description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or "
+        "digit.",
+    )
 
 
 class Tenant(BaseModel):
@@ -35,7 +40,7 @@ class TenantList(BaseModel):
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tenant: str = Field(description="Name of the tenant the key belongs to.")
+    tenant: str = Field(min_length=1, description="Name of the tenant the key belongs to.")
     name: str = Field(default="", max_length=128, description="A label for people.")
     scopes: list[Scope] | None = Field(
         default=None, description="Scopes granted; default: every scope but admin."

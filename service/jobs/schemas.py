@@ -73,9 +73,11 @@ class JobCreate(BaseModel):
     """Create a fine-tuning job (the body of `client.fine_tuning.jobs.create`)."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="A fine-tunable base model, or a fine-tuned model of yours to continue.")
-    training_file: str = Field(description="A processed file with purpose `fine-tune`.")
-    validation_file: str | None = None
+    model: str = Field(
+        min_length=1, description="A fine-tunable base model, or a fine-tuned model of yours to continue."
+    )
+    training_file: str = Field(min_length=1, description="A processed file with purpose `fine-tune`.")
+    validation_file: str | None = Field(default=None, min_length=1)
     hyperparameters: Hyperparameters | None = Field(default=None, description="Deprecated: use `method`.")
     method: Method | None = None
     suffix: str | None = Field(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from service.auth.dependencies import DbSession, WebhooksCaller, get_runtime
 from service.clock import utcnow
+from service.pagination import After
 from service.routing import ServiceRoute
 from service.webhooks import delivery, service
 from service.webhooks.events import EVENT_TYPES, check_event_type
@@ -64,7 +65,7 @@ def create_webhook_endpoint(
 def list_webhook_endpoints(
     session: DbSession,
     caller: WebhooksCaller,
-    after: Annotated[str | None, Query(description="ID of the last endpoint of the previous page.")] = None,
+    after: After = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Endpoints per page (1-100).")] = 20,
 ) -> WebhookEndpointList:
     """List the caller's webhook endpoints, newest first."""
