@@ -6,15 +6,20 @@ fail far from the request (a job whose `learning_rate_multiplier` is NaN can nev
 so a body holding one is refused at once: a 400 naming the field, e.g.
 `method.supervised.hyperparameters.learning_rate_multiplier` or `messages[0].temperature`.
 
-The check is nearly free on the way in: the decoder's hooks run only on those literals and on
+`refuse_nul` refuses text holding a NUL character (`\u0000`), which no SQL text column stores
+(PostgreSQL refuses it outright): a 400 naming the field, before anything is looked up or stored.
+
+The checks are nearly free on the way in: the decoder's hooks run only on those literals and on
 numbers with a fraction or an exponent. The field's path is looked for only once a body has been
-refused, by decoding it a second time.
+refused, by decoding it a second time; NUL is looked for only in a body whose bytes hold the
+escape `\u0000`, since JSON text cannot carry a raw NUL.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from service.errors import InvalidRequest
@@ -70,11 +75,38 @@ def _mark_float(text: str) -> float | _Literal:
 def _first_non_finite(raw: bytes | str) -> tuple[str, str]:
     """The first non-finite literal in `raw` (which holds one) and its path, depth first."""
     document = json.loads(raw, parse_constant=_Literal, parse_float=_mark_float)
+    for path, value in _walk(document):
+        if isinstance(value, _Literal):
+            return value.text, path
+    return "a non-finite number", ""  # not reached: the body was refused for holding one
+
+
+def refuse_nul(raw: bytes, document: Any) -> None:
+    """400 naming the first field of the decoded `document` (from `raw`) whose key or text holds NUL."""
+    if b"\\u0000" not in raw:
+        return
+    for path, value in _walk(document):
+        if isinstance(value, str) and "\x00" in value:
+            raise text_with_nul(path)
+        if isinstance(value, dict) and any("\x00" in key for key in value):
+            raise text_with_nul(path)
+
+
+def text_with_nul(param: str) -> InvalidRequest:
+    where = f"'{param}'" if param else "the request body"
+    return InvalidRequest(
+        f"Invalid value for {where}: text may not contain NUL characters (\\u0000).",
+        param=param or None,
+        code="invalid_value",
+    )
+
+
+def _walk(document: Any) -> Iterator[tuple[str, Any]]:
+    """Every value of `document` with its path, depth first in document order."""
     stack: list[tuple[str, Any]] = [("", document)]
     while stack:
         path, value = stack.pop()
-        if isinstance(value, _Literal):
-            return value.text, path
+        yield path, value
         if isinstance(value, dict):
             children = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
         elif isinstance(value, list):
@@ -82,4 +114,3 @@ def _first_non_finite(raw: bytes | str) -> tuple[str, str]:
         else:
             continue
         stack.extend(reversed(children))
-    return "a non-finite number", ""  # not reached: the body was refused for holding one

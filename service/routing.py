@@ -1,8 +1,9 @@
 """The route class of every router of the API (`APIRouter(route_class=ServiceRoute)`).
 
 - A JSON request body is decoded by `service.json_body` (strict numbers: `NaN`, `Infinity` and
-  numbers beyond a float's range are a 400 naming the field), once, before FastAPI validates it;
-  FastAPI then reads the decoded body back from the request.
+  numbers beyond a float's range are a 400 naming the field; no NUL in text), once, before FastAPI
+  validates it; FastAPI then reads the decoded body back from the request.
+- A path or query parameter holding NUL is a 400 naming it.
 - The route documents the errors that what it depends on makes possible (`service.contract`), on
   top of the `responses=` it declares itself.
 
@@ -29,8 +30,19 @@ class FiniteJsonRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_decoded"):
-            self._decoded = json_body.loads(await self.body())
+            raw = await self.body()
+            decoded = json_body.loads(raw)
+            json_body.refuse_nul(raw, decoded)  # every field of these bodies may reach the database
+            self._decoded = decoded
         return self._decoded
+
+
+def refuse_nul_parameters(request: Request) -> None:
+    """A path or query parameter holding NUL is a 400 naming it (no SQL text column stores NUL)."""
+    parameters = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in parameters:
+        if "\x00" in str(value):
+            raise json_body.text_with_nul(name)
 
 
 def declares_json(request: Request) -> bool:
@@ -53,9 +65,15 @@ class ServiceRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
         if self.body_field is None or contract.is_form(self):
-            return handler
+
+            async def check_parameters(request: Request) -> Response:
+                refuse_nul_parameters(request)
+                return await handler(request)
+
+            return check_parameters
 
         async def decode_json_first(request: Request) -> Response:
+            refuse_nul_parameters(request)
             request = FiniteJsonRequest(request.scope, request.receive)
             if declares_json(request):
                 try:

@@ -73,3 +73,35 @@ def test_a_malformed_json_body_is_a_400_that_names_no_parameter(
     assert response.status_code == 400
     error = response.json()["error"]
     assert (error["param"], error["code"]) == (None, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "param"),
+    [
+        ("GET", "/v1/fine_tuning/jobs?after=%00", None, "after"),
+        ("GET", "/v1/files/file-%00", None, "file_id"),
+        ("DELETE", "/v1/models/ft:x%00", None, "model"),
+        (
+            "POST",
+            "/v1/webhook_endpoints",
+            '{"name": "a\\u0000", "url": "https://x", "event_types": []}',
+            "name",
+        ),
+        (
+            "POST",
+            "/v1/fine_tuning/jobs",
+            '{"model": "m", "training_file": "f", "metadata": {"k\\u0000": "v"}}',
+            "metadata",
+        ),
+    ],
+)
+def test_text_holding_a_nul_character_is_a_400_naming_the_parameter(
+    client: TestClient, tenant_key: str, method: str, path: str, content: str | None, param: str
+) -> None:
+    # Given a parameter or a field whose text holds NUL, which no SQL text column can store
+    # When it is sent
+    response = client.request(method, path, content=content, headers={**bearer(tenant_key), **JSON})
+
+    # Then it is refused naming it, before anything is looked up or stored
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param

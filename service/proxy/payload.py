@@ -66,6 +66,8 @@ def parse_payload(raw: bytes) -> InferencePayload:
         raise InvalidRequest(
             "You must provide a model parameter.", param="model", code="missing_required_parameter"
         )
+    if isinstance(model, str) and "\x00" in model:  # it is looked up in the database
+        raise json_body.text_with_nul("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest(
             f"Invalid type for 'model': expected a non-empty string, but got {_json_type(model)}.",

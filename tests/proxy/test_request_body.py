@@ -152,3 +152,18 @@ def test_finite_numbers_in_an_inference_request_are_forwarded_as_written(
         "top_p": 1e-300,
         "n": 1,
     }
+
+
+def test_a_model_name_holding_a_nul_character_is_a_400_naming_model(
+    client: TestClient, tenant_key: str, upstream: FakeUpstream
+) -> None:
+    # Given a model name with NUL in it
+    content = '{"model": "gpt-4o-mini\\u0000", "messages": []}'
+
+    # When it is posted to the proxy
+    response = client.post("/v1/chat/completions", content=content, headers={**bearer(tenant_key), **JSON})
+
+    # Then it is refused naming model, and nothing goes upstream
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "model"
+    assert upstream.received == []
