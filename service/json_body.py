@@ -6,13 +6,13 @@ fail far from the request (a job whose `learning_rate_multiplier` is NaN can nev
 so a body holding one is refused at once: a 400 naming the field, e.g.
 `method.supervised.hyperparameters.learning_rate_multiplier` or `messages[0].temperature`.
 
-`refuse_nul` refuses text holding a NUL character (`\u0000`), which no SQL text column stores
+`refuse_nul` refuses text holding a NUL character (`\\u0000`), which no SQL text column stores
 (PostgreSQL refuses it outright): a 400 naming the field, before anything is looked up or stored.
 
 The checks are nearly free on the way in: the decoder's hooks run only on those literals and on
 numbers with a fraction or an exponent. The field's path is looked for only once a body has been
 refused, by decoding it a second time; NUL is looked for only in a body whose bytes hold the
-escape `\u0000`, since JSON text cannot carry a raw NUL.
+escape `\\u0000`, since JSON text cannot carry a raw NUL.
 """
 
 from __future__ import annotations
