@@ -15,18 +15,22 @@ from service.auth.router import router as auth_router
 from service.auth.service import Authenticator
 from service.bootstrap import ensure_bootstrap_key
 from service.config import Settings, get_settings
+from service.contract import ServiceApp
 from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
+from service.json_body import NOT_JSON
 from service.models.router import router as models_router
 from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.proxy.router import router as proxy_router
+from service.routing import allowed_methods
 from service.runtime import Runtime
 from service.webhooks.router import router as webhooks_router
 
 MULTIPART_OVERHEAD = 64 * 1024
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 API_DESCRIPTION = """\
 finetune-manager: an OpenAI-compatible control plane for fine-tuning. Point the official `openai`
@@ -49,8 +53,14 @@ def error_response(
 
 
 def _param_of(location: tuple[Any, ...]) -> str | None:
-    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
-    return ".".join(parts) if parts else None
+    """`("body", "integrations", 0, "type")` -> `integrations[0].type`, as `service.json_body` names fields."""
+    param = ""
+    for part in location[1:] if location and location[0] in _LOCATIONS else location:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        else:
+            param += f".{part}" if param else str(part)
+    return param or None
 
 
 async def _service_error(_: Request, error: Exception) -> JSONResponse:
@@ -61,6 +71,8 @@ async def _service_error(_: Request, error: Exception) -> JSONResponse:
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":  # its location is an offset in the body, not a field
+        return error_response(400, NOT_JSON, type_="invalid_request_error", code="invalid_json")
     param = _param_of(tuple(first.get("loc", ())))
     message = first.get("msg", "Invalid request.")
     if param:
@@ -68,8 +80,11 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(400, message, type_="invalid_request_error", param=param, code="invalid_value")
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope["path"]))
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     message = str(error.detail)
     if error.status_code == 413:
@@ -79,7 +94,7 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
         message,
         type_="invalid_request_error",
         code=codes.get(error.status_code),
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
 
 
@@ -95,7 +110,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.runtime.close()
 
     docs = settings.docs_enabled  # the interactive docs and their schema, off in prod by default
-    app = FastAPI(
+    app = ServiceApp(
         title="finetune-manager",
         version="0.1.0",
         description=API_DESCRIPTION,

@@ -1,14 +1,22 @@
 """Cursor pagination shared by every list route: OpenAI's `{"object":"list","data":[…],"has_more"}`
-with `after=<id of the last item seen>`."""
+with `after=<id of the last item seen>`.
+
+Every paged list validates its parameters the same way: `limit` within the route's range (a
+`Query(ge=1, le=…)`, so the OpenAPI document shows it), `after` a non-empty id of an item of that
+list (an id it does not hold is a 400 naming `after`, see `cursor_of`), and, where a list can be
+read both ways, `order` `asc` or `desc`. Each is a 400 naming the parameter otherwise.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Generic, Literal, Self, TypeVar
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Generic, Literal, Self, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
-from service.errors import InvalidRequest
+from service.errors import InvalidRequest, NotFound
 
 Item = TypeVar("Item")
 
@@ -31,7 +39,29 @@ class Page(BaseModel, Generic[Item]):
         )
 
 
-def check_limit(limit: int, *, maximum: int) -> int:
-    if not 1 <= limit <= maximum:
-        raise InvalidRequest(f"limit must be between 1 and {maximum}.", param="limit")
-    return limit
+After = Annotated[
+    str | None,
+    Query(
+        min_length=1, description="The id of the last item of the previous page; the page starts after it."
+    ),
+]
+Order = Annotated[Literal["asc", "desc"], Query(description="`desc` (newest first) or `asc`.")]
+
+
+def unknown_cursor(after: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"No item with id '{after}' in this list; `after` takes the id of an item of the previous page.",
+        param="after",
+    )
+
+
+@contextmanager
+def cursor_of(after: str | None) -> Iterator[None]:
+    """Around a listing that looks `after` up as an object of its list: that object not being
+    found is the cursor's fault, a 400 naming `after` (not a 404 of the list)."""
+    try:
+        yield
+    except NotFound:
+        if after is None:
+            raise
+        raise unknown_cursor(after) from None

@@ -21,8 +21,10 @@ from service.auth.schemas import (
     TenantList,
 )
 from service.auth.service import Principal
+from service.contract import errors
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)
 
 
 @router.get("/me", response_model=Caller)
@@ -49,7 +51,7 @@ def list_tenants(session: DbSession, _: PlatformCaller) -> TenantList:
     return TenantList(data=[Tenant.from_row(row) for row in rows])
 
 
-@router.post("/api_keys", response_model=ApiKeyCreated)
+@router.post("/api_keys", response_model=ApiKeyCreated, responses=errors(404))
 def create_api_key(body: ApiKeyCreate, session: DbSession, caller: KeyAdminCaller) -> ApiKeyCreated:
     """Create an API key for a tenant the caller administers (a tenant admin: its own; a platform
     admin: any). The key grants only scopes the caller holds. The key is in this response only;
@@ -60,7 +62,7 @@ def create_api_key(body: ApiKeyCreate, session: DbSession, caller: KeyAdminCalle
     return ApiKeyCreated(**ApiKey.from_row(row).model_dump(), key=key)
 
 
-@router.get("/api_keys", response_model=ApiKeyList)
+@router.get("/api_keys", response_model=ApiKeyList, responses=errors(404))
 def list_api_keys(session: DbSession, caller: KeyAdminCaller, tenant: str | None = None) -> ApiKeyList:
     """List API keys (prefixes only) of one tenant the caller administers; without `tenant`, a
     tenant admin gets its own tenant's and a platform admin every tenant's."""

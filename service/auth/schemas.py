@@ -9,12 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth.keys import Scope
 from service.auth.models import ApiKeyRow, TenantRow
+from service.auth.service import TENANT_NAME
 from service.clock import to_unix
 
 
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-'.")
+    name: str = Field(
+        pattern=TENANT_NAME.pattern,
+        description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or "
+        "digit.",
+    )
 
 
 class Tenant(BaseModel):
@@ -37,6 +42,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str | None = Field(
         default=None,
+        min_length=1,
         description="Name of the tenant the key belongs to; default: the caller's. "
         "A tenant admin names only its own tenant.",
     )

@@ -4,9 +4,10 @@ report (native extra)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import File as FilePart
 from fastapi.responses import StreamingResponse
 
 from service.auth.dependencies import DbSession, FilesCaller, get_runtime
@@ -14,9 +15,10 @@ from service.errors import PayloadTooLarge
 from service.files import service
 from service.files.names import content_disposition
 from service.files.schemas import File, FileDeleted, FileValidation
-from service.pagination import Page, check_limit
+from service.pagination import After, Order, Page, cursor_of
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["files"])
+router = APIRouter(prefix="/v1", tags=["files"], route_class=ServiceRoute)
 UPLOAD_CHUNK = 1024 * 1024
 
 
@@ -30,8 +32,8 @@ def create_file(
     request: Request,
     caller: FilesCaller,
     session: DbSession,
-    file: Annotated[UploadFile, Form(description="The JSONL file.")],
-    purpose: Annotated[str, Form(description="`fine-tune`.")],
+    file: Annotated[UploadFile, FilePart(description="The JSONL file, named `*.jsonl`.")],
+    purpose: Annotated[str, Form(description="`fine-tune`.", json_schema_extra={"enum": ["fine-tune"]})],
 ) -> File:
     """Upload a file. It is `uploaded` at once and validated by a worker within seconds."""
     runtime = get_runtime(request)
@@ -56,19 +58,15 @@ def list_files(
     caller: FilesCaller,
     session: DbSession,
     purpose: str | None = None,
-    limit: Annotated[int, Query()] = 10_000,
-    order: Literal["asc", "desc"] = "desc",
-    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    order: Order = "desc",
+    after: After = None,
 ) -> Page[File]:
     """List the tenant's files, newest first by default."""
-    rows, has_more = service.list_files(
-        session,
-        tenant_id=caller.tenant_id,
-        purpose=purpose,
-        limit=check_limit(limit, maximum=10_000),
-        order=order,
-        after=after,
-    )
+    with cursor_of(after):
+        rows, has_more = service.list_files(
+            session, tenant_id=caller.tenant_id, purpose=purpose, limit=limit, order=order, after=after
+        )
     return Page[File].of([File.from_row(row) for row in rows], has_more)
 
 

@@ -7,14 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from service.auth.dependencies import DbSession, FineTuningCaller, get_runtime
+from service.contract import errors
 from service.jobs import control, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
-from service.pagination import Page, check_limit
+from service.pagination import After, Page, cursor_of
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["fine_tuning"])
+router = APIRouter(prefix="/v1", tags=["fine_tuning"], route_class=ServiceRoute)
 
+# The job's state may forbid the action (400, as at OpenAI); the provider may be unreachable.
+CONTROL_ERRORS = errors(400, 409, 503, s400="The job's status does not allow this action.")
 JobId = Annotated[str, Path(description="The job's id, `ftjob-…`.")]
 
 
@@ -32,7 +36,7 @@ def get_access(request: Request) -> ProviderAccess:
 Access = Annotated[ProviderAccess, Depends(get_access)]
 
 
-@router.post("/fine_tuning/jobs", response_model=Job)
+@router.post("/fine_tuning/jobs", response_model=Job, responses=errors(404))
 def create_job(body: JobCreate, request: Request, caller: FineTuningCaller, session: DbSession) -> Job:
     """Create a fine-tuning job. It starts in `validating_files`; workers upload the files to the
     provider and create the provider job, and sweeps follow it to its end."""
@@ -45,8 +49,8 @@ def list_jobs(
     request: Request,
     caller: FineTuningCaller,
     session: DbSession,
-    after: str | None = None,
-    limit: int = 20,
+    after: After = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[Job]:
     """List the tenant's jobs, newest first. Filter by metadata with `metadata[key]=value`."""
     metadata = {
@@ -54,13 +58,10 @@ def list_jobs(
         for key, value in request.query_params.multi_items()
         if key.startswith("metadata[") and key.endswith("]")
     }
-    rows, has_more = service.list_jobs(
-        session,
-        tenant_id=caller.tenant_id,
-        after=after,
-        limit=check_limit(limit, maximum=100),
-        metadata=metadata,
-    )
+    with cursor_of(after):
+        rows, has_more = service.list_jobs(
+            session, tenant_id=caller.tenant_id, after=after, limit=limit, metadata=metadata
+        )
     return Page[Job].of([Job.from_row(row) for row in rows], has_more)
 
 
@@ -74,7 +75,7 @@ def retrieve_job(job: CurrentJob) -> Job:
 # transaction open, and its answer applied in a short one (service.jobs.control).
 
 
-@router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=Job)
+@router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=Job, responses=CONTROL_ERRORS)
 def cancel_job(job_id: JobId, caller: FineTuningCaller, request: Request, access: Access) -> Job:
     """Cancel a job that has not finished."""
     sessions = get_runtime(request).sessions
@@ -83,14 +84,14 @@ def cancel_job(job_id: JobId, caller: FineTuningCaller, request: Request, access
     )
 
 
-@router.post("/fine_tuning/jobs/{job_id}/pause", response_model=Job)
+@router.post("/fine_tuning/jobs/{job_id}/pause", response_model=Job, responses=CONTROL_ERRORS)
 def pause_job(job_id: JobId, caller: FineTuningCaller, request: Request, access: Access) -> Job:
     """Pause a running job."""
     sessions = get_runtime(request).sessions
     return Job.from_row(control.pause_job(sessions, tenant_id=caller.tenant_id, job_id=job_id, access=access))
 
 
-@router.post("/fine_tuning/jobs/{job_id}/resume", response_model=Job)
+@router.post("/fine_tuning/jobs/{job_id}/resume", response_model=Job, responses=CONTROL_ERRORS)
 def resume_job(job_id: JobId, caller: FineTuningCaller, request: Request, access: Access) -> Job:
     """Resume a paused job."""
     sessions = get_runtime(request).sessions
@@ -101,19 +102,17 @@ def resume_job(job_id: JobId, caller: FineTuningCaller, request: Request, access
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=Page[JobEvent])
 def list_events(
-    job: CurrentJob, session: DbSession, after: str | None = None, limit: Annotated[int, Query()] = 20
+    job: CurrentJob, session: DbSession, after: After = None, limit: Annotated[int, Query(ge=1, le=1000)] = 20
 ) -> Page[JobEvent]:
     """The job's events, newest first: lifecycle messages and training metrics."""
-    rows, has_more = service.list_events(session, job, after=after, limit=check_limit(limit, maximum=1000))
+    rows, has_more = service.list_events(session, job, after=after, limit=limit)
     return Page[JobEvent].of([JobEvent.from_row(row) for row in rows], has_more)
 
 
 @router.get("/fine_tuning/jobs/{job_id}/checkpoints", response_model=Page[JobCheckpoint])
 def list_checkpoints(
-    job: CurrentJob, session: DbSession, after: str | None = None, limit: Annotated[int, Query()] = 10
+    job: CurrentJob, session: DbSession, after: After = None, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> Page[JobCheckpoint]:
     """The job's checkpoints (the last epochs), latest step first."""
-    rows, has_more = service.list_checkpoints(
-        session, job, after=after, limit=check_limit(limit, maximum=100)
-    )
+    rows, has_more = service.list_checkpoints(session, job, after=after, limit=limit)
     return Page[JobCheckpoint].of([JobCheckpoint.from_row(row) for row in rows], has_more)

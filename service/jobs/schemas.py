@@ -2,42 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from service.clock import to_unix
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 
 Auto = Literal["auto"]
+SUFFIX_PATTERN = r"^[A-Za-z0-9._-]+$"
+
+
+def _one_error(accepted: str) -> WrapValidator:
+    """Report a failed `'auto' | number` as one error on the field (not one per union member)."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("invalid_value", f"must be 'auto' or {accepted}") from None
+
+    return WrapValidator(validate)
+
+
+# Strict, as OpenAI is: `true` or `"3"` is refused, not read as 1 or 3; a JSON integer is a valid float.
+BatchSize = Annotated[
+    Auto | Annotated[int, Strict(), Field(ge=1, le=256)], _one_error("an integer between 1 and 256")
+]
+LearningRateMultiplier = Annotated[
+    Auto | Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)], _one_error("a number greater than 0")
+]
+Epochs = Annotated[
+    Auto | Annotated[int, Strict(), Field(ge=1, le=50)], _one_error("an integer between 1 and 50")
+]
 
 
 class Hyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    batch_size: Auto | int | None = Field(default=None, description="'auto' or 1-256.")
-    learning_rate_multiplier: Auto | float | None = Field(default=None, description="'auto' or > 0.")
-    n_epochs: Auto | int | None = Field(default=None, description="'auto' or 1-50.")
-
-    @field_validator("batch_size")
-    @classmethod
-    def _batch(cls, value: Auto | int | None) -> Auto | int | None:
-        if isinstance(value, int) and not 1 <= value <= 256:
-            raise ValueError("batch_size must be 'auto' or between 1 and 256")
-        return value
-
-    @field_validator("learning_rate_multiplier")
-    @classmethod
-    def _lr(cls, value: Auto | float | None) -> Auto | float | None:
-        if isinstance(value, float | int) and value <= 0:
-            raise ValueError("learning_rate_multiplier must be 'auto' or greater than 0")
-        return value
-
-    @field_validator("n_epochs")
-    @classmethod
-    def _epochs(cls, value: Auto | int | None) -> Auto | int | None:
-        if isinstance(value, int) and not 1 <= value <= 50:
-            raise ValueError("n_epochs must be 'auto' or between 1 and 50")
-        return value
+    batch_size: BatchSize | None = Field(default=None, description="'auto' or 1-256.")
+    learning_rate_multiplier: LearningRateMultiplier | None = Field(
+        default=None, description="'auto' or > 0."
+    )
+    n_epochs: Epochs | None = Field(default=None, description="'auto' or 1-50.")
 
 
 class MethodSection(BaseModel):
@@ -57,13 +73,23 @@ class JobCreate(BaseModel):
     """Create a fine-tuning job (the body of `client.fine_tuning.jobs.create`)."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="A fine-tunable base model, or a fine-tuned model of yours to continue.")
-    training_file: str = Field(description="A processed file with purpose `fine-tune`.")
-    validation_file: str | None = None
+    model: str = Field(
+        min_length=1, description="A fine-tunable base model, or a fine-tuned model of yours to continue."
+    )
+    training_file: str = Field(min_length=1, description="A processed file with purpose `fine-tune`.")
+    validation_file: str | None = Field(default=None, min_length=1)
     hyperparameters: Hyperparameters | None = Field(default=None, description="Deprecated: use `method`.")
     method: Method | None = None
-    suffix: str | None = Field(default=None, min_length=1, max_length=64)
-    seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    suffix: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=SUFFIX_PATTERN,
+        description="Up to 64 letters, digits, '.', '_' and '-'. It becomes part of the fine-tuned model's "
+        "name (`ft:{model}:{organization}:{suffix}:{id}`), so it holds nothing that would split the name "
+        "or the URL that addresses it (`/v1/models/{model}`).",
+    )
+    seed: Annotated[int, Strict()] | None = Field(default=None, ge=0, le=2_147_483_647)
     metadata: dict[str, str] | None = Field(
         default=None, description="Up to 15 pairs (one of OpenAI's 16 is kept for the service's own id)."
     )

@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from service.auth.dependencies import DbSession, FineTuningCaller, InferenceCaller, get_runtime
+from service.contract import errors
 from service.models import service
 from service.models.schemas import Model, ModelDeleted, ModelList
 from service.proxy.routes import invalidate_route
+from service.routing import ServiceRoute
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], route_class=ServiceRoute)
 
 # `:path` because model names contain ':' and may contain '/' (sent percent-encoded).
 ModelName = Annotated[
@@ -46,7 +48,7 @@ def retrieve_model(model: ModelName, request: Request, caller: InferenceCaller, 
     return Model.from_route(route)
 
 
-@router.delete("/models/{model:path}", response_model=ModelDeleted)
+@router.delete("/models/{model:path}", response_model=ModelDeleted, responses=errors(503))
 def delete_model(
     model: ModelName, request: Request, caller: FineTuningCaller, session: DbSession
 ) -> ModelDeleted:

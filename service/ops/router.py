@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from service.auth.dependencies import get_runtime
 from service.ops.access import check_metrics_access
 from service.ops.health import check_dependencies
+from service.routing import ServiceRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=ServiceRoute)
 
 
 class Health(BaseModel):

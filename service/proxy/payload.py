@@ -2,7 +2,8 @@
 JSON object naming a `model`, and produce the bytes to send upstream.
 
 The body is otherwise opaque: every other field goes to the provider as the caller wrote it, so a
-provider feature the proxy has never heard of still works.
+provider feature the proxy has never heard of still works. Only numbers JSON cannot hold (`NaN`,
+`Infinity`) are refused anywhere in it, naming the field (`service.json_body`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+from service import json_body
 from service.errors import InvalidRequest, PayloadTooLarge
-
-NOT_JSON = (
-    "We could not parse the JSON body of your request. The body must be a JSON object sent with "
-    "'Content-Type: application/json'."
-)
+from service.json_body import NOT_JSON
 
 
 @dataclass(frozen=True)
@@ -53,9 +51,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse_payload(raw: bytes) -> InferencePayload:
-    """Check `raw` is a JSON object with a non-empty string `model` (400 naming the problem if not)."""
+    """Check `raw` is a JSON object with a non-empty string `model` and finite numbers (400 naming
+    the problem if not)."""
     try:
-        body = json.loads(raw)
+        body = json_body.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise InvalidRequest(NOT_JSON, code="invalid_json") from None
     if not isinstance(body, dict):
@@ -67,6 +66,8 @@ def parse_payload(raw: bytes) -> InferencePayload:
         raise InvalidRequest(
             "You must provide a model parameter.", param="model", code="missing_required_parameter"
         )
+    if isinstance(model, str) and "\x00" in model:  # it is looked up in the database
+        raise json_body.text_with_nul("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest(
             f"Invalid type for 'model': expected a non-empty string, but got {_json_type(model)}.",

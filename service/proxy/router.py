@@ -18,14 +18,38 @@ from starlette.types import Receive, Scope, Send
 
 from service.auth.dependencies import InferenceCaller, get_runtime
 from service.auth.service import Principal
+from service.contract import ErrorResponse, errors
 from service.errors import InvalidRequest, ProviderError
 from service.providers.relay import PROVIDER_HEADER, forward
 from service.providers.types import UpstreamResponse
 from service.proxy.payload import parse_payload, read_body
 from service.proxy.routes import get_route_cache
+from service.routing import ServiceRoute
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["proxy"])
+router = APIRouter(prefix="/v1", tags=["proxy"], route_class=ServiceRoute)
+
+
+# The provider's errors come back with their status (401 excepted: our credentials, a 502).
+PROXY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **errors(
+        404,
+        429,
+        502,
+        503,
+        504,
+        s404="`model_not_found`: not a fine-tuned model of your tenant nor a base model.",
+        s429="The provider's rate limit, relayed with its `Retry-After`.",
+    ),
+    "4XX": {
+        "model": ErrorResponse,
+        "description": "Another refusal of the provider, relayed as it answered.",
+    },
+    "5XX": {
+        "model": ErrorResponse,
+        "description": "Another failure of the provider, relayed as it answered.",
+    },
+}
 
 
 def _openapi(kind: str) -> dict[str, Any]:
@@ -40,6 +64,7 @@ def _openapi(kind: str) -> dict[str, Any]:
                         "properties": {
                             "model": {
                                 "type": "string",
+                                "minLength": 1,
                                 "description": "A fine-tuned model of your tenant (`ft:…`) or a base model.",
                             },
                             "stream": {
@@ -116,7 +141,12 @@ class UpstreamStream(StreamingResponse):
                     await self._upstream.aclose()
 
 
-@router.post("/chat/completions", openapi_extra=_openapi("chat completion"), response_class=Response)
+@router.post(
+    "/chat/completions",
+    openapi_extra=_openapi("chat completion"),
+    response_class=Response,
+    responses=PROXY_ERRORS,
+)
 async def create_chat_completion(request: Request, caller: InferenceCaller) -> Response:
     """Create a chat completion with one of your fine-tuned models or a base model (OpenAI's
     `POST /v1/chat/completions`). Another tenant's model, or an unknown one, is a 404
@@ -124,7 +154,9 @@ async def create_chat_completion(request: Request, caller: InferenceCaller) -> R
     return await _proxy(request, caller, "/chat/completions")
 
 
-@router.post("/completions", openapi_extra=_openapi("completion"), response_class=Response)
+@router.post(
+    "/completions", openapi_extra=_openapi("completion"), response_class=Response, responses=PROXY_ERRORS
+)
 async def create_completion(request: Request, caller: InferenceCaller) -> Response:
     """Create a (legacy) completion with one of your fine-tuned models or a base model (OpenAI's
     `POST /v1/completions`); same routing and error rules as chat completions."""

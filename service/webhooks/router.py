@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from service.auth.dependencies import DbSession, WebhooksCaller, get_runtime
 from service.clock import utcnow
+from service.pagination import After
+from service.routing import ServiceRoute
 from service.webhooks import delivery, service
 from service.webhooks.events import EVENT_TYPES, check_event_type
 from service.webhooks.models import WebhookEndpointRow
@@ -27,7 +29,7 @@ from service.webhooks.schemas import (
 )
 from service.webhooks.urls import UrlGuard
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=ServiceRoute)
 
 
 def get_url_guard(request: Request) -> UrlGuard:
@@ -63,7 +65,7 @@ def create_webhook_endpoint(
 def list_webhook_endpoints(
     session: DbSession,
     caller: WebhooksCaller,
-    after: Annotated[str | None, Query(description="ID of the last endpoint of the previous page.")] = None,
+    after: After = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Endpoints per page (1-100).")] = 20,
 ) -> WebhookEndpointList:
     """List the caller's webhook endpoints, newest first."""

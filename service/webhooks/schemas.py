@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool
 
 from service.clock import to_unix
 from service.webhooks.events import EVENT_TYPES
@@ -13,6 +13,8 @@ from service.webhooks.signing import secret_hint
 
 _TYPES = ", ".join(f"`{t}`" for t in EVENT_TYPES)
 EVENT_TYPES_DOC = f"The event types that trigger deliveries to this endpoint; supported: {_TYPES}."
+# Documented as enums; the service checks them itself, naming the field (`events.check_event_types`).
+EVENT_TYPES_ITEMS: dict[str, JsonValue] = {"items": {"type": "string", "enum": list(EVENT_TYPES)}}
 URL_DOC = (
     "The URL that receives deliveries: `https` (`http` too outside production), no user name or "
     "password; in production it may not point to loopback, private, link-local or metadata addresses."
@@ -24,8 +26,10 @@ class WebhookEndpointCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=255, description="A human-readable name for the endpoint.")
-    url: str = Field(max_length=2048, description=URL_DOC)
-    event_types: list[str] = Field(description=EVENT_TYPES_DOC)
+    url: str = Field(min_length=1, max_length=2048, description=URL_DOC)
+    event_types: list[str] = Field(
+        min_length=1, description=EVENT_TYPES_DOC, json_schema_extra=EVENT_TYPES_ITEMS
+    )
 
 
 class WebhookEndpointUpdate(BaseModel):
@@ -35,9 +39,12 @@ class WebhookEndpointUpdate(BaseModel):
     name: str | None = Field(
         default=None, min_length=1, max_length=255, description="A new human-readable name."
     )
-    url: str | None = Field(default=None, max_length=2048, description=URL_DOC)
+    url: str | None = Field(default=None, min_length=1, max_length=2048, description=URL_DOC)
     event_types: list[str] | None = Field(
-        default=None, description="The complete new set of event types. " + EVENT_TYPES_DOC
+        default=None,
+        min_length=1,
+        description="The complete new set of event types. " + EVENT_TYPES_DOC,
+        json_schema_extra=EVENT_TYPES_ITEMS,
     )
 
 
@@ -45,7 +52,7 @@ class WebhookEndpointRotateSecret(BaseModel):
     """Replace an endpoint's signing secret."""
 
     model_config = ConfigDict(extra="forbid")
-    keep_old_secret_active_for_24_hours: bool = Field(
+    keep_old_secret_active_for_24_hours: StrictBool = Field(
         default=False,
         description="Also sign with the previous secret for 24 hours (two `v1,` signatures), so that "
         "receivers can switch without dropping deliveries. Default: the old secret stops at once.",
@@ -56,7 +63,10 @@ class WebhookEndpointTest(BaseModel):
     """Send a sample event to an endpoint."""
 
     model_config = ConfigDict(extra="forbid")
-    event_type: str = Field(description="The type of the sample event; supported: " + _TYPES + ".")
+    event_type: str = Field(
+        description="The type of the sample event; supported: " + _TYPES + ".",
+        json_schema_extra={"enum": list(EVENT_TYPES)},
+    )
 
 
 class WebhookEndpoint(BaseModel):

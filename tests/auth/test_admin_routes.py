@@ -36,7 +36,7 @@ def test_an_unknown_scope_is_a_400_naming_the_parameter(client: TestClient, admi
     )
 
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == "scopes.0"
+    assert response.json()["error"]["param"] == "scopes[0]"
 
 
 def test_a_duplicate_tenant_is_a_400_and_changes_nothing(client: TestClient, admin_key: str) -> None:

@@ -105,3 +105,65 @@ def test_only_the_model_changes_when_the_provider_knows_it_by_another_name() -> 
         "n": 2,
     }
     assert payload.stream is True
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        ('{"model": "gpt-4o-mini-2024-07-18", "temperature": NaN}', "temperature"),
+        (
+            '{"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "x": Infinity}]}',
+            "messages[0].x",
+        ),
+        ('{"model": "gpt-4o-mini-2024-07-18", "logit_bias": {"50256": -1e999}}', "logit_bias.50256"),
+    ],
+)
+def test_a_non_finite_number_in_an_inference_request_is_a_400_and_is_not_forwarded(
+    client: TestClient, tenant_key: str, upstream: FakeUpstream, path: str, content: str, param: str
+) -> None:
+    # Given an inference request holding a non-finite number
+    # When it is posted to the proxy
+    response = client.post(path, content=content, headers={**bearer(tenant_key), **JSON})
+
+    # Then it is refused naming the field, and the provider never sees it
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert upstream.received == []
+
+
+def test_finite_numbers_in_an_inference_request_are_forwarded_as_written(
+    client: TestClient, tenant_key: str, upstream: FakeUpstream
+) -> None:
+    # Given an inference request with ordinary numbers, large and small
+    content = '{"model": "gpt-4o-mini-2024-07-18", "temperature": 0.5, "top_p": 1e-300, "n": 1}'
+
+    # When it is posted
+    response = client.post("/v1/chat/completions", content=content, headers={**bearer(tenant_key), **JSON})
+
+    # Then the provider receives them
+    assert response.status_code == 200
+    assert upstream.received[0].body == {
+        "model": "gpt-4o-mini-2024-07-18",
+        "temperature": 0.5,
+        "top_p": 1e-300,
+        "n": 1,
+    }
+
+
+def test_a_model_name_holding_a_nul_character_is_a_400_naming_model(
+    client: TestClient, tenant_key: str, upstream: FakeUpstream
+) -> None:
+    # Given a model name with NUL in it
+    content = '{"model": "gpt-4o-mini\\u0000", "messages": []}'
+
+    # When it is posted to the proxy
+    response = client.post("/v1/chat/completions", content=content, headers={**bearer(tenant_key), **JSON})
+
+    # Then it is refused naming model, and nothing goes upstream
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "model"
+    assert upstream.received == []

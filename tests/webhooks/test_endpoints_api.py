@@ -165,6 +165,26 @@ def test_an_unknown_request_field_is_a_400_naming_it(client: TestClient, tenant_
     assert response.json()["error"]["param"] == "enabled"
 
 
+@pytest.mark.parametrize("flag", ["true", 1])
+def test_rotating_with_a_flag_that_is_not_a_json_boolean_is_a_400_and_keeps_the_secret(
+    sdk: openai.OpenAI, client: TestClient, tenant_key: str, flag: object
+) -> None:
+    # Given an endpoint
+    created = sdk.webhooks.create(name="jobs", url=URL, event_types=[SUCCEEDED])
+
+    # When its secret is rotated with the flag written as a string or a number
+    response = client.post(
+        f"/v1/webhook_endpoints/{created.id}/rotate_secret",
+        headers=bearer(tenant_key),
+        json={"keep_old_secret_active_for_24_hours": flag},
+    )
+
+    # Then it is refused naming the flag, and the secret is unchanged
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "keep_old_secret_active_for_24_hours"
+    assert sdk.webhooks.retrieve(created.id).signing_secret_hint == created.signing_secret_hint
+
+
 def test_a_key_without_the_webhooks_scope_gets_a_403(client: TestClient, runtime: Runtime) -> None:
     sdk = sdk_for(client, make_key(runtime, "acme", frozenset({"files"})))
 
