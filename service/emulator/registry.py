@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidRequest, ModelNotFound
+from .errors import ModelNotFound, PermissionDenied
 from .models_catalog import BaseModelInfo, find_base_model, listed_base_model_ids
 from .responder import MemorisedModel
 from .runs import RunCache
@@ -92,9 +92,7 @@ class ModelRegistry:
     def delete(self, name: str) -> dict[str, Any]:
         """Delete a fine-tuned model (base models cannot be deleted)."""
         if find_base_model(name) is not None:
-            raise InvalidRequest(
-                f"You cannot delete {name}: it is a base model.", param="model", status_code=403
-            )
+            raise PermissionDenied(f"You cannot delete {name}: it is a base model.", param="model")
         with self.store.transaction() as conn:
             if self._row(conn, name) is None:
                 raise ModelNotFound.for_model(name)
