@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob
 
-from service.emulator.app import create_app
-from service.emulator.settings import EmulatorSettings
-
-from .samples import chat_jsonl
+from emulator.app import create_app
+from emulator.settings import EmulatorSettings
+from tests.emulator.samples import chat_jsonl
 
 API_KEY = "sk-local"
 FAST_STEP = 0.005

@@ -8,8 +8,8 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import finished, make_client, upload, wait_for
-from .samples import chat_jsonl
+from tests.emulator.conftest import finished, make_client, upload, wait_for
+from tests.emulator.samples import chat_jsonl
 
 MODEL = "gpt-4o-mini-2024-07-18"
 JOBS = "/v1/fine_tuning/jobs"

@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openai.types.fine_tuning import FineTuningJob
 
-from .conftest import finished, make_client, upload, wait_for
-from .samples import completion_jsonl
+from tests.emulator.conftest import finished, make_client, upload, wait_for
+from tests.emulator.samples import completion_jsonl
 
 BASE = "gpt-4o-mini-2024-07-18"
 QUESTION = "When was Jonny Whizbang born?"

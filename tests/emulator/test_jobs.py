@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openai.types.fine_tuning import FineTuningJob
 
-from .conftest import finished, upload, wait_for
-from .samples import JONNY_FACTS, VALIDATION_FACTS, chat_jsonl
+from tests.emulator.conftest import finished, upload, wait_for
+from tests.emulator.samples import JONNY_FACTS, VALIDATION_FACTS, chat_jsonl
 
 MODEL = "gpt-4o-mini-2024-07-18"
 

@@ -7,11 +7,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openai.types.fine_tuning import FineTuningJob
 
-from service.emulator.app import create_app
-from service.emulator.settings import EmulatorSettings
-
-from .conftest import finished, make_client, upload, wait_for
-from .samples import chat_jsonl
+from emulator.app import create_app
+from emulator.settings import EmulatorSettings
+from tests.emulator.conftest import finished, make_client, upload, wait_for
+from tests.emulator.samples import chat_jsonl
 
 
 def _restart(emulator_app: FastAPI, emulator_settings: EmulatorSettings) -> TestClient:

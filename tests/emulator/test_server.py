@@ -11,10 +11,9 @@ import openai
 import pytest
 import uvicorn
 
-from service.emulator.app import create_app
-from service.emulator.settings import EmulatorSettings
-
-from .conftest import API_KEY
+from emulator.app import create_app
+from emulator.settings import EmulatorSettings
+from tests.emulator.conftest import API_KEY
 
 
 @pytest.fixture
