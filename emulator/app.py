@@ -1,15 +1,14 @@
-"""The emulator's FastAPI app: its collaborators, routes, error rendering and background progress task."""
+"""The emulator's FastAPI app: its collaborators, routes, error rendering and background ticker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
+from emulator.clock import Clock, SystemClock
 from emulator.error_handlers import install_error_handlers
 from emulator.faults.router import router as faults_router
 from emulator.files.router import router as files_router
@@ -17,29 +16,28 @@ from emulator.inference.router import router as inference_router
 from emulator.jobs.router import router as jobs_router
 from emulator.middleware import EmulatorMiddleware
 from emulator.models.router import router as models_router
-from emulator.runtime import Emulator, build_emulator
+from emulator.runtime import build_emulator
 from emulator.settings import EmulatorSettings
-
-logger = logging.getLogger(__name__)
-
-
-async def _advance_forever(emulator: Emulator) -> None:
-    while True:
-        await asyncio.sleep(emulator.settings.tick_seconds)
-        try:
-            await run_in_threadpool(emulator.engine.advance_all)
-        except Exception:  # keep ticking; the next request retries the same work and reports it
-            logger.exception("advancing fine-tuning jobs failed")
+from emulator.ticker import run_ticker
 
 
-def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
-    """A new emulator app with its own state under ``settings.data_dir``."""
+def create_app(
+    settings: EmulatorSettings | None = None, *, clock: Clock | None = None, background_ticker: bool = True
+) -> FastAPI:
+    """A new emulator app with its own state under ``settings.data_dir``.
+
+    ``clock`` defaults to real time. With ``background_ticker`` the app's lifespan advances jobs
+    every ``tick_seconds``; a test driving a fake clock turns it off and calls ``emulator.ticker.tick``.
+    """
     settings = settings or EmulatorSettings()
-    emulator = build_emulator(settings)
+    emulator = build_emulator(settings, clock or SystemClock())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ticker = asyncio.create_task(_advance_forever(emulator))
+        if not background_ticker:
+            yield
+            return
+        ticker = asyncio.create_task(run_ticker(emulator))
         try:
             yield
         finally:
@@ -62,5 +60,6 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         faults=emulator.faults,
         api_key=settings.api_key,
         routes=[route for router in routers for route in router.routes],
+        clock=emulator.clock,
     )
     return app

@@ -9,7 +9,6 @@ reports it as ``APIConnectionError`` either way.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import math
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ import httpx
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emulator.clock import Clock
 from emulator.error_handlers import error_response
 from emulator.errors import AuthenticationFailed, RateLimited, ServerFault
 from emulator.faults.state import FaultState
@@ -70,11 +70,13 @@ class EmulatorMiddleware:
         faults: FaultState,
         api_key: str,
         routes: Sequence[BaseRoute],
+        clock: Clock,
     ) -> None:
         self.app = app
         self.faults = faults
         self.api_key = api_key
         self.routes = routes
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -94,7 +96,7 @@ class EmulatorMiddleware:
         key = f"{method} {route_template(self.routes, scope)}"
         decision = self.faults.take(method, path, key.partition(" ")[2])
         if decision.latency_s:
-            await asyncio.sleep(decision.latency_s)
+            await self.clock.sleep(decision.latency_s)
         if decision.action == "rate_limit":
             retry = decision.retry_after_s
             header = str(int(retry)) if retry == int(retry) else f"{retry:g}"

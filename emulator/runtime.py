@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from emulator.clock import Clock
 from emulator.faults.schemas import FaultConfig
 from emulator.faults.state import FaultState
 from emulator.jobs.lifecycle import JobEngine
@@ -20,7 +19,7 @@ class Emulator:
     """Everything one emulator app works with."""
 
     settings: EmulatorSettings
-    clock: Callable[[], float]
+    clock: Clock
     store: Store
     faults: FaultState
     tokenizers: Tokenizers
@@ -28,7 +27,7 @@ class Emulator:
     registry: ModelRegistry
 
 
-def build_emulator(settings: EmulatorSettings, clock: Callable[[], float] = time.time) -> Emulator:
+def build_emulator(settings: EmulatorSettings, clock: Clock) -> Emulator:
     """An emulator with its state under ``settings.data_dir`` (created, or reopened as it was left)."""
     store = Store(settings.data_dir)
     tokenizers = Tokenizers()

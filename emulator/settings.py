@@ -24,7 +24,7 @@ class EmulatorSettings(BaseSettings):
         description="Directory holding the SQLite state file and the uploaded file blobs.",
     )
     api_key: str = Field(default="sk-local", description="The only bearer token the emulator accepts.")
-    seconds_per_step: float = Field(default=0.05, gt=0, description="Wall-clock seconds per training step.")
+    seconds_per_step: float = Field(default=0.05, gt=0, description="Seconds per training step.")
     organization: str = Field(default="local", description="Organization id shown on jobs and models.")
     tick_seconds: float = Field(
         default=0.25,

@@ -25,7 +25,7 @@ def upload_file(
         filename=file.filename or "",
         purpose=purpose,
         data=data,
-        created_at=int(emulator.clock()),
+        created_at=int(emulator.clock.now()),
     )
 
 

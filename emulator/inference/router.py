@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -35,6 +34,7 @@ def _respond(
             usage=usage if include_usage else None,
             chat=chat,
             delay_s=emulator.faults.snapshot().stream_chunk_delay_ms / 1000,
+            sleep=emulator.clock.sleep,
         )
         return StreamingResponse(body, media_type="text/event-stream", headers={"cache-control": "no-cache"})
     return {**head, "choices": inference.rendered_choices(choices, chat=chat), "usage": usage}
@@ -61,7 +61,7 @@ def chat_completions(emulator: CurrentEmulator, body: ChatRequest) -> dict[str, 
     head = {
         "id": new_id("chatcmpl-", 29),
         "object": "chat.completion.chunk" if body.stream else "chat.completion",
-        "created": int(time.time()),
+        "created": int(emulator.clock.now()),
         "model": served.name,
         "system_fingerprint": inference.FINGERPRINT,
         "service_tier": "default",
@@ -94,7 +94,7 @@ def completions(emulator: CurrentEmulator, body: CompletionRequest) -> dict[str,
     head = {
         "id": new_id("cmpl-", 29),
         "object": "text_completion",
-        "created": int(time.time()),
+        "created": int(emulator.clock.now()),
         "model": served.name,
         "system_fingerprint": inference.FINGERPRINT,
     }

@@ -8,10 +8,9 @@ choices and the usage, every earlier chunk carrying ``"usage": null``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +44,12 @@ async def stream_chunks(
     usage: dict[str, Any] | None,
     chat: bool,
     delay_s: float,
+    sleep: Callable[[float], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
-    """The SSE body of a streamed chat completion (``chat``) or legacy completion."""
+    """The SSE body of a streamed chat completion (``chat``) or legacy completion.
+
+    ``sleep`` waits ``delay_s`` before each piece of text (the emulator's clock).
+    """
     base = dict(head)
     if usage is not None:
         base["usage"] = None
@@ -73,7 +76,7 @@ async def stream_chunks(
             yield _sse(chunk(choice.index, None, None, first=True))
         for piece in split_words(choice.text):
             if delay_s:
-                await asyncio.sleep(delay_s)
+                await sleep(delay_s)
             yield _sse(chunk(choice.index, piece, None))
         yield _sse(chunk(choice.index, None, choice.finish_reason))
     if usage is not None:

@@ -1,4 +1,4 @@
-"""The fine-tuning job lifecycle, driven by the clock rather than by polling.
+"""The fine-tuning job lifecycle, driven by the emulator's clock rather than by polling.
 
 ``validating_files`` lasts one step's time, then the files are checked and the whole training run is
 computed (``emulator.jobs.runs.prepare_run``); ``queued`` lasts one step; ``running`` reveals one training step per
@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
+from emulator.clock import Clock
 from emulator.errors import InvalidRequest
 from emulator.jobs.artifacts import record_checkpoint, record_success
 from emulator.jobs.records import (
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 class JobEngine:
     """Moves jobs along their timeline and applies pause / resume / cancel."""
 
-    def __init__(self, *, store: Store, tokenizers: Tokenizers, clock: Callable[[], float]) -> None:
+    def __init__(self, *, store: Store, tokenizers: Tokenizers, clock: Clock) -> None:
         self.store = store
         self.tokenizers = tokenizers
         self.clock = clock
@@ -70,7 +70,7 @@ class JobEngine:
         while True:
             with self.store.read() as conn:
                 job = load_job(conn, job_id)
-            now = self.clock()
+            now = self.clock.now()
             if job.status != "validating_files" or now < job.phase_started + job.seconds_per_step:
                 break
             outcome = self._prepare(job)  # the slow part, outside the lock
@@ -81,7 +81,7 @@ class JobEngine:
         with self.store.transaction() as conn:
             job = load_job(conn, job_id)
             before = job.model_dump_json()
-            now = self.clock()
+            now = self.clock.now()
             if job.status == "queued" and now >= job.phase_started + job.seconds_per_step:
                 self._start(conn, job)
             if job.status == "running":
@@ -177,7 +177,7 @@ class JobEngine:
             if job.status not in ("queued", "running"):
                 raise InvalidRequest(f"Job {job_id} cannot be paused: its status is {job.status}.")
             job.status = "paused"
-            emit(conn, job.id, self.clock(), "Fine-tuning job paused")
+            emit(conn, job.id, self.clock.now(), "Fine-tuning job paused")
             save_job(conn, job)
             return job
 
@@ -186,7 +186,7 @@ class JobEngine:
             job = load_job(conn, job_id)
             if job.status != "paused":
                 raise InvalidRequest(f"Job {job_id} cannot be resumed: its status is {job.status}.")
-            now = self.clock()
+            now = self.clock.now()
             job.status, job.phase_started = "queued", now
             emit(conn, job.id, now, "Fine-tuning job resumed")
             save_job(conn, job)
@@ -199,7 +199,7 @@ class JobEngine:
             if job.status in FINAL_STATUSES:
                 raise InvalidRequest(f"Job {job_id} cannot be cancelled: it has already {job.status}.")
             job.status = "cancelled"
-            emit(conn, job.id, self.clock(), "Fine-tuning job cancelled")
+            emit(conn, job.id, self.clock.now(), "Fine-tuning job cancelled")
             save_job(conn, job)
             return job
 
@@ -210,7 +210,7 @@ class JobEngine:
             rows = conn.execute(
                 "SELECT id FROM jobs WHERE status IN (?, ?, ?, ?)", (*ACTIVE_STATUSES, "paused")
             )
-            now = self.clock()
+            now = self.clock.now()
             for row in rows.fetchall():
                 job = load_job(conn, row["id"])
                 if job.status == "running":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
+from emulator.clock import Clock
 from emulator.errors import InvalidRequest
 from emulator.faults.state import FaultState
 from emulator.files.service import find_file
@@ -37,7 +37,7 @@ def create_job(
     engine: JobEngine,
     faults: FaultState,
     organization: str,
-    clock: Callable[[], float],
+    clock: Clock,
 ) -> JobRecord:
     """Check the request and store a new job in ``validating_files`` (the files are read later)."""
     base = find_base_model(req.model)
@@ -57,7 +57,7 @@ def create_job(
     _check_file(store, req.training_file, "training_file")
     if req.validation_file is not None:
         _check_file(store, req.validation_file, "validation_file")
-    now = clock()
+    now = clock.now()
     config = faults.snapshot()
     job = JobRecord(
         id=new_id("ftjob-"),
