@@ -7,6 +7,7 @@ WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install --no-cache-dir -r requirements.lock
 COPY service ./service
+COPY emulator ./emulator
 COPY workers ./workers
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --create-home --uid 10001 ftm \

@@ -134,7 +134,7 @@ def api(host: str | None, port: int | None) -> None:
 @click.option("--port", type=int, default=None, help="Default: FTM_LOCAL_PROVIDER_PORT.")
 def emulator(host: str, port: int | None) -> None:
     """Serve the local provider (the OpenAI-compatible emulator)."""
-    from service.emulator.app import create_app
+    from emulator.app import create_app
 
     settings = get_settings()
     configure_logging(settings.log_level)

@@ -1,10 +1,13 @@
-"""Fixtures: an emulator app on a temporary data_dir, driven through the official openai SDK."""
+"""Fixtures: an emulator app on a temporary data_dir and a fake clock, driven through the official openai SDK.
+
+Time moves only when a test advances the clock; every request first brings jobs up to date, so
+a request after ``clock.advance`` sees everything that became due.
+"""
 
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -14,25 +17,32 @@ from fastapi.testclient import TestClient
 from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob
 
-from service.emulator.app import create_app
-from service.emulator.settings import EmulatorSettings
-
-from .samples import chat_jsonl
+from emulator.app import create_app
+from emulator.settings import EmulatorSettings
+from tests.emulator.clock import FakeClock
+from tests.emulator.samples import chat_jsonl
 
 API_KEY = "sk-local"
-FAST_STEP = 0.005
+STEP = 1.0
+# Validation lasts one step and queueing one more; half a step later a job is running, before step 1.
+TO_RUNNING = 2.5 * STEP
+# Longer than any job of these tests takes (the Jonny file trains 91 steps with auto epochs).
+TO_THE_END = 100_000 * STEP
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
 def emulator_settings(tmp_path: Path) -> EmulatorSettings:
-    return EmulatorSettings(
-        data_dir=tmp_path / "emulator", api_key=API_KEY, seconds_per_step=FAST_STEP, tick_seconds=0.05
-    )
+    return EmulatorSettings(data_dir=tmp_path / "emulator", api_key=API_KEY, seconds_per_step=STEP)
 
 
 @pytest.fixture
-def emulator_app(emulator_settings: EmulatorSettings) -> FastAPI:
-    return create_app(emulator_settings)
+def emulator_app(emulator_settings: EmulatorSettings, clock: FakeClock) -> FastAPI:
+    return create_app(emulator_settings, clock=clock, background_ticker=False)
 
 
 @pytest.fixture
@@ -68,31 +78,25 @@ def upload(sdk: openai.OpenAI, data: bytes, name: str = "train.jsonl") -> FileOb
     return sdk.files.create(file=(name, io.BytesIO(data)), purpose="fine-tune")
 
 
-def wait_for(
-    sdk: openai.OpenAI, job_id: str, until: Callable[[FineTuningJob], bool], timeout: float = 10.0
-) -> FineTuningJob:
-    """Poll the job until ``until`` holds (or fail after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = sdk.fine_tuning.jobs.retrieve(job_id)
-        if until(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} stuck in {job.status}")
-        time.sleep(0.01)
-
-
 def finished(job: FineTuningJob) -> bool:
     return job.status in ("succeeded", "failed", "cancelled")
 
 
+def run_to_end(sdk: openai.OpenAI, clock: FakeClock, job_id: str) -> FineTuningJob:
+    """Let the job's whole timeline pass, then read it."""
+    clock.advance(TO_THE_END)
+    job = sdk.fine_tuning.jobs.retrieve(job_id)
+    assert finished(job), job.status
+    return job
+
+
 @pytest.fixture
-def trained_job(sdk: openai.OpenAI) -> FineTuningJob:
+def trained_job(sdk: openai.OpenAI, clock: FakeClock) -> FineTuningJob:
     """A succeeded job trained on the Jonny Whizbang facts."""
     training = upload(sdk, chat_jsonl())
     job = sdk.fine_tuning.jobs.create(
         model="gpt-4o-mini-2024-07-18", training_file=training.id, suffix="jonny", seed=7
     )
-    done = wait_for(sdk, job.id, finished)
+    done = run_to_end(sdk, clock, job.id)
     assert done.status == "succeeded", done.error
     return done

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import finished, make_client, upload, wait_for
-from .samples import chat_jsonl
+from tests.emulator.clock import FakeClock
+from tests.emulator.conftest import make_client, run_to_end, upload
+from tests.emulator.samples import chat_jsonl
 
 MODEL = "gpt-4o-mini-2024-07-18"
 JOBS = "/v1/fine_tuning/jobs"
@@ -56,15 +55,20 @@ def test_server_error_fault_gives_5xx(sdk: openai.OpenAI, admin: TestClient) -> 
     assert sdk.files.list().data == []
 
 
-def test_latency_fault_delays_every_request(sdk: openai.OpenAI, admin: TestClient) -> None:
+def test_latency_fault_delays_every_v1_request_until_reset(
+    sdk: openai.OpenAI, admin: TestClient, clock: FakeClock
+) -> None:
+    # Given 150 ms of latency
     admin.post("/_emulator/faults", json={"latency_ms": 150})
-    started = time.monotonic()
+
+    # When two requests run, then the knobs are reset and one more runs
     sdk.models.list()
-    assert time.monotonic() - started >= 0.15
+    sdk.files.list()
     admin.delete("/_emulator/faults")
-    started = time.monotonic()
     sdk.models.list()
-    assert time.monotonic() - started < 0.15
+
+    # Then each of the first two waited 150 ms before being served, and the last did not wait
+    assert clock.slept == [0.15, 0.15]
 
 
 def test_fault_path_filter_targets_only_job_creation(sdk: openai.OpenAI, admin: TestClient) -> None:
@@ -109,14 +113,16 @@ def test_dropped_answer_after_handling_leaves_the_job_to_be_found_by_metadata(
     assert admin.get("/_emulator/stats").json()[f"POST {JOBS}"] == 1
 
 
-def test_fail_jobs_makes_the_next_job_fail_after_starting(sdk: openai.OpenAI, admin: TestClient) -> None:
+def test_fail_jobs_makes_the_next_job_fail_after_starting(
+    sdk: openai.OpenAI, admin: TestClient, clock: FakeClock
+) -> None:
     # Given the next job is set to fail
     admin.post("/_emulator/faults", json={"fail_jobs": 1})
     training = upload(sdk, chat_jsonl())
 
     # When two jobs run
-    doomed = wait_for(sdk, sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id).id, finished)
-    fine = wait_for(sdk, sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id).id, finished)
+    doomed = run_to_end(sdk, clock, sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id).id)
+    fine = run_to_end(sdk, clock, sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id).id)
 
     # Then only the first failed, after it had started training
     assert doomed.status == "failed"
@@ -128,15 +134,20 @@ def test_fail_jobs_makes_the_next_job_fail_after_starting(sdk: openai.OpenAI, ad
     assert admin.get("/_emulator/faults").json()["fail_jobs"] == 0
 
 
-def test_speed_can_change_while_a_job_runs(sdk: openai.OpenAI, admin: TestClient) -> None:
+def test_speed_can_change_while_a_job_runs(sdk: openai.OpenAI, admin: TestClient, clock: FakeClock) -> None:
     # Given a job running at a crawl (91 steps of 10 s)
     admin.post("/_emulator/faults", json={"seconds_per_step": 10})
     training = upload(sdk, chat_jsonl())
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
-    admin.post("/_emulator/faults", json={"seconds_per_step": 0.002})
+    clock.advance(25)
+    assert sdk.fine_tuning.jobs.retrieve(job.id).status == "running"
 
-    # When the speed is raised, then it finishes promptly
-    assert wait_for(sdk, job.id, finished, timeout=5).status == "succeeded"
+    # When the speed is raised to 0.1 s a step and 10 s pass
+    admin.post("/_emulator/faults", json={"seconds_per_step": 0.1})
+    clock.advance(10)
+
+    # Then it has finished (at the old speed it would still be on its first steps)
+    assert sdk.fine_tuning.jobs.retrieve(job.id).status == "succeeded"
 
 
 def test_stats_count_handled_requests_per_route_template(sdk: openai.OpenAI, admin: TestClient) -> None:

@@ -7,8 +7,8 @@ import io
 import openai
 import pytest
 
-from .conftest import upload
-from .samples import chat_jsonl
+from tests.emulator.conftest import upload
+from tests.emulator.samples import chat_jsonl
 
 
 def test_uploaded_file_is_listed_readable_and_deletable(sdk: openai.OpenAI) -> None:

@@ -7,8 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from openai.types.fine_tuning import FineTuningJob
 
-from .conftest import finished, make_client, upload, wait_for
-from .samples import completion_jsonl
+from tests.emulator.clock import FakeClock
+from tests.emulator.conftest import make_client, run_to_end, upload
+from tests.emulator.samples import completion_jsonl
 
 BASE = "gpt-4o-mini-2024-07-18"
 QUESTION = "When was Jonny Whizbang born?"
@@ -137,11 +138,13 @@ def test_base_models_are_listed_and_cannot_be_deleted(sdk: openai.OpenAI) -> Non
         sdk.models.delete("gpt-4o-mini-2024-07-18")
 
 
-def test_completion_model_learns_prompt_completion_pairs(http: TestClient, sdk: openai.OpenAI) -> None:
+def test_completion_model_learns_prompt_completion_pairs(
+    http: TestClient, sdk: openai.OpenAI, clock: FakeClock
+) -> None:
     # Given babbage-002 fine-tuned on prompt/completion pairs
     training = upload(sdk, completion_jsonl())
-    job = wait_for(
-        sdk, sdk.fine_tuning.jobs.create(model="babbage-002", training_file=training.id).id, finished
+    job = run_to_end(
+        sdk, clock, sdk.fine_tuning.jobs.create(model="babbage-002", training_file=training.id).id
     )
     assert job.fine_tuned_model is not None
 

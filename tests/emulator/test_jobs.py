@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import openai
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openai.types.fine_tuning import FineTuningJob
 
-from .conftest import finished, upload, wait_for
-from .samples import JONNY_FACTS, VALIDATION_FACTS, chat_jsonl
+from tests.emulator.clock import FakeClock
+from tests.emulator.conftest import STEP, TO_RUNNING, TO_THE_END, run_to_end, upload
+from tests.emulator.samples import JONNY_FACTS, VALIDATION_FACTS, chat_jsonl
 
 MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -49,7 +48,7 @@ def test_out_of_range_hyperparameter_is_rejected_naming_it(sdk: openai.OpenAI) -
     assert caught.value.param == "method.supervised.hyperparameters.n_epochs"
 
 
-def test_bad_training_file_fails_the_job_naming_the_line(sdk: openai.OpenAI) -> None:
+def test_bad_training_file_fails_the_job_naming_the_line(sdk: openai.OpenAI, clock: FakeClock) -> None:
     # Given a training file whose 12th line has no assistant answer
     lines = chat_jsonl().decode().splitlines()
     lines[11] = json.dumps({"messages": [{"role": "user", "content": "Hello?"}]})
@@ -57,7 +56,7 @@ def test_bad_training_file_fails_the_job_naming_the_line(sdk: openai.OpenAI) -> 
 
     # When a job is created on it
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
-    done = wait_for(sdk, job.id, finished)
+    done = run_to_end(sdk, clock, job.id)
 
     # Then the job fails with an error naming the file parameter and the line
     assert done.status == "failed"
@@ -67,17 +66,41 @@ def test_bad_training_file_fails_the_job_naming_the_line(sdk: openai.OpenAI) -> 
     assert done.fine_tuned_model is None
 
 
-def test_training_file_with_too_few_examples_fails_the_job(sdk: openai.OpenAI) -> None:
+def test_training_file_with_too_few_examples_fails_the_job(sdk: openai.OpenAI, clock: FakeClock) -> None:
     training = upload(sdk, chat_jsonl(JONNY_FACTS[:9]))
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
-    done = wait_for(sdk, job.id, finished)
+    done = run_to_end(sdk, clock, job.id)
     assert done.status == "failed"
     assert done.error is not None
     assert done.error.param == "training_file"
     assert "at least 10" in done.error.message
 
 
-def test_job_runs_to_success_with_events_metrics_checkpoints_and_results(sdk: openai.OpenAI) -> None:
+def test_job_moves_along_its_timeline_one_step_of_the_clock_at_a_time(
+    sdk: openai.OpenAI, clock: FakeClock
+) -> None:
+    # Given a new job of 91 steps (13 examples, 7 epochs) at one second a step
+    training = upload(sdk, chat_jsonl())
+    job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
+
+    # When the clock moves one step, one more, then three
+    statuses = [job.status]
+    for _ in range(2):
+        clock.advance(STEP)
+        statuses.append(sdk.fine_tuning.jobs.retrieve(job.id).status)
+    clock.advance(3 * STEP)
+    running = sdk.fine_tuning.jobs.retrieve(job.id)
+
+    # Then it was validated, queued, started, and has trained exactly three steps, stamped on time
+    assert statuses == ["validating_files", "queued", "running"]
+    metrics = [e for e in sdk.fine_tuning.jobs.list_events(job.id, limit=100) if e.type == "metrics"]
+    assert [e.created_at - job.created_at for e in reversed(metrics)] == [3, 4, 5]
+    assert running.estimated_finish == job.created_at + 2 + 91
+
+
+def test_job_runs_to_success_with_events_metrics_checkpoints_and_results(
+    sdk: openai.OpenAI, clock: FakeClock
+) -> None:
     # Given training and validation files
     training = upload(sdk, chat_jsonl())
     validation = upload(sdk, chat_jsonl(VALIDATION_FACTS), name="valid.jsonl")
@@ -91,7 +114,7 @@ def test_job_runs_to_success_with_events_metrics_checkpoints_and_results(sdk: op
         suffix="jonny",
         seed=11,
     )
-    job = wait_for(sdk, created.id, finished)
+    job = run_to_end(sdk, clock, created.id)
 
     # Then it succeeded with a named model, resolved hyperparameters and billed tokens
     assert created.status == "validating_files"
@@ -165,16 +188,15 @@ def test_metadata_filter_lists_only_matching_jobs(sdk: openai.OpenAI) -> None:
     assert len(sdk.fine_tuning.jobs.list().data) == 2
 
 
-def test_cancelled_job_stays_cancelled_and_creates_no_model(sdk: openai.OpenAI, admin: TestClient) -> None:
-    # Given a slow running job
-    admin.post("/_emulator/faults", json={"seconds_per_step": 0.05})
+def test_cancelled_job_stays_cancelled_and_creates_no_model(sdk: openai.OpenAI, clock: FakeClock) -> None:
+    # Given a job five steps into training
     training = upload(sdk, chat_jsonl())
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
-    wait_for(sdk, job.id, lambda j: j.status == "running")
+    clock.advance(TO_RUNNING + 5 * STEP)
 
-    # When it is cancelled
+    # When it is cancelled, and then its whole timeline passes
     cancelled = sdk.fine_tuning.jobs.cancel(job.id)
-    time.sleep(0.2)
+    clock.advance(TO_THE_END)
 
     # Then it stays cancelled and no model appears
     assert cancelled.status == "cancelled"
@@ -184,49 +206,39 @@ def test_cancelled_job_stays_cancelled_and_creates_no_model(sdk: openai.OpenAI, 
         sdk.fine_tuning.jobs.cancel(job.id)
 
 
-def test_paused_job_stops_advancing_until_resumed(sdk: openai.OpenAI, admin: TestClient) -> None:
-    # Given a slow running job
-    admin.post("/_emulator/faults", json={"seconds_per_step": 0.03})
+def _trained_steps(sdk: openai.OpenAI, job_id: str) -> list[int]:
+    events = sdk.fine_tuning.jobs.list_events(job_id, limit=1000)
+    return [
+        int(e.data["step"]) for e in reversed(events.data) if e.type == "metrics" and isinstance(e.data, dict)
+    ]
+
+
+def test_paused_job_stops_advancing_until_resumed(
+    sdk: openai.OpenAI, admin: TestClient, clock: FakeClock
+) -> None:
+    # Given a job ten steps into training
     training = upload(sdk, chat_jsonl())
     job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
-    wait_for(sdk, job.id, lambda j: j.status == "running")
+    clock.advance(TO_RUNNING + 10 * STEP)
 
     # When it is paused ("paused" is not in the SDK's status literal, so it is read over raw HTTP)
+    # and more than its whole timeline passes
     paused = admin.post(f"/v1/fine_tuning/jobs/{job.id}/pause").json()
-    steps_then = len([e for e in sdk.fine_tuning.jobs.list_events(job.id, limit=1000) if e.type == "metrics"])
-    time.sleep(0.2)
-    steps_later = len(
-        [e for e in sdk.fine_tuning.jobs.list_events(job.id, limit=1000) if e.type == "metrics"]
-    )
+    clock.advance(TO_THE_END)
 
-    # Then it makes no progress while paused
+    # Then it made no progress while paused
     assert paused["status"] == "paused"
     assert admin.get(f"/v1/fine_tuning/jobs/{job.id}").json()["status"] == "paused"
-    assert steps_later == steps_then
+    assert _trained_steps(sdk, job.id) == list(range(1, 11))
 
-    # And once resumed it finishes
+    # And once resumed it is queued again, then finishes from the step it reached
     resumed = sdk.fine_tuning.jobs.resume(job.id)
-    admin.post("/_emulator/faults", json={"seconds_per_step": 0.002})
     assert resumed.status == "queued"
-    assert wait_for(sdk, job.id, finished).status == "succeeded"
+    assert run_to_end(sdk, clock, job.id).status == "succeeded"
+    assert _trained_steps(sdk, job.id) == list(range(1, 92))
 
 
-def test_job_finishes_even_if_nobody_polls_it(emulator_app: FastAPI, sdk: openai.OpenAI) -> None:
-    # Given a job created in an app running its lifespan (the background ticker)
-    training = upload(sdk, chat_jsonl())
-    job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=training.id)
-
-    # When nobody asks about it for a while
-    time.sleep(0.8)
-
-    # Then it has already succeeded in storage
-    emulator = emulator_app.state.emulator
-    with emulator.store.read() as conn:
-        status = conn.execute("SELECT status FROM jobs WHERE id = ?", (job.id,)).fetchone()["status"]
-    assert status == "succeeded"
-
-
-def test_dpo_job_trains_on_the_preferred_output(sdk: openai.OpenAI) -> None:
+def test_dpo_job_trains_on_the_preferred_output(sdk: openai.OpenAI, clock: FakeClock) -> None:
     # Given a DPO file preferring the true date over a wrong one
     rows = [
         {
@@ -244,7 +256,7 @@ def test_dpo_job_trains_on_the_preferred_output(sdk: openai.OpenAI) -> None:
         training_file=training.id,
         method={"type": "dpo", "dpo": {"hyperparameters": {"n_epochs": 4}}},
     )
-    job = wait_for(sdk, created.id, finished)
+    job = run_to_end(sdk, clock, created.id)
 
     # Then it resolves the snapshot and beta, and the model answers with the preferred output
     assert job.status == "succeeded"

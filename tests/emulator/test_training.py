@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from service.emulator.dataset import DatasetError, Example, parse_examples
-from service.emulator.responder import MemorisedModel
-from service.emulator.tokens import Tokenizers
-from service.emulator.training import (
+from emulator.models.responder import MemorisedModel
+from emulator.tokens import Tokenizers
+from emulator.training.dataset import DatasetError, Example, parse_examples
+from emulator.training.trainer import (
     Hyperparameters,
     TrainingRun,
     auto_epochs,
     resolve_hyperparameters,
     train,
 )
-
-from .samples import VALIDATION_FACTS, chat_jsonl
+from tests.emulator.samples import VALIDATION_FACTS, chat_jsonl
 
 
 @pytest.fixture(scope="module")

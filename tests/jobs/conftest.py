@@ -10,10 +10,10 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from emulator.app import create_app as create_emulator
+from emulator.settings import EmulatorSettings
 from service.config import Settings
 from service.db import session_scope
-from service.emulator.app import create_app as create_emulator
-from service.emulator.settings import EmulatorSettings
 from service.files import service as files
 from service.runtime import Runtime
 from tests.conftest import sdk_for
