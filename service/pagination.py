@@ -3,20 +3,19 @@ with `after=<id of the last item seen>`.
 
 Every paged list validates its parameters the same way: `limit` within the route's range (a
 `Query(ge=1, le=…)`, so the OpenAPI document shows it), `after` a non-empty id of an item of that
-list (an id it does not hold is a 400 naming `after`, see `cursor_of`), and, where a list can be
+list (an id it does not hold is a 400 naming `after`, see `service.tenancy.keyset_page`), and, where a list can be
 read both ways, `order` `asc` or `desc`. Each is a 400 naming the parameter otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
 
-from service.errors import InvalidRequest, NotFound
+from service.errors import InvalidRequest
 
 Item = TypeVar("Item")
 
@@ -53,15 +52,3 @@ def unknown_cursor(after: str) -> InvalidRequest:
         f"No item with id '{after}' in this list; `after` takes the id of an item of the previous page.",
         param="after",
     )
-
-
-@contextmanager
-def cursor_of(after: str | None) -> Iterator[None]:
-    """Around a listing that looks `after` up as an object of its list: that object not being
-    found is the cursor's fault, a 400 naming `after` (not a 404 of the list)."""
-    try:
-        yield
-    except NotFound:
-        if after is None:
-            raise
-        raise unknown_cursor(after) from None

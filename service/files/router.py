@@ -15,7 +15,7 @@ from service.errors import PayloadTooLarge
 from service.files import service
 from service.files.names import content_disposition
 from service.files.schemas import File, FileDeleted, FileValidation
-from service.pagination import After, Order, Page, cursor_of
+from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["files"], route_class=ServiceRoute)
@@ -63,10 +63,9 @@ def list_files(
     after: After = None,
 ) -> Page[File]:
     """List the tenant's files, newest first by default."""
-    with cursor_of(after):
-        rows, has_more = service.list_files(
-            session, tenant_id=caller.tenant_id, purpose=purpose, limit=limit, order=order, after=after
-        )
+    rows, has_more = service.list_files(
+        session, tenant_id=caller.tenant_id, purpose=purpose, limit=limit, order=order, after=after
+    )
     return Page[File].of([File.from_row(row) for row in rows], has_more)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.blobs import BlobStore, StoredBlob
@@ -17,6 +16,7 @@ from service.files.validation import validate_jsonl
 from service.ids import new_id
 from service.outbox import service as outbox
 from service.tasks import TaskName
+from service.tenancy import Order, get_owned, keyset_page, owned
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,7 @@ def file_not_found(file_id: str) -> NotFound:
 
 
 def get_file(session: Session, *, tenant_id: str, file_id: str) -> FileRow:
-    row = session.get(FileRow, file_id)
-    if row is None or row.tenant_id != tenant_id:
-        raise file_not_found(file_id)
-    return row
+    return get_owned(session, FileRow, file_id, tenant_id=tenant_id, not_found=file_not_found)
 
 
 def create_file(
@@ -94,33 +91,20 @@ def _record(
 
 
 def list_files(
-    session: Session, *, tenant_id: str, purpose: str | None, limit: int, order: str, after: str | None
+    session: Session, *, tenant_id: str, purpose: str | None, limit: int, order: Order, after: str | None
 ) -> tuple[list[FileRow], bool]:
-    query = select(FileRow).where(FileRow.tenant_id == tenant_id)
+    query = owned(FileRow, tenant_id)
     if purpose:
         query = query.where(FileRow.purpose == purpose)
-    descending = order == "desc"
-    if after:
-        cursor = get_file(session, tenant_id=tenant_id, file_id=after)
-        if descending:
-            query = query.where(
-                or_(
-                    FileRow.created_at < cursor.created_at,
-                    (FileRow.created_at == cursor.created_at) & (FileRow.id < cursor.id),
-                )
-            )
-        else:
-            query = query.where(
-                or_(
-                    FileRow.created_at > cursor.created_at,
-                    (FileRow.created_at == cursor.created_at) & (FileRow.id > cursor.id),
-                )
-            )
-    ordering = (
-        (FileRow.created_at.desc(), FileRow.id.desc()) if descending else (FileRow.created_at, FileRow.id)
+    return keyset_page(
+        session,
+        query,
+        keys=(FileRow.created_at, FileRow.id),
+        identity=FileRow.id,
+        after=after,
+        limit=limit,
+        order=order,
     )
-    rows = list(session.scalars(query.order_by(*ordering).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
 
 
 def delete_file(session: Session, blobs: BlobStore, *, tenant_id: str, file_id: str) -> None:

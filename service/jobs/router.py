@@ -12,7 +12,7 @@ from service.jobs import control, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
-from service.pagination import After, Page, cursor_of
+from service.pagination import After, Page
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["fine_tuning"], route_class=ServiceRoute)
@@ -58,10 +58,9 @@ def list_jobs(
         for key, value in request.query_params.multi_items()
         if key.startswith("metadata[") and key.endswith("]")
     }
-    with cursor_of(after):
-        rows, has_more = service.list_jobs(
-            session, tenant_id=caller.tenant_id, after=after, limit=limit, metadata=metadata
-        )
+    rows, has_more = service.list_jobs(
+        session, tenant_id=caller.tenant_id, after=after, limit=limit, metadata=metadata
+    )
     return Page[Job].of([Job.from_row(row) for row in rows], has_more)
 
 

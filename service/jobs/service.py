@@ -8,10 +8,10 @@ are `service.jobs.control`.
 from __future__ import annotations
 
 import secrets
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.auth.service import Principal
 from service.clock import utcnow
@@ -28,6 +28,7 @@ from service.models.service import owned_fine_tuned_model
 from service.outbox import service as outbox
 from service.providers.registry import ProviderRegistry
 from service.tasks import TaskName
+from service.tenancy import get_owned, keyset_page, owned
 
 DEFAULT_HYPERPARAMETERS = {"batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto"}
 
@@ -39,15 +40,12 @@ def job_not_found(job_id: str) -> NotFound:
 
 
 def get_job(session: Session, *, tenant_id: str, job_id: str) -> JobRow:
-    row = session.get(JobRow, job_id)
-    if row is None or row.tenant_id != tenant_id:
-        raise job_not_found(job_id)
-    return row
+    return get_owned(session, JobRow, job_id, tenant_id=tenant_id, not_found=job_not_found)
 
 
 def _check_file(session: Session, tenant_id: str, file_id: str, param: str) -> FileRow:
-    row = session.get(FileRow, file_id)
-    if row is None or row.tenant_id != tenant_id:
+    row = session.scalar(owned(FileRow, tenant_id).where(FileRow.id == file_id))
+    if row is None:
         raise InvalidRequest(f"File '{file_id}' does not exist.", param=param, code="file_not_found")
     if row.purpose != "fine-tune":
         raise InvalidRequest(f"File '{file_id}' has purpose '{row.purpose}', not 'fine-tune'.", param=param)
@@ -120,67 +118,38 @@ def create_job(
 def list_jobs(
     session: Session, *, tenant_id: str, after: str | None, limit: int, metadata: dict[str, str]
 ) -> tuple[list[JobRow], bool]:
-    query = select(JobRow).where(JobRow.tenant_id == tenant_id)
-    if after:
-        cursor = get_job(session, tenant_id=tenant_id, job_id=after)
-        query = query.where(
-            or_(
-                JobRow.created_at < cursor.created_at,
-                (JobRow.created_at == cursor.created_at) & (JobRow.id < cursor.id),
-            )
-        )
-    query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc())
-    if not metadata:
-        rows = list(session.scalars(query.limit(limit + 1)))
-        return rows[:limit], len(rows) > limit
-    matches: list[JobRow] = []
-    for row in session.scalars(query.execution_options(yield_per=500)):
-        if all((row.metadata_ or {}).get(key) == value for key, value in metadata.items()):
-            matches.append(row)
-            if len(matches) > limit:
-                break
-    return matches[:limit], len(matches) > limit
+    def has_metadata(row: JobRow) -> bool:
+        return all((row.metadata_ or {}).get(key) == value for key, value in metadata.items())
 
-
-Row = TypeVar("Row", JobEventRow, JobCheckpointRow)
-
-
-def _newest_first(
-    session: Session,
-    model: type[Row],
-    order: InstrumentedAttribute[int],
-    job: JobRow,
-    *,
-    after: str | None,
-    limit: int,
-    noun: str,
-) -> tuple[list[Row], bool]:
-    """A page of the job's rows, newest first by `order`; `after` continues past that row."""
-    query = select(model).where(model.job_id == job.id)
-    if after:
-        cursor = session.get(model, after)
-        if cursor is None or cursor.job_id != job.id:
-            raise InvalidRequest(f"No {noun} '{after}' in this job.", param="after")
-        query = query.where(order < getattr(cursor, order.key))
-    rows = list(session.scalars(query.order_by(order.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(
+        session,
+        owned(JobRow, tenant_id),
+        keys=(JobRow.created_at, JobRow.id),
+        identity=JobRow.id,
+        after=after,
+        limit=limit,
+        matches=has_metadata if metadata else None,
+    )
 
 
 def list_events(
     session: Session, job: JobRow, *, after: str | None, limit: int
 ) -> tuple[list[JobEventRow], bool]:
-    return _newest_first(session, JobEventRow, JobEventRow.seq, job, after=after, limit=limit, noun="event")
+    query = select(JobEventRow).where(JobEventRow.job_id == job.id)
+    return keyset_page(
+        session, query, keys=(JobEventRow.seq,), identity=JobEventRow.id, after=after, limit=limit
+    )
 
 
 def list_checkpoints(
     session: Session, job: JobRow, *, after: str | None, limit: int
 ) -> tuple[list[JobCheckpointRow], bool]:
-    return _newest_first(
+    query = select(JobCheckpointRow).where(JobCheckpointRow.job_id == job.id)
+    return keyset_page(
         session,
-        JobCheckpointRow,
-        JobCheckpointRow.step_number,
-        job,
+        query,
+        keys=(JobCheckpointRow.step_number, JobCheckpointRow.id),
+        identity=JobCheckpointRow.id,
         after=after,
         limit=limit,
-        noun="checkpoint",
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
@@ -19,6 +18,7 @@ from service.models.catalog import BASE_MODELS
 from service.models.models import FineTunedModelRow
 from service.providers.errors import ProviderRejected
 from service.providers.registry import ProviderRegistry
+from service.tenancy import get_owned, owned
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,12 @@ def register_fine_tuned_model(
 def resolve_route(
     session: Session, *, tenant_id: str, tenant_name: str, model: str, default_provider: str
 ) -> ModelRoute:
-    row = session.get(FineTunedModelRow, model)
+    row = session.scalar(
+        owned(FineTunedModelRow, tenant_id).where(
+            FineTunedModelRow.id == model, FineTunedModelRow.deleted_at.is_(None)
+        )
+    )
     if row is not None:
-        if row.tenant_id != tenant_id or row.deleted_at is not None:
-            raise model_not_found(model)
         return ModelRoute(model, row.provider, model, tenant_name, row.created_at)
     if model in BASE_MODELS:
         return ModelRoute(model, default_provider, model, BASE_MODELS[model].owned_by, None)
@@ -75,8 +77,8 @@ def list_routes(
     session: Session, *, tenant_id: str, tenant_name: str, default_provider: str
 ) -> list[ModelRoute]:
     rows = session.scalars(
-        select(FineTunedModelRow)
-        .where(FineTunedModelRow.tenant_id == tenant_id, FineTunedModelRow.deleted_at.is_(None))
+        owned(FineTunedModelRow, tenant_id)
+        .where(FineTunedModelRow.deleted_at.is_(None))
         .order_by(FineTunedModelRow.created_at.desc())
     )
     fine_tuned = [ModelRoute(row.id, row.provider, row.id, tenant_name, row.created_at) for row in rows]
@@ -85,10 +87,14 @@ def list_routes(
 
 
 def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> FineTunedModelRow:
-    row = session.get(FineTunedModelRow, model)
-    if row is None or row.tenant_id != tenant_id or row.deleted_at is not None:
-        raise model_not_found(model)
-    return row
+    return get_owned(
+        session,
+        FineTunedModelRow,
+        model,
+        tenant_id=tenant_id,
+        not_found=model_not_found,
+        where=(FineTunedModelRow.deleted_at.is_(None),),
+    )
 
 
 def delete_fine_tuned_model(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
@@ -18,6 +18,7 @@ from service.errors import InvalidRequest, NotFound
 from service.ids import new_id
 from service.outbox import service as outbox
 from service.tasks import TaskName
+from service.tenancy import get_owned, keyset_page, owned
 from service.webhooks.events import EVENT_TYPES, check_event_types
 from service.webhooks.models import (
     DeliveryStatus,
@@ -66,35 +67,32 @@ def create_endpoint(
     return row
 
 
-def get_endpoint(session: Session, endpoint_id: str, *, tenant_id: str) -> WebhookEndpointRow:
-    row = session.scalar(
-        select(WebhookEndpointRow).where(
-            WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.tenant_id == tenant_id
-        )
+def endpoint_not_found(endpoint_id: str) -> NotFound:
+    return NotFound(
+        f"No webhook endpoint with id '{endpoint_id}'.",
+        param="webhook_endpoint_id",
+        code="webhook_endpoint_not_found",
     )
-    if row is None:
-        raise NotFound(f"No webhook endpoint with id '{endpoint_id}'.")
-    return row
+
+
+def get_endpoint(session: Session, endpoint_id: str, *, tenant_id: str) -> WebhookEndpointRow:
+    return get_owned(
+        session, WebhookEndpointRow, endpoint_id, tenant_id=tenant_id, not_found=endpoint_not_found
+    )
 
 
 def list_endpoints(
     session: Session, *, tenant_id: str, after: str | None, limit: int
 ) -> tuple[list[WebhookEndpointRow], bool]:
     """A page of the tenant's endpoints, newest first, and whether more follow."""
-    query = select(WebhookEndpointRow).where(WebhookEndpointRow.tenant_id == tenant_id)
-    if after is not None:
-        cursor = session.scalar(query.where(WebhookEndpointRow.id == after))
-        if cursor is None:
-            raise InvalidRequest(f"No webhook endpoint with id '{after}'.", param="after")
-        query = query.where(
-            or_(
-                WebhookEndpointRow.created_at < cursor.created_at,
-                and_(WebhookEndpointRow.created_at == cursor.created_at, WebhookEndpointRow.id < cursor.id),
-            )
-        )
-    query = query.order_by(WebhookEndpointRow.created_at.desc(), WebhookEndpointRow.id.desc())
-    rows = list(session.scalars(query.limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(
+        session,
+        owned(WebhookEndpointRow, tenant_id),
+        keys=(WebhookEndpointRow.created_at, WebhookEndpointRow.id),
+        identity=WebhookEndpointRow.id,
+        after=after,
+        limit=limit,
+    )
 
 
 def update_endpoint(
