@@ -27,7 +27,7 @@ from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from service.auth.dependencies import get_principal
+from service.deps import get_principal
 
 SECURITY_SCHEME = "bearerAuth"
 

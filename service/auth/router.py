@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from service.auth import administration, service
-from service.auth.dependencies import DbSession, KeyAdminCaller, PlatformCaller, get_principal
 from service.auth.models import TenantRow
 from service.auth.schemas import (
     ApiKey,
@@ -22,6 +21,7 @@ from service.auth.schemas import (
 )
 from service.auth.service import Principal
 from service.contract import errors
+from service.deps import DbSession, KeyAdminCaller, PlatformCaller, get_principal
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi import File as FilePart
 from fastapi.responses import StreamingResponse
 
-from service.auth.dependencies import DbSession, FilesCaller, get_runtime
+from service.deps import DbSession, FilesCaller, get_runtime
 from service.errors import PayloadTooLarge
 from service.files import service
 from service.files.names import content_disposition

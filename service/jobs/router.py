@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from service.auth.dependencies import DbSession, FineTuningCaller, get_runtime
 from service.contract import errors
+from service.deps import DbSession, FineTuningCaller, get_runtime
 from service.jobs import control, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow

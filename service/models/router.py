@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 
-from service.auth.dependencies import DbSession, FineTuningCaller, InferenceCaller, get_runtime
 from service.contract import errors
+from service.deps import DbSession, FineTuningCaller, InferenceCaller, get_runtime
 from service.models import service
 from service.models.schemas import Model, ModelDeleted, ModelList
 from service.proxy.routes import invalidate_route

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from service.auth.dependencies import get_runtime
+from service.deps import get_runtime
 from service.ops.access import check_metrics_access
 from service.ops.health import check_dependencies
 from service.routing import ServiceRoute

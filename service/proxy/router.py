@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request, Response
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from service.auth.dependencies import InferenceCaller, get_runtime
 from service.auth.service import Principal
 from service.contract import ErrorResponse, errors
+from service.deps import InferenceCaller, get_runtime
 from service.errors import InvalidRequest, ProviderError
 from service.providers.relay import PROVIDER_HEADER, forward
 from service.providers.types import UpstreamResponse

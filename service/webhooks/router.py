@@ -8,8 +8,8 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 
-from service.auth.dependencies import DbSession, WebhooksCaller, get_runtime
 from service.clock import utcnow
+from service.deps import DbSession, WebhooksCaller, get_runtime
 from service.pagination import After
 from service.routing import ServiceRoute
 from service.webhooks import delivery, service

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the database session, the caller, and scope checks."""
+"""Request dependencies, in one place: the runtime, the database session (one transaction per
+request), the caller and its scope checks."""
 
 from __future__ import annotations
 
