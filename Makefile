@@ -19,9 +19,10 @@ run: $(STAMP) ## start API, worker, beat and the local provider (Ctrl-C stops th
 test: $(STAMP) ## the whole test suite (FTM_TEST_REDIS_URL / FTM_TEST_DATABASE_URL select real servers)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff, and the import contracts of DESIGN.md (pyproject's [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -9,10 +9,9 @@ provider feature the proxy has never heard of still works. Only numbers JSON can
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-
-from starlette.requests import Request
 
 from service import json_body
 from service.errors import InvalidRequest, PayloadTooLarge
@@ -35,14 +34,14 @@ class InferencePayload:
         return json.dumps({**self.body, "model": upstream_model}, ensure_ascii=False).encode()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) anything over `limit` bytes without reading it all first."""
-    declared = request.headers.get("content-length")
+async def read_body(stream: AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:
+    """The request body from its `stream`, refusing (413) anything over `limit` bytes, by its
+    declared Content-Length or while it streams in, without reading it all first."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)

@@ -91,7 +91,12 @@ def _openapi(kind: str) -> dict[str, Any]:
 
 async def _proxy(request: Request, caller: Principal, path: str) -> Response:
     runtime = get_runtime(request)
-    payload = parse_payload(await read_body(request, runtime.settings.max_json_body_bytes))
+    body = await read_body(
+        request.stream(),
+        declared=request.headers.get("content-length"),
+        limit=runtime.settings.max_json_body_bytes,
+    )
+    payload = parse_payload(body)
     route = await get_route_cache(request.app.state).resolve(
         tenant_id=caller.tenant_id, tenant_name=caller.tenant_name, model=payload.model
     )
