@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from service.auth.dependencies import DbSession, FilesCaller, get_runtime
+from service.blobs.store import iter_chunks
 from service.errors import PayloadTooLarge
 from service.files import service
 from service.files.names import content_disposition
@@ -91,8 +92,9 @@ def file_content(
 ) -> StreamingResponse:
     """The file's bytes."""
     row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
+    body = get_runtime(request).blobs.open(row.blob_key)  # opened now: a missing body fails before headers
     return StreamingResponse(
-        get_runtime(request).blobs.read_chunks(row.blob_key),
+        iter_chunks(body),
         media_type="application/octet-stream",
         headers={"Content-Disposition": content_disposition(row.filename)},
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.blobs import BlobStore, StoredBlob
+from service.blobs.store import BlobStore, StoredBlob
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
@@ -58,7 +58,7 @@ def create_file(
     file_id = new_id("file-")
     stored = blobs.put(file_id, chunks, max_bytes=max_bytes)
     if stored.size == 0:
-        blobs.delete(file_id)
+        blobs.delete(file_id)  # no row references it yet
         raise InvalidRequest("The file is empty.", param="file")
     row = _record(session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status="uploaded")
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
@@ -144,5 +144,5 @@ def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow |
 
 
 def _lines(blobs: BlobStore, key: str) -> Iterable[bytes]:
-    with blobs.path(key).open("rb") as handle:
-        yield from handle
+    with blobs.open(key) as stream:
+        yield from stream

@@ -5,8 +5,7 @@ API's cancel/pause/resume). The SDK's retries are off: Celery is the one layer t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import openai
 from openai.types import FileObject
@@ -24,9 +23,9 @@ class FineTuningProvider:
     client: openai.OpenAI
 
     @calling_provider
-    def upload_file(self, filename: str, path: Path) -> FileObject:
-        with path.open("rb") as handle:
-            return self.client.files.create(file=(filename, handle), purpose="fine-tune")
+    def upload_file(self, filename: str, body: BinaryIO) -> FileObject:
+        """Upload `body` (a binary stream, read to its end; the caller closes it)."""
+        return self.client.files.create(file=(filename, body), purpose="fine-tune")
 
     @calling_provider
     def find_file(self, filename: str, *, created_since: int) -> str | None:
