@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_prefix: str = "blobs/"
     s3_part_size_mib: int = Field(default=8, ge=5, le=5 * 1024)
+    blob_orphan_grace_s: float = Field(default=3600.0, ge=60)
+    blob_sweep_interval_s: float = Field(default=600.0, gt=0)
 
     # Limits.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
