@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from service.blobs.store import BlobInfo, BlobNotFound, Meter, StoredBlob, check_key
+from service.blobs.store import BlobInfo, BlobNotFound, Meter, StoredBlob, check_key, is_key
 
 PARTIAL_PREFIX = ".upload-"
 
@@ -62,7 +62,7 @@ class DirectoryBlobStore:
 
     def list_blobs(self) -> Iterator[BlobInfo]:
         for entry in self._entries():
-            if not entry.name.startswith("."):
+            if is_key(entry.name):
                 yield BlobInfo(entry.name, _mtime(entry))
 
     def remove_partial(self, *, older_than: datetime) -> int:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from botocore.exceptions import ClientError
 
-from service.blobs.store import CHUNK, BlobInfo, BlobNotFound, Meter, StoredBlob, check_key
+from service.blobs.store import CHUNK, BlobInfo, BlobNotFound, Meter, StoredBlob, check_key, is_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -98,7 +98,7 @@ class S3BlobStore:
         for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"].removeprefix(self.prefix)
-                if "/" not in key:  # deeper names are not ours
+                if is_key(key):  # deeper or odd names are not ours
                     yield BlobInfo(key, item["LastModified"])
 
     def remove_partial(self, *, older_than: datetime) -> int:

@@ -60,7 +60,8 @@ class BlobStore(Protocol):
         ...
 
     def list_blobs(self) -> Iterator[BlobInfo]:
-        """Every stored blob, in no particular order (for the orphan sweep)."""
+        """Every stored blob, in no particular order (for the orphan sweep); names that are not
+        keys (a temporary file, an object someone else put there) are left out."""
         ...
 
     def remove_partial(self, *, older_than: datetime) -> int:
@@ -70,9 +71,13 @@ class BlobStore(Protocol):
     def close(self) -> None: ...
 
 
-def check_key(key: str) -> str:
+def is_key(name: str) -> bool:
     """A key is a plain name (a file id): never a path, never hidden."""
-    if not _KEY.fullmatch(key):
+    return _KEY.fullmatch(name) is not None
+
+
+def check_key(key: str) -> str:
+    if not is_key(key):
         raise ValueError(f"bad blob key {key!r}")
     return key
 

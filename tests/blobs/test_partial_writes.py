@@ -36,3 +36,19 @@ def test_an_s3_multipart_upload_left_unfinished_is_aborted(settings: Settings, s
     assert removed == 1
     assert client.list_multipart_uploads(Bucket=s3.s3_bucket).get("Uploads", []) == []
     store.close()
+
+
+def test_an_object_that_is_not_a_blob_key_is_not_listed_so_never_swept(
+    settings: Settings, s3_endpoint: str
+) -> None:
+    s3 = use_s3(settings, s3_endpoint)
+    client = s3_client(s3_endpoint)
+    store = S3BlobStore(client, s3.s3_bucket, prefix=s3.s3_prefix)
+    for name in (f"{s3.s3_prefix}nested/file-x", f"{s3.s3_prefix}.hidden", "elsewhere/file-y"):
+        client.put_object(Bucket=s3.s3_bucket, Key=name, Body=b"not ours")
+    store.put("file-ours", [b"ours"])
+
+    listed = [blob.key for blob in store.list_blobs()]
+
+    assert listed == ["file-ours"]
+    store.close()
