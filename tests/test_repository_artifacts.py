@@ -12,6 +12,7 @@ import compose
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from service.config import Settings
 from service.openapi import openapi_document
 from service.runtime import Runtime
 from service.tables import metadata
@@ -81,3 +82,11 @@ def test_the_runtime_packages_import_devtools_only_where_ftm_dev_asks_for_it() -
     }
 
     assert importers == {"service/cli.py"}
+
+
+def test_every_setting_is_in_the_readmes_configuration_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    missing = [name for name in Settings.model_fields if f"`FTM_{name.upper()}`" not in readme]
+
+    assert missing == []
