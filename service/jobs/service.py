@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from service.auth.service import Principal
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
-from service.files.models import FileRow
+from service.files.models import FileRow, FileStatus
 from service.ids import new_id
 from service.jobs.events import add_event
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
@@ -49,7 +49,7 @@ def _check_file(session: Session, tenant_id: str, file_id: str, param: str) -> F
         raise InvalidRequest(f"File '{file_id}' does not exist.", param=param, code="file_not_found")
     if row.purpose != "fine-tune":
         raise InvalidRequest(f"File '{file_id}' has purpose '{row.purpose}', not 'fine-tune'.", param=param)
-    if row.status == "error":
+    if row.status == FileStatus.ERROR:
         raise InvalidRequest(
             f"File '{file_id}' is invalid: {row.status_details}", param=param, code="invalid_file"
         )

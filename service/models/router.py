@@ -49,19 +49,17 @@ def retrieve_model(model: ModelName, request: Request, caller: InferenceCaller, 
 
 
 @router.delete("/models/{model:path}", response_model=ModelDeleted, responses=errors(503))
-def delete_model(
-    model: ModelName, request: Request, caller: FineTuningCaller, session: DbSession
-) -> ModelDeleted:
+def delete_model(model: ModelName, request: Request, caller: FineTuningCaller) -> ModelDeleted:
     """Delete one of your tenant's fine-tuned models, at its provider and here; it can no longer be
     called. Base models cannot be deleted (403 `model_not_deletable`); another tenant's or an
     unknown model is a 404 `model_not_found`.
 
     The API process that handles this stops routing to the model at once; other API processes do
     so within their route cache's lifetime (a few seconds)."""
+    runtime = get_runtime(request)
+    # Committed before the cached route is dropped, so no request can re-cache it from the old row.
     service.delete_fine_tuned_model(
-        session, tenant_id=caller.tenant_id, model=model, providers=get_runtime(request).providers
+        runtime.sessions, tenant_id=caller.tenant_id, model=model, providers=runtime.providers
     )
-    # Commit before dropping the cached route, so no request can re-cache it from the old row.
-    session.commit()
     invalidate_route(request.app.state, tenant_id=caller.tenant_id, model=model)
     return ModelDeleted(id=model)
