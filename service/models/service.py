@@ -7,6 +7,7 @@ or deleted one) is a 404 `model_not_found`, never a 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -98,12 +99,19 @@ def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> F
 
 
 def delete_fine_tuned_model(
-    session: Session, *, tenant_id: str, model: str, providers: ProviderRegistry
+    session: Session,
+    *,
+    tenant_id: str,
+    model: str,
+    providers: ProviderRegistry,
+    still_used: Callable[..., None] | None = None,
 ) -> FineTunedModelRow:
     """Delete `tenant_id`'s fine-tuned `model` at its provider, then mark it deleted here.
 
-    Base models cannot be deleted (403). A provider 404 counts as deleted (it is gone there); any
-    other provider failure changes nothing here and is raised.
+    Base models cannot be deleted (403). `still_used(model=…)` runs once the model is known to be
+    the tenant's and before the provider is asked, to refuse (raise) if something still routes to
+    it. A provider 404 counts as deleted (it is gone there); any other provider failure changes
+    nothing here and is raised.
     """
     if model in BASE_MODELS and session.get(FineTunedModelRow, model) is None:
         raise PermissionDenied(
@@ -112,6 +120,8 @@ def delete_fine_tuned_model(
             code="model_not_deletable",
         )
     row = owned_fine_tuned_model(session, tenant_id=tenant_id, model=model)
+    if still_used is not None:
+        still_used(model=model)
     try:
         providers.fine_tuning(row.provider).delete_model(row.id)
     except ProviderRejected as error:
