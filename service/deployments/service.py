@@ -77,7 +77,7 @@ def create_deployment(
         id=new_id("dep_"), tenant_id=tenant_id, name=name, version=0, created_at=now, updated_at=now
     )
     session.add(row)
-    version = _new_version(
+    version = new_version(
         session,
         row,
         targets=req.targets,
@@ -96,13 +96,13 @@ def update_deployment(
     """A new version: the current one with the fields `req` sets replaced."""
     current = current_version(session, row)
     given = req.model_fields_set
-    return _new_version(
+    return new_version(
         session,
         row,
-        targets=req.targets if req.targets is not None else _targets(current),
+        targets=req.targets if req.targets is not None else stored_targets(current),
         fallbacks=req.fallbacks if req.fallbacks is not None else list(current.fallbacks),
-        sticky=req.sticky if "sticky" in given else _sticky(current),
-        promotion=req.promotion if "promotion" in given else _promotion(current),
+        sticky=req.sticky if "sticky" in given else stored_sticky(current),
+        promotion=req.promotion if "promotion" in given else stored_promotion(current),
         reason="updated",
         created_by=created_by,
     )
@@ -121,13 +121,13 @@ def rollback_deployment(
         raise InvalidRequest(
             f"The deployment '{row.name}' has no version {version}.", param="version", code="invalid_value"
         )
-    return _new_version(
+    return new_version(
         session,
         row,
-        targets=_targets(earlier),
+        targets=stored_targets(earlier),
         fallbacks=list(earlier.fallbacks),
-        sticky=_sticky(earlier),
-        promotion=_promotion(earlier),
+        sticky=stored_sticky(earlier),
+        promotion=stored_promotion(earlier),
         reason="rolled_back",
         created_by=created_by,
         rolled_back_to=version,
@@ -200,7 +200,7 @@ def refuse_if_deployed(session: Session, *, tenant_id: str, model: str) -> None:
         )
 
 
-def _new_version(
+def new_version(
     session: Session,
     row: DeploymentRow,
     *,
@@ -296,13 +296,13 @@ def _models_of(version: DeploymentVersionRow) -> set[str]:
     return {target["model"] for target in version.targets} | set(version.fallbacks)
 
 
-def _targets(version: DeploymentVersionRow) -> list[Target]:
+def stored_targets(version: DeploymentVersionRow) -> list[Target]:
     return [Target(**target) for target in version.targets]
 
 
-def _sticky(version: DeploymentVersionRow) -> Sticky | None:
+def stored_sticky(version: DeploymentVersionRow) -> Sticky | None:
     return Sticky(**version.sticky) if version.sticky else None
 
 
-def _promotion(version: DeploymentVersionRow) -> Promotion | None:
+def stored_promotion(version: DeploymentVersionRow) -> Promotion | None:
     return Promotion(**version.promotion) if version.promotion else None
