@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from service.deployments.models import DeploymentRow, DeploymentVersionRow
+from service.deployments.models import DeploymentVersionRow
 from service.deployments.schemas import MAX_TARGETS, Promotion, Target
 from service.deployments.service import (
     all_deployments,
@@ -29,7 +29,6 @@ from service.deployments.service import (
     stored_sticky,
     stored_targets,
 )
-from service.tenancy import owned
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def promote_new_model(
             continue
         new_version(
             session,
-            _locked(session, row),
+            row,
             targets=targets,
             fallbacks=[fallback for fallback in current.fallbacks if fallback != model],
             sticky=stored_sticky(current),
@@ -90,13 +89,3 @@ def promote_new_model(
         log.info("deployment %s promoted %s (job %s)", row.name, model, job_id)
         promoted.append(row.name)
     return promoted
-
-
-def _locked(session: Session, row: DeploymentRow) -> DeploymentRow:
-    """The row again, locked for update where the database can (two versions may not race to one
-    number: the unique constraint on (deployment, version) refuses the loser)."""
-    locked = session.scalar(
-        owned(DeploymentRow, row.tenant_id).where(DeploymentRow.id == row.id).with_for_update()
-    )
-    assert locked is not None
-    return locked

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
@@ -71,12 +72,18 @@ def create_deployment(
 ) -> tuple[DeploymentRow, DeploymentVersionRow]:
     name = check_name(req.name)
     if session.scalar(owned(DeploymentRow, tenant_id).where(DeploymentRow.name == name)) is not None:
-        raise Conflict(f"A deployment named '{name}' exists already.", param="name", code="deployment_exists")
+        raise _exists(name)
+    _check_targets(session, tenant_id, req.targets, req.fallbacks)
     now = utcnow()
     row = DeploymentRow(
         id=new_id("dep_"), tenant_id=tenant_id, name=name, version=0, created_at=now, updated_at=now
     )
-    session.add(row)
+    try:
+        with session.begin_nested():  # a concurrent create of the name wins: a 409 here, not a 500
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise _exists(name) from None
     version = new_version(
         session,
         row,
@@ -212,7 +219,10 @@ def new_version(
     created_by: str | None,
     rolled_back_to: int | None = None,
 ) -> DeploymentVersionRow:
+    """Add the next version of `row` and make it current. The row is read again under a row lock
+    (PostgreSQL), so two changes at once take turns instead of both claiming one number."""
     _check_targets(session, row.tenant_id, targets, fallbacks)
+    session.refresh(row, with_for_update=True)
     now = utcnow()
     version = DeploymentVersionRow(
         id=new_id("depver_"),
@@ -233,6 +243,10 @@ def new_version(
     session.add(version)
     session.flush()
     return version
+
+
+def _exists(name: str) -> Conflict:
+    return Conflict(f"A deployment named '{name}' exists already.", param="name", code="deployment_exists")
 
 
 def _check_targets(
