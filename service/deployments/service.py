@@ -164,11 +164,18 @@ def list_deployments(
 
 
 def all_deployments(session: Session, *, tenant_id: str) -> list[tuple[DeploymentRow, DeploymentVersionRow]]:
-    """Every deployment of the tenant (newest first) with its current version."""
-    rows = session.scalars(
-        owned(DeploymentRow, tenant_id).order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
+    """Every deployment of the tenant (newest first) with its current version, in one query."""
+    query = (
+        owned(DeploymentRow, tenant_id)
+        .join(
+            DeploymentVersionRow,
+            (DeploymentVersionRow.deployment_id == DeploymentRow.id)
+            & (DeploymentVersionRow.version == DeploymentRow.version),
+        )
+        .add_columns(DeploymentVersionRow)
+        .order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
     )
-    return [(row, current_version(session, row)) for row in rows]
+    return [(row, version) for row, version in session.execute(query)]
 
 
 def list_versions(
