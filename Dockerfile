@@ -6,6 +6,7 @@ WORKDIR /app
 
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install --no-cache-dir -r requirements.lock
+# Only the runtime packages: the dev stack and its tools stay out of the image.
 COPY service ./service
 COPY emulator ./emulator
 COPY workers ./workers

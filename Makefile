@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck openapi bench compose-check migration check clean
+.PHONY: run test lint typecheck openapi bench compose-check migration lock check clean
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ compose-check: $(STAMP) ## validate docker-compose.yml without a Docker engine
 migration: $(STAMP) ## autogenerate a migration: make migration m="what changed"
 	$(BIN)/python -c 'import sys, tempfile; from service.migrate import upgrade, revision; \
 	url = "sqlite:///" + tempfile.mkdtemp() + "/m.db"; upgrade(url); revision(url, sys.argv[1])' "$(m)"
+
+lock: $(STAMP) ## regenerate requirements.lock (what production runs) and requirements-dev.lock from pyproject.toml
+	$(BIN)/python -m devtools.lock
 
 check: lint typecheck test
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 
+from devtools.devstack import free_port
 from service.auth import service as auth
 from service.auth.keys import ALL_SCOPES
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope
-from service.devstack import free_port
 from service.migrate import upgrade
 
 REQUESTS = 300

@@ -145,8 +145,17 @@ def emulator(host: str, port: int | None) -> None:
 
 @main.command()
 def dev() -> None:
-    """Run the whole development stack (what `make run` does)."""
-    from service.devstack import run
+    """Run the whole development stack (what `make run` does; needs the `dev` extra)."""
+    try:
+        from devtools.devstack import run
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.partition(".")[0] != "devtools":
+            raise
+        raise click.ClickException(
+            "`ftm dev` needs the development tools, which this installation does not have (the "
+            "production image never does): from a checkout, run `make run`, or "
+            "`pip install -r requirements-dev.lock && pip install -e .` and then `ftm dev`."
+        ) from error
 
     raise SystemExit(run(get_settings()))
 

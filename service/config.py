@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     )
     openai_base_url: str = "https://api.openai.com/v1"
 
+    # File bodies. `dir` keeps them under FTM_DATA_DIR/blobs, which every api and worker process
+    # must then share; `s3` keeps them in an S3-compatible bucket, so they can run anywhere.
+    blob_store: Literal["dir", "s3"] = "dir"
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None  # unset: AWS S3
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None  # unset: boto3's own chain (AWS_* variables, instance role)
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = "blobs/"
+    s3_part_size_mib: int = Field(default=8, ge=5, le=5 * 1024)
+    blob_orphan_grace_s: float = Field(default=3600.0, ge=60)
+    blob_sweep_interval_s: float = Field(default=600.0, gt=0)
+
     # Limits.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -72,6 +85,7 @@ class Settings(BaseSettings):
             if token and len(token) < MIN_METRICS_TOKEN_CHARS:
                 raise ValueError(f"FTM_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
             self.metrics_token = SecretStr(token) if token else None
+        self._derive_blob_store()
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"
         if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:
@@ -79,6 +93,17 @@ class Settings(BaseSettings):
                 "FTM_CELERY_TASK_TIME_LIMIT_S must be at most half of FTM_CELERY_VISIBILITY_TIMEOUT_S"
             )
         return self
+
+    def _derive_blob_store(self) -> None:
+        # compose passes unset variables as "": they mean "not set" here.
+        for name in ("s3_endpoint_url", "s3_region", "s3_access_key_id"):
+            if not (getattr(self, name) or "").strip():
+                setattr(self, name, None)
+        if self.s3_secret_access_key is not None and not self.s3_secret_access_key.get_secret_value():
+            self.s3_secret_access_key = None
+        self.s3_prefix = self.s3_prefix.strip("/") + "/" if self.s3_prefix.strip("/") else ""
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("FTM_S3_BUCKET must be set when FTM_BLOB_STORE=s3")
 
     @property
     def blob_dir(self) -> Path:

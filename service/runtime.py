@@ -1,4 +1,4 @@
-"""What a process needs to do work: settings, the SQL engine and sessions, Redis.
+"""What a process needs to do work: settings, the SQL engine and sessions, Redis, the blob store.
 
 The API keeps one on `app.state.runtime`; each worker process builds its own.
 """
@@ -12,7 +12,8 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.blobs import BlobStore
+from service.blobs.backends import create_blob_store
+from service.blobs.store import BlobStore
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.providers.registry import ProviderRegistry
@@ -37,7 +38,7 @@ class Runtime:
 
     @cached_property
     def blobs(self) -> BlobStore:
-        return BlobStore(self.settings.blob_dir)
+        return create_blob_store(self.settings)
 
     @cached_property
     def providers(self) -> ProviderRegistry:
@@ -47,5 +48,7 @@ class Runtime:
         self.engine.dispose()
         if "providers" in self.__dict__:
             self.providers.close()
+        if "blobs" in self.__dict__:
+            self.blobs.close()
         if "redis" in self.__dict__:
             self.redis.close()

@@ -27,6 +27,7 @@ from service.db import make_engine, session_scope
 from service.migrate import upgrade
 from service.runtime import Runtime
 from service.tables import metadata
+from tests.s3 import s3_server
 
 
 def _drop_everything(url: str) -> None:
@@ -57,6 +58,13 @@ def redis_client() -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An S3-compatible server (moto's, in a subprocess), started once for the tests that ask."""
+    with s3_server(tmp_path_factory.mktemp("s3") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from service.devstack import free_port
+from devtools.devstack import free_port
 
 
 @contextmanager

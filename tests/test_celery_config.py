@@ -26,3 +26,13 @@ def test_tasks_are_routed_to_the_queue_of_their_kind() -> None:
     assert routes[TaskName.JOBS_SUBMIT] is Queue.JOBS
     assert routes[TaskName.WEBHOOKS_DELIVER] is Queue.WEBHOOKS
     assert routes[TaskName.FILES_VALIDATE] is Queue.FILES
+    assert routes[TaskName.FILES_SWEEP] is Queue.MAINTENANCE
+
+
+def test_beat_sweeps_orphan_blobs_on_the_maintenance_queue() -> None:
+    from workers.celery_app import celery_app
+
+    entry = celery_app.conf.beat_schedule["files-sweep"]
+
+    assert entry["task"] == TaskName.FILES_SWEEP.value
+    assert queue_for(entry["task"]) is Queue.MAINTENANCE

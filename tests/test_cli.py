@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -60,3 +61,13 @@ def test_keys_revoke_refuses_the_last_active_platform_key_and_it_keeps_working(
     assert result.exit_code == 1
     assert "last active key with the 'platform' scope" in result.output
     assert client.get("/v1/tenants", headers=bearer(admin_key)).status_code == 200
+
+
+def test_ftm_dev_without_the_development_tools_says_how_to_get_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "devtools.devstack", None)  # as in the image: no devtools/
+
+    result = CliRunner().invoke(main, ["dev"])
+
+    assert result.exit_code == 1
+    assert "`ftm dev` needs the development tools" in result.output
+    assert "make run" in result.output

@@ -38,6 +38,11 @@ celery_app.conf.beat_schedule = {
         "schedule": timedelta(seconds=settings.job_refresh_interval_s),
         "options": {"expires": settings.job_refresh_interval_s * 3},
     },
+    "files-sweep": {
+        "task": TaskName.FILES_SWEEP.value,
+        "schedule": timedelta(seconds=settings.blob_sweep_interval_s),
+        "options": {"expires": settings.blob_sweep_interval_s},
+    },
     "webhooks-sweep": {
         "task": TaskName.WEBHOOKS_SWEEP.value,
         "schedule": timedelta(seconds=5),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi import File as FilePart
 from fastapi.responses import StreamingResponse
 
+from service.blobs.store import iter_chunks
 from service.deps import DbSession, FilesCaller, get_runtime
 from service.errors import PayloadTooLarge
 from service.files import service
@@ -88,8 +89,9 @@ def file_content(
 ) -> StreamingResponse:
     """The file's bytes."""
     row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
+    body = get_runtime(request).blobs.open(row.blob_key)  # opened now: a missing body fails before headers
     return StreamingResponse(
-        get_runtime(request).blobs.read_chunks(row.blob_key),
+        iter_chunks(body),
         media_type="application/octet-stream",
         headers={"Content-Disposition": content_disposition(row.filename)},
     )

@@ -1,4 +1,10 @@
-"""Files: store uploads, validate them, serve them back; every query scoped by tenant."""
+"""Files: store uploads, validate them, serve them back; every query scoped by tenant.
+
+A body and its row stay in step: the body is written under the file's id before the row is added,
+and it is reachable only through the row, so it becomes visible when the row commits; a rollback
+or a crash before the commit leaves an unreferenced blob that the orphan sweep removes
+(`service.files.orphans`). A deleted file's body goes only after its deletion commits
+(`service.blobs.transactions`)."""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from service.blobs import BlobStore, StoredBlob
+from service.blobs.store import BlobStore, StoredBlob
+from service.blobs.transactions import delete_after_commit
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow
@@ -55,7 +62,7 @@ def create_file(
     file_id = new_id("file-")
     stored = blobs.put(file_id, chunks, max_bytes=max_bytes)
     if stored.size == 0:
-        blobs.delete(file_id)
+        blobs.delete(file_id)  # no row references it yet
         raise InvalidRequest("The file is empty.", param="file")
     row = _record(session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status="uploaded")
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
@@ -108,10 +115,11 @@ def list_files(
 
 
 def delete_file(session: Session, blobs: BlobStore, *, tenant_id: str, file_id: str) -> None:
+    """Delete the row now and the body once that is committed (a rollback keeps both)."""
     row = get_file(session, tenant_id=tenant_id, file_id=file_id)
     session.delete(row)
     session.flush()
-    blobs.delete(row.blob_key)
+    delete_after_commit(session, blobs, row.blob_key)
 
 
 def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow | None:
@@ -128,5 +136,5 @@ def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow |
 
 
 def _lines(blobs: BlobStore, key: str) -> Iterable[bytes]:
-    with blobs.path(key).open("rb") as handle:
-        yield from handle
+    with blobs.open(key) as stream:
+        yield from stream

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from service.blobs import BlobStore
+from service.blobs.store import BlobStore
 from service.config import Settings
 from service.providers.registry import ProviderRegistry
 from service.runtime import Runtime

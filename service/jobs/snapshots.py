@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.blobs import BlobStore
+from service.blobs.store import BlobStore
 from service.clock import utcnow
 from service.deployments.promotion import promote_new_model
 from service.files.models import ProviderFileRow

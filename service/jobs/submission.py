@@ -105,7 +105,8 @@ def _upload_once(
             since = to_unix(claim.earlier_attempt_since - CLOCK_SKEW) or 0
             uploaded = provider.find_file(name, created_since=since)
         if uploaded is None:
-            uploaded = provider.upload_file(name, access.blobs.path(file.blob_key))
+            with access.blobs.open(file.blob_key) as body:
+                uploaded = provider.upload_file(name, body)
     finally:
         beat.drop_upload(file.id, provider.name)
         claims.finish_upload(sessions, file.id, provider.name, token=token, provider_file_id=uploaded)

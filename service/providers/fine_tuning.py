@@ -6,8 +6,7 @@ come back as the service's own value types (`service.providers.types`), never as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import openai
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
@@ -61,10 +60,10 @@ class FineTuningProvider:
     client: openai.OpenAI
 
     @calling_provider
-    def upload_file(self, filename: str, path: Path) -> str:
-        """Upload a fine-tune file; the provider's id for it."""
-        with path.open("rb") as handle:
-            return self.client.files.create(file=(filename, handle), purpose="fine-tune").id
+    def upload_file(self, filename: str, body: BinaryIO) -> str:
+        """Upload `body` (a binary stream, read to its end; the caller closes it); the provider's
+        id for it."""
+        return self.client.files.create(file=(filename, body), purpose="fine-tune").id
 
     @calling_provider
     def find_file(self, filename: str, *, created_since: int) -> str | None:

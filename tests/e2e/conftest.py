@@ -20,7 +20,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from service.devstack import free_port
+from devtools.devstack import free_port
 
 STARTUP_TIMEOUT_S = 90
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.devstack import free_port, redis_answers
+from devtools.devstack import free_port, redis_answers
 from tests.e2e.conftest import Stack, run_stack
 from tests.e2e.test_fine_tuning_flow import BASE_MODEL, sdk, wait_for
 from tests.factories import jonny_dataset

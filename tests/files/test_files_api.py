@@ -76,7 +76,7 @@ def test_an_upload_over_the_limit_is_a_413_and_stores_nothing(sdk: openai.OpenAI
 
     assert raised.value.status_code == 413
     assert sdk.files.list().data == []
-    assert not any(path.is_file() for path in runtime.settings.blob_dir.rglob("*"))
+    assert list(runtime.blobs.list_blobs()) == []
 
 
 def test_list_pages_through_files_newest_first(sdk: openai.OpenAI) -> None:

@@ -9,6 +9,7 @@ import openai
 import pytest
 from sqlalchemy import select
 
+from service.blobs.store import BlobNotFound
 from service.clock import utcnow
 from service.db import session_scope
 from service.jobs import claims, refresh, submission
@@ -185,17 +186,16 @@ def test_an_internal_error_counts_as_an_attempt_and_releases_the_claim(
     sdk: openai.OpenAI, runtime: Runtime
 ) -> None:
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime))
-    for path in runtime.blobs.root.rglob("*"):
-        if path.is_file():
-            path.unlink()  # the file's body is gone from the blob store
+    for blob in list(runtime.blobs.list_blobs()):
+        runtime.blobs.delete(blob.key)  # the file's body is gone from the blob store
 
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(BlobNotFound):
         submit(runtime, job.id)
 
     row = job_row(runtime, job.id)
     assert (row.submit_attempts, row.submit_claim, row.status) == (1, None, "validating_files")
     assert row.provider_state is not None
-    assert "FileNotFoundError" in row.provider_state["last_submit_error"]
+    assert "BlobNotFound" in row.provider_state["last_submit_error"]
 
 
 def test_an_upload_whose_answer_was_lost_is_found_at_the_provider_not_repeated(

@@ -12,8 +12,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from devtools.devstack import start_embedded_redis
 from service.db import session_scope
-from service.devstack import start_embedded_redis
 from service.outbox import service as outbox
 from service.outbox.models import OutboxRow
 from service.queueing import make_celery, publisher

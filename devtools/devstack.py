@@ -1,5 +1,8 @@
 """The development stack behind `make run` / `ftm dev`: one command, every process.
 
+Development only: it lives outside `service/` and the production image, and what it needs beyond
+the runtime (fakeredis) comes with the `dev` extra.
+
 It uses the Redis at `FTM_REDIS_URL` when one answers, else starts an embedded one (a
 `redis-server` on PATH, else fakeredis's TCP server in this process); migrates the SQLite store
 under `FTM_DATA_DIR`; makes sure an admin API key exists; then runs the local provider, the API, a
@@ -93,8 +96,14 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
         url = f"redis://127.0.0.1:{port}/0"
         _wait_for(lambda: redis_answers(url), "redis-server", 10)
         return EmbeddedRedis(url, lambda: _stop_process(process), "redis-server")
-    from fakeredis import TcpFakeServer
-    from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+    try:
+        from fakeredis import TcpFakeServer
+        from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+    except ImportError as error:
+        raise RuntimeError(
+            "no Redis answers at FTM_REDIS_URL, no redis-server is on PATH, and fakeredis is not "
+            "installed (it comes with the dev extra: pip install -r requirements-dev.lock)"
+        ) from error
 
     # Each reply is its own write; without TCP_NODELAY every pipeline waits ~40 ms on Nagle.
     TCPFakeRequestHandler.disable_nagle_algorithm = True

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from devtools.devstack import StackInfo, banner, dev_api_key, redis_answers, start_embedded_redis
 from service.config import Settings
-from service.devstack import StackInfo, banner, dev_api_key, redis_answers, start_embedded_redis
 from service.redis_client import connect
 
 
