@@ -16,6 +16,7 @@ from service.auth.service import Authenticator
 from service.bootstrap import ensure_bootstrap_key
 from service.config import Settings, get_settings
 from service.contract import ServiceApp
+from service.deployments.router import router as deployments_router
 from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
@@ -140,6 +141,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Bodies are limited while they stream in (chunked ones too): JSON routes to
     # FTM_MAX_JSON_BODY_BYTES, uploads to FTM_MAX_UPLOAD_BYTES plus the multipart framing.
     app.include_router(files_router, max_body_size=upload_limit)
-    for router in (auth_router, jobs_router, models_router, webhooks_router, proxy_router):
+    for router in (
+        auth_router,
+        jobs_router,
+        models_router,
+        deployments_router,
+        webhooks_router,
+        proxy_router,
+    ):
         app.include_router(router, max_body_size=settings.max_json_body_bytes)
     return app
