@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.cache_changes import Change, publish
 from service.deployments.routing import DeploymentRoute, load_deployment_route
 from service.errors import NotFound
 from service.models.catalog import BASE_MODELS
@@ -163,8 +164,16 @@ def get_route_cache(state: Any) -> RouteCache:
     return cache
 
 
-def invalidate_route(state: Any, *, tenant_id: str, model: str) -> None:
-    """Drop a cached route if the app has a route cache yet (callable from any thread)."""
+def forget_route(state: Any, *, tenant_id: str, model: str) -> None:
+    """Drop a cached route in this process if the app has a route cache yet (from any thread)."""
     cache: RouteCache | None = getattr(state, "route_cache", None)
     if cache is not None:
         cache.invalidate(tenant_id=tenant_id, model=model)
+
+
+def invalidate_route(state: Any, *, tenant_id: str, model: str) -> None:
+    """After a committed change to `model` (a model or a deployment's name): drop it here at once,
+    and in every other API process within a second (`service.cache_changes`)."""
+    forget_route(state, tenant_id=tenant_id, model=model)
+    runtime: Runtime = state.runtime
+    publish(runtime.redis, Change(tenant_id=tenant_id, model=model))
