@@ -217,11 +217,15 @@ def events(job_id: str, limit: int, as_json: bool) -> None:
     """A job's latest events, oldest first."""
     out = Output(as_json=as_json)
     page = current_state().connection().sdk.fine_tuning.jobs.list_events(job_id, limit=limit).data
-    listed = sorted(page, key=lambda e: e.created_at)
+    listed = list(reversed(page))  # the API lists newest first
     if as_json:
         out.json({"data": listed})
         return
     out.table(None, ["time", "level", "message"], ([when(e.created_at), e.level, e.message] for e in listed))
+
+
+def _loss(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 @jobs.command("checkpoints")
@@ -238,7 +242,13 @@ def checkpoints(job_id: str, as_json: bool) -> None:
         None,
         ["id", "step", "train loss", "valid loss", "model"],
         (
-            [c.id, c.step_number, c.metrics.train_loss, c.metrics.valid_loss, c.fine_tuned_model_checkpoint]
+            [
+                c.id,
+                c.step_number,
+                _loss(c.metrics.train_loss),
+                _loss(c.metrics.valid_loss),
+                c.fine_tuned_model_checkpoint,
+            ]
             for c in listed
         ),
     )

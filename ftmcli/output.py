@@ -5,6 +5,7 @@ is set; results go to stdout, notes and progress to stderr."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 F = TypeVar("F", bound=Callable[..., Any])
+PIPED_WIDTH = 200
 
 
 def json_option(function: F) -> F:
@@ -44,6 +46,8 @@ class Output:
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
         self.console = Console(highlight=False, soft_wrap=True)
+        if not self.console.is_terminal and not os.environ.get("COLUMNS"):
+            self.console.width = PIPED_WIDTH  # into a file or a pipe: whole ids, not an 80-column cut
         self.notes = Console(stderr=True, highlight=False)
 
     def json(self, value: object) -> None:
