@@ -20,6 +20,15 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 TERMINAL = {"succeeded": ExitCode.OK, "failed": ExitCode.FAILED, "cancelled": ExitCode.CANCELLED}
 STATUS_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
 SHOWN_EVENTS = 8
+METRIC_FIELDS = (
+    "step",
+    "train_loss",
+    "train_mean_token_accuracy",
+    "valid_loss",
+    "valid_mean_token_accuracy",
+    "full_valid_loss",
+    "full_valid_mean_token_accuracy",
+)
 CURVE_WIDTH = 48
 
 
@@ -35,6 +44,20 @@ def sparkline(values: Sequence[float], width: int = CURVE_WIDTH) -> str:
     if span == 0:
         return BLOCKS[len(BLOCKS) // 2] * len(values)
     return "".join(BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * len(BLOCKS)))] for v in values)
+
+
+def metric_rows(data: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per step (the last figures given for it), in step order, with the same keys always."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for figures in data:
+        step = _number(figures.get("step"))
+        if step is not None:
+            row = by_step.setdefault(int(step), dict.fromkeys(METRIC_FIELDS))
+            row.update(
+                {name: figures[name] for name in METRIC_FIELDS[1:] if _number(figures.get(name)) is not None}
+            )
+            row["step"] = int(step)
+    return [by_step[step] for step in sorted(by_step)]
 
 
 @dataclass(frozen=True)
@@ -146,7 +169,7 @@ class FollowState:
             grid.add_row("valid loss", Text(f"{self.valid_loss:.4f}"))
         curve = self.train_loss
         if len(curve) > 1:
-            grid.add_row("loss curve", Text(f"{sparkline(curve)}  {max(curve):.3f} → {curve[-1]:.3f}"))
+            grid.add_row("loss curve", Text(f"{sparkline(curve)}  {curve[0]:.3f} → {curve[-1]:.3f}"))
         if self.fine_tuned_model:
             grid.add_row("model", Text(self.fine_tuned_model, style="green"))
         if self.error:

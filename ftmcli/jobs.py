@@ -1,4 +1,5 @@
-"""`ftm jobs`: create (and follow), follow, list, show, cancel, pause, resume, events, checkpoints."""
+"""`ftm jobs`: create (and follow), follow, list, show, cancel, pause, resume, events, checkpoints,
+metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from openai.types.fine_tuning import FineTuningJob
 from rich.live import Live
 
 from ftmcli.errors import ExitCode
-from ftmcli.follow import Event, FollowState, event_line
+from ftmcli.follow import METRIC_FIELDS, Event, FollowState, event_line, metric_rows, sparkline
 from ftmcli.output import Output, json_option, when
 from ftmcli.state import current_state
 
@@ -252,3 +253,31 @@ def checkpoints(job_id: str, as_json: bool) -> None:
             for c in listed
         ),
     )
+
+
+@jobs.command("metrics")
+@click.argument("job_id")
+@json_option
+def metrics(job_id: str, as_json: bool) -> None:
+    """A job's figures by step (from its metrics events), and its training loss curve."""
+    out = Output(as_json=as_json)
+    listed = current_state().connection().sdk.fine_tuning.jobs.list_events(job_id, limit=100)
+    rows = metric_rows(e.data for e in listed if e.type == "metrics" and isinstance(e.data, dict))
+    if as_json:
+        out.json({"data": rows})
+        return
+    shown = [name for name in METRIC_FIELDS if any(row.get(name) is not None for row in rows)]
+    out.table(
+        None,
+        [name.replace("_", " ") for name in shown],
+        ([_figure(row.get(name)) for name in shown] for row in rows),
+    )
+    curve = [row["train_loss"] for row in rows if row.get("train_loss") is not None]
+    if len(curve) > 1:
+        out.console.print(f"train loss  {sparkline(curve)}  {curve[0]:.3f} → {curve[-1]:.3f}", markup=False)
+
+
+def _figure(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
