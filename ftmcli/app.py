@@ -9,7 +9,7 @@ from typing import Any
 import click
 import openai
 
-from ftmcli import ask, files, jobs, login
+from ftmcli import ask, files, jobs, login, models, webhooks
 from ftmcli.errors import from_sdk
 from ftmcli.state import State
 from service import cli as operator_cli
@@ -32,7 +32,7 @@ class FtmGroup(click.Group):
 def main(ctx: click.Context, profile: str | None) -> None:
     """finetune-manager: an OpenAI-compatible control plane for fine-tuning.
 
-    Client commands (login, files, jobs, ask, chat) talk to a running service: FTM_BASE_URL and
+    Client commands (login, whoami, files, jobs, models, webhooks, ask, chat) talk to a running service: FTM_BASE_URL and
     FTM_API_KEY, or a profile that `ftm login` wrote. Every one takes --json.
     """
     state = State(os.environ, profile)
@@ -43,7 +43,10 @@ def main(ctx: click.Context, profile: str | None) -> None:
 for _name, _command in operator_cli.main.commands.items():
     main.add_command(_command, _name)
 main.add_command(login.login)
+main.add_command(login.whoami)
 main.add_command(files.files)
 main.add_command(jobs.jobs)
+main.add_command(models.models)
+main.add_command(webhooks.webhooks)
 main.add_command(ask.ask)
 main.add_command(ask.chat)

@@ -1,4 +1,4 @@
-"""`ftm login`: check a key against a service, then keep both in a profile."""
+"""`ftm login`: check a key against a service, then keep both in a profile; `ftm whoami`."""
 
 from __future__ import annotations
 
@@ -32,3 +32,23 @@ def login(base_url: str, api_key: str, profile_name: str | None, as_json: bool) 
         f"logged in to {profile.base_url} as tenant '{caller.get('tenant')}' ({scopes})", markup=False
     )
     out.note(f"profile '{name}' saved to {path}")
+
+
+@click.command()
+@json_option
+def whoami(as_json: bool) -> None:
+    """The tenant and scopes of the key in use (GET /v1/me), and where it is sent."""
+    out = Output(as_json=as_json)
+    connection = current_state().connection()
+    caller = connection.get("/me")
+    if as_json:
+        out.json({"base_url": connection.base_url, "caller": caller})
+        return
+    out.fields(
+        [
+            ("service", connection.base_url),
+            ("tenant", caller.get("tenant")),
+            ("key", caller.get("key_id")),
+            ("scopes", ",".join(caller.get("scopes", []))),
+        ]
+    )

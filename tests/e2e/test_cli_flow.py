@@ -17,7 +17,7 @@ import pytest
 
 from devtools.devstack import free_port
 from ftmcli.errors import ExitCode
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Receiver, Stack
 from tests.factories import jonny_dataset
 
 pytestmark = pytest.mark.e2e
@@ -85,6 +85,8 @@ def test_upload_train_follow_and_ask_from_the_command_line(logged_in: dict[str, 
     checkpoints = parsed(ftm("jobs", "checkpoints", job["id"], "--json", env=logged_in))
     events = parsed(ftm("jobs", "events", job["id"], "--json", env=logged_in))
     listed = parsed(ftm("jobs", "list", "--json", env=logged_in))
+    figures = parsed(ftm("jobs", "metrics", job["id"], "--json", env=logged_in))
+    models = parsed(ftm("models", "list", "--json", env=logged_in))
 
     assert (uploaded.returncode, file["status"]) == (0, "processed")
     assert file["validation"]["report"]["examples"] == len(jonny_dataset().splitlines())
@@ -99,6 +101,34 @@ def test_upload_train_follow_and_ask_from_the_command_line(logged_in: dict[str, 
     assert checkpoints["data"]
     assert any(event["type"] == "metrics" for event in events["data"])
     assert job["id"] in [listed_job["id"] for listed_job in listed["data"]]
+    assert [row["step"] for row in figures["data"]] == list(range(1, job["progress"]["total_steps"] + 1))
+    assert job["fine_tuned_model"] in [model["id"] for model in models["data"]]
+
+
+def test_whoami_names_the_tenant_of_the_profiles_key(logged_in: dict[str, str]) -> None:
+    result = ftm("whoami", "--json", env=logged_in)
+
+    assert parsed(result)["caller"]["tenant"] == "default"
+
+
+def test_a_webhook_endpoint_is_created_tested_and_deleted(
+    logged_in: dict[str, str], receiver: Receiver
+) -> None:
+    created = parsed(
+        ftm("webhooks", "create", "--name", "cli", "--url", receiver.url,
+            "--event-type", "fine_tuning.job.succeeded", "--json", env=logged_in)
+    )  # fmt: skip
+
+    tested = ftm("webhooks", "test", created["id"], "--json", env=logged_in)
+    delivery = receiver.requests.get(timeout=30)
+    deleted = ftm("webhooks", "delete", created["id"], "--json", env=logged_in)
+    listed = parsed(ftm("webhooks", "list", "--json", env=logged_in))
+
+    assert created["signing_secret"].startswith("whsec_")
+    assert (tested.returncode, parsed(tested)["status_code"]) == (0, 204)
+    assert "webhook-signature" in delivery.headers
+    assert parsed(deleted)["deleted"] is True
+    assert created["id"] not in [endpoint["id"] for endpoint in listed["data"]]
 
 
 def test_an_invalid_file_prints_its_bad_lines_and_exits_1(logged_in: dict[str, str], tmp_path: Path) -> None:
