@@ -10,6 +10,7 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY service ./service
 COPY emulator ./emulator
 COPY workers ./workers
+COPY ftmcli ./ftmcli
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --create-home --uid 10001 ftm \
     && mkdir -p /data && chown ftm /data

@@ -1,0 +1,3 @@
+from ftmcli.app import main
+
+main(prog_name="ftm")
