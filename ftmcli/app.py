@@ -9,7 +9,7 @@ from typing import Any
 import click
 import openai
 
-from ftmcli import ask, files, jobs, login, models, webhooks
+from ftmcli import ask, deployments, files, jobs, login, models, webhooks
 from ftmcli.errors import from_sdk
 from ftmcli.state import State
 from service import cli as operator_cli
@@ -47,6 +47,7 @@ main.add_command(login.whoami)
 main.add_command(files.files)
 main.add_command(jobs.jobs)
 main.add_command(models.models)
+main.add_command(deployments.deployments)
 main.add_command(webhooks.webhooks)
 main.add_command(ask.ask)
 main.add_command(ask.chat)

@@ -1,5 +1,5 @@
 """The connection to a running service: the official `openai` SDK for the OpenAI-compatible
-routes, plain httpx for the native ones (`/v1/me`, `/v1/files/{id}/validation`)."""
+routes, plain httpx for the native ones (`/v1/me`, `/v1/files/{id}/validation`, `/v1/deployments`)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,19 @@ class Connection:
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET a native route under the base URL; its JSON, or a `CliError` naming the service's
         message and request id."""
+        return self.request("GET", path, params=params)
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, body: object = None
+    ) -> Any:
+        """Call a native route under the base URL; its JSON, or a `CliError` naming the service's
+        message and request id."""
         url = f"{self.profile.base_url}/{path.lstrip('/')}"
         headers = {"Authorization": f"Bearer {self.profile.api_key}", "User-Agent": USER_AGENT}
         try:
-            response = httpx.get(url, headers=headers, params=params, timeout=TIMEOUT_S)
+            response = httpx.request(
+                method, url, headers=headers, params=params, json=body, timeout=TIMEOUT_S
+            )
         except httpx.TransportError as error:
             raise unreachable(self.profile.base_url, error) from error
         if response.is_error:

@@ -224,3 +224,29 @@ def test_the_live_view_ends_on_a_screen_with_status_steps_losses_curve_and_event
     assert re.search(r"loss curve\s+[▁▂▃▄▅▆▇█]{2,}", final)
     assert f"ft:{BASE_MODEL}:" in final
     assert "The job has successfully completed" in final
+
+
+def test_a_deployment_is_set_asked_by_name_changed_and_rolled_back(logged_in: dict[str, str]) -> None:
+    first = parsed(ftm("deployments", "set", "cli-bot", "--target", BASE_MODEL, "--json", env=logged_in))
+    asked = parsed(ftm("ask", "cli-bot", "Say hello.", "--json", env=logged_in))
+    second = parsed(
+        ftm(
+            "deployments",
+            "set",
+            "cli-bot",
+            "--target",
+            "gpt-4.1-mini-2025-04-14=100",
+            "--json",
+            env=logged_in,
+        )
+    )
+    rolled = parsed(ftm("deployments", "rollback", "cli-bot", "1", "--json", env=logged_in))
+    history = parsed(ftm("deployments", "versions", "cli-bot", "--json", env=logged_in))
+    deleted = ftm("deployments", "delete", "cli-bot", "--json", env=logged_in)
+
+    assert (first["version"], second["version"], rolled["version"]) == (1, 2, 3)
+    assert (asked["requested_model"], asked["model"]) == ("cli-bot", BASE_MODEL)
+    assert rolled["targets"] == first["targets"] == [{"model": BASE_MODEL, "weight": 100}]
+    assert [version["version"] for version in history["data"]] == [3, 2, 1]
+    assert deleted.returncode == 0, deleted.stderr
+    assert ftm("deployments", "show", "cli-bot", env=logged_in).returncode == ExitCode.REJECTED

@@ -1,0 +1,147 @@
+"""`ftm deployments`: stable names that route to fine-tuned or base models (`/v1/deployments`):
+list, show, set (create, or change into a new version), versions, rollback, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from ftmcli.errors import CliError, ExitCode
+from ftmcli.output import Output, json_option, when
+from ftmcli.state import current_state
+
+
+def parse_target(text: str) -> dict[str, Any]:
+    """`MODEL` or `MODEL=WEIGHT` (a whole number); the model itself may hold `:`."""
+    model, equals, weight = text.rpartition("=")
+    if not equals:
+        return {"model": text, "weight": 100}
+    if not weight.isdigit() or not model:
+        raise CliError(
+            f"--target takes MODEL or MODEL=WEIGHT (a whole number), not '{text}'", exit_code=ExitCode.USAGE
+        )
+    return {"model": model, "weight": int(weight)}
+
+
+def _path(name: str, *rest: str) -> str:
+    return "/".join(["deployments", quote(name, safe=""), *rest])
+
+
+def _targets(deployment: dict[str, Any]) -> str:
+    return ", ".join(f"{t['model']} ({t['weight']})" for t in deployment.get("targets", []))
+
+
+@click.group()
+def deployments() -> None:
+    """Stable names clients call as `model`, routed to your models by weight."""
+
+
+@deployments.command("list")
+@json_option
+def list_deployments(as_json: bool) -> None:
+    """Your tenant's deployments and their current versions."""
+    out = Output(as_json=as_json)
+    listed = current_state().connection().get("deployments", params={"limit": "100"})
+    if as_json:
+        out.json(listed)
+        return
+    rows = ([d["name"], d["version"], _targets(d), ", ".join(d.get("fallbacks", []))] for d in listed["data"])
+    out.table(None, ["name", "version", "targets (weight)", "fallbacks"], rows)
+
+
+@deployments.command("show")
+@click.argument("name")
+@json_option
+def show(name: str, as_json: bool) -> None:
+    """One deployment."""
+    out = Output(as_json=as_json)
+    found = current_state().connection().get(_path(name))
+    if as_json:
+        out.json(found)
+        return
+    out.fields(
+        [
+            ("name", found["name"]),
+            ("version", found["version"]),
+            ("targets", _targets(found)),
+            ("fallbacks", ", ".join(found.get("fallbacks", [])) or "-"),
+            ("sticky", (found.get("sticky") or {}).get("source", "-")),
+        ]
+    )
+
+
+@deployments.command("set")
+@click.argument("name")
+@click.option(
+    "--target", "targets", multiple=True, required=True, help="MODEL or MODEL=WEIGHT; repeat for arms."
+)
+@click.option("--fallback", "fallbacks", multiple=True, help="A model tried when the arm's provider fails.")
+@click.option("--sticky", type=click.Choice(["user", "header"]), help="Keep one user on one arm.")
+@json_option
+def set_deployment(
+    name: str, targets: tuple[str, ...], fallbacks: tuple[str, ...], sticky: str | None, as_json: bool
+) -> None:
+    """Create NAME, or change it (a new version) to these targets."""
+    out = Output(as_json=as_json)
+    connection = current_state().connection()
+    body: dict[str, Any] = {"targets": [parse_target(t) for t in targets], "fallbacks": list(fallbacks)}
+    if sticky is not None:
+        body["sticky"] = {"source": sticky}
+    names = {d["name"] for d in connection.get("deployments", params={"limit": "100"})["data"]}
+    if name in names:
+        result = connection.request("POST", _path(name), body=body)
+    else:
+        result = connection.request("POST", "deployments", body={"name": name, **body})
+    if as_json:
+        out.json(result)
+    else:
+        out.console.print(
+            f"{result['name']} is version {result['version']}: {_targets(result)}", markup=False
+        )
+
+
+@deployments.command("versions")
+@click.argument("name")
+@json_option
+def versions(name: str, as_json: bool) -> None:
+    """Every version of a deployment, newest first."""
+    out = Output(as_json=as_json)
+    listed = current_state().connection().get(_path(name, "versions"), params={"limit": "100"})
+    if as_json:
+        out.json(listed)
+        return
+    rows = (
+        [v["version"], _targets(v), v.get("reason", ""), when(v.get("created_at"))] for v in listed["data"]
+    )
+    out.table(None, ["version", "targets (weight)", "reason", "created"], rows)
+
+
+@deployments.command("rollback")
+@click.argument("name")
+@click.argument("version", type=int)
+@json_option
+def rollback(name: str, version: int, as_json: bool) -> None:
+    """Make an earlier VERSION current again (as a new version)."""
+    out = Output(as_json=as_json)
+    result = current_state().connection().request("POST", _path(name, "rollback"), body={"version": version})
+    if as_json:
+        out.json(result)
+    else:
+        out.console.print(
+            f"{result['name']} is version {result['version']}: {_targets(result)}", markup=False
+        )
+
+
+@deployments.command("delete")
+@click.argument("name")
+@json_option
+def delete(name: str, as_json: bool) -> None:
+    """Delete a deployment and its history."""
+    out = Output(as_json=as_json)
+    result = current_state().connection().request("DELETE", _path(name))
+    if as_json:
+        out.json(result)
+    else:
+        out.console.print(f"deleted {name}", markup=False)
