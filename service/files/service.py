@@ -128,7 +128,7 @@ def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow |
     if row is None or row.status != "uploaded":
         return row
     report = validate_jsonl(_lines(blobs, row.blob_key))
-    row.report = report.as_dict()
+    row.report = report.model_dump(mode="json")
     row.status = "processed" if report.ok else "error"
     row.status_details = None if report.ok else report.summary()
     log.info("file %s validated: %s", file_id, row.status)

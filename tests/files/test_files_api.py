@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from service.db import session_scope
 from service.files import service as files
 from service.runtime import Runtime
-from tests.conftest import make_key, sdk_for
+from tests.conftest import bearer, make_key, sdk_for
 from tests.factories import chat_example, jonny_dataset, make_jsonl
 
 
@@ -111,3 +111,22 @@ def test_another_tenants_file_is_a_404_everywhere(
             call(created.id)
     assert other.files.list().data == []
     assert sdk.files.retrieve(created.id).id == created.id
+
+
+def test_the_validation_report_counts_errors_by_category_with_their_lines(
+    sdk: openai.OpenAI, client: TestClient, runtime: Runtime, tenant_key: str
+) -> None:
+    rows = make_jsonl([chat_example(f"q{n}", f"a{n}") for n in range(12)]).splitlines(keepends=True)
+    rows[2] = rows[9] = b'{"messages": [{"role": "robot", "content": "x"}]}\n'
+    created = sdk.files.create(file=("train.jsonl", b"".join(rows)), purpose="fine-tune")
+    _validate_all(runtime, created.id)
+
+    body = client.get(f"/v1/files/{created.id}/validation", headers=bearer(tenant_key)).json()
+
+    assert body["status"] == "error"
+    assert body["report"]["error_categories"]["unrecognized_role"] == {"count": 2, "lines": [3, 10]}
+    assert body["report"]["tokens"]["o200k_base"]["example_tokens"]["min"] > 0
+    assert sdk.files.retrieve(created.id).status_details == (
+        'Line 3: messages[0] has role "robot"; expected one of system, developer, user, assistant, tool, '
+        "function. (3 more errors)"
+    )
