@@ -23,6 +23,8 @@ REPLY_PRIMING_TOKENS = 3
 TOKENS_PER_IMAGE = 85
 # bpe_openai refuses strings of 1,000,000 characters or more; longer text is counted in pieces.
 _MAX_PIECE = 500_000
+SHORT_TEXT = 64
+SHORT_CACHE_ENTRIES = 4_096
 
 
 class Encoding(Protocol):
@@ -69,9 +71,18 @@ class ExampleCounter:
 
     def __init__(self, encoding: Encoding) -> None:
         self.encoding = encoding
+        # Roles repeat in every message, system prompts in many examples: count each once.
+        self._short: dict[str, int] = {}
 
     def _text(self, text: str) -> int:
-        return count_text(self.encoding, text)
+        if len(text) > SHORT_TEXT:
+            return count_text(self.encoding, text)
+        counted = self._short.get(text)
+        if counted is None:
+            counted = count_text(self.encoding, text)
+            if len(self._short) < SHORT_CACHE_ENTRIES:
+                self._short[text] = counted
+        return counted
 
     def _content(self, content: Any) -> int:
         if isinstance(content, str):
