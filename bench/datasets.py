@@ -4,6 +4,7 @@ file's size (default 20)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from service.files.tokens import get_encoding
 from service.files.validation import validate_jsonl
-from tests.factories import make_jsonl
 
 WORDS = (
     "the quick brown fox jumps over a lazy dog while engineers ship reliable services, "
@@ -41,7 +41,7 @@ def _write(path: Path, megabytes: int) -> int:
                         ]
                     }
                 )
-            chunk = make_jsonl(rows)
+            chunk = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
             out.write(chunk)
             written += len(chunk)
     return written

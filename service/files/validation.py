@@ -1,7 +1,7 @@
 """Validation of a JSONL training file, streamed line by line (never the whole file in memory).
 
 The file-level checks live here: UTF-8, a byte-order mark, blank lines, JSON objects, one format
-per file, enough examples, the image-example limit. Each example's fields are checked by
+per file, enough examples, the image-example limit, duplicates (`service.files.duplicates`). Each example's fields are checked by
 `service.files.checks`; the valid examples' tokens are counted per encoding by
 `service.files.stats`. Errors and warnings are counted by category with their first lines;
 warnings never block a job, errors always do.
@@ -14,6 +14,7 @@ from array import array
 from collections.abc import Iterable
 
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
+from service.files.duplicates import DuplicateFinder
 from service.files.images import ImagePolicy
 from service.files.report import CategoryCount, Issue, ValidationReport
 from service.files.stats import FIRST_LINES, EncodingTally, distribution, models_for
@@ -54,6 +55,7 @@ class _Validation:
         self.with_images = 0
         self.messages = array("I")
         self.tallies: list[EncodingTally] = []
+        self.duplicates = DuplicateFinder()
 
     def line(self, number: int, raw: bytes) -> None:
         self.lines = number
@@ -123,6 +125,9 @@ class _Validation:
                     "too_many_image_examples",
                     f"more than {self.images.max_examples_with_images} examples with images in one file.",
                 )
+        duplicate = self.duplicates.add(number, record)
+        if duplicate is not None:
+            self._add(number, [duplicate])
         for tally in self.tallies:
             tally.add(number, shape, record)
 

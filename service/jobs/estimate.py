@@ -6,6 +6,8 @@ counted up to the model's training context (longer ones are truncated). When `n_
 `auto`, the epochs are OpenAI's default heuristic (its cookbook): 3, raised for small files so
 they see about 100 examples, lowered for large ones to about 25,000, within 1 to 25. The cost is
 `price per 1M tokens / 1M x billed tokens per epoch x epochs`; validation tokens are free.
+With a validation file, both files are streamed once more to find validation examples that are
+also in the training file (a warning).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from service.auth.service import Principal
+from service.blobs.store import BlobStore
 from service.errors import InvalidRequest
+from service.files.duplicates import overlap
 from service.files.models import FileRow
 from service.files.report import ValidationReport
 from service.jobs import service as jobs
@@ -74,7 +78,12 @@ def _billed_tokens(report: ValidationReport, model: str) -> int | None:
 
 
 def estimate_job(
-    session: Session, request: JobCreate, *, caller: Principal, prices: Mapping[str, float]
+    session: Session,
+    request: JobCreate,
+    *,
+    caller: Principal,
+    prices: Mapping[str, float],
+    blobs: BlobStore,
 ) -> JobEstimate:
     """The estimate of `request` as a job create would take it; a bad parameter is the same 400."""
     model = _base_model(session, request, caller)
@@ -114,12 +123,26 @@ def estimate_job(
     training = files[0][1]
     if training.status == "processed" and training.report is not None:
         _fill(estimate, ValidationReport.model_validate(training.report), model, epochs_setting)
+    if len(files) == 2 and all(row.status == "processed" for _, row in files):
+        _overlap(estimate, blobs, training, files[1][1])
     if estimate.price_per_million_tokens is None:
         estimate.warnings.append(
             f"No training price is known for {model}; set FTM_TRAINING_PRICES to price it."
         )
     estimate.allowed_to_proceed = not estimate.errors
     return estimate
+
+
+def _overlap(estimate: JobEstimate, blobs: BlobStore, training: FileRow, validation: FileRow) -> None:
+    with blobs.open(training.blob_key) as train_stream, blobs.open(validation.blob_key) as validation_stream:
+        found = overlap(train_stream, validation_stream)
+    estimate.validation_examples_in_training = found.examples
+    if found.examples:
+        lines = ", ".join(map(str, found.first_lines))
+        estimate.warnings.append(
+            f"validation_file: {found.examples} examples are also in the training file, up to case, spacing "
+            f"and punctuation (first lines {lines}); validation figures will look better than they are."
+        )
 
 
 def _fill(estimate: JobEstimate, report: ValidationReport, model: str, epochs_setting: object) -> None:

@@ -53,8 +53,10 @@ def estimate_job(
     (OpenAI's heuristic for `auto`), billed tokens per epoch and in all, the cost from the price
     table, warnings (truncation, data quality) and `allowed_to_proceed`. Nothing is created.
     Bad parameters are the same 400s as a create's."""
-    prices = get_runtime(request).settings.training_prices
-    return estimate.estimate_job(session, body, caller=caller, prices=prices)
+    runtime = get_runtime(request)
+    return estimate.estimate_job(
+        session, body, caller=caller, prices=runtime.settings.training_prices, blobs=runtime.blobs
+    )
 
 
 @router.get("/fine_tuning/jobs", response_model=Page[Job])

@@ -230,6 +230,9 @@ class JobEstimate(BaseModel):
         default=None, description="US dollars (FTM_TRAINING_PRICES)"
     )
     estimated_cost_usd: float | None = None
+    validation_examples_in_training: int | None = Field(
+        default=None, description="validation examples whose text is also in the training file"
+    )
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     allowed_to_proceed: bool = True

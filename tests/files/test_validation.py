@@ -257,3 +257,32 @@ def test_more_image_examples_than_allowed_is_an_error_at_the_first_one_over() ->
     report = validate_jsonl(_file([with_image] * 12), images=ImagePolicy(max_examples_with_images=5))
 
     assert report.error_categories["too_many_image_examples"].lines == [6]
+
+
+def test_exact_and_near_duplicates_are_warnings_naming_the_first_line() -> None:
+    rows = [chat_example(f"q{n}", f"a{n}") for n in range(12)]
+    rows[5] = {
+        "messages": [{"content": m["content"], "role": m["role"]} for m in rows[1]["messages"]]
+    }  # keys reordered
+    rows[8] = chat_example("Q1!", "  A1.")
+    rows[8]["messages"][0]["content"] = rows[1]["messages"][0]["content"].upper()
+
+    report = validate_jsonl(_file(rows))
+
+    assert report.ok
+    assert report.warning_categories["duplicate_example"].lines == [6]
+    assert report.warning_categories["near_duplicate_example"].lines == [9]
+    assert [w.message for w in report.warnings if w.line in (6, 9)] == [
+        "the same example as line 2.",
+        "the same text as line 2, up to case, spacing and punctuation.",
+    ]
+
+
+def test_examples_that_differ_in_their_text_are_not_duplicates() -> None:
+    rows = [chat_example(f"q{n}", f"a{n}") for n in range(12)]
+    rows[3] = chat_example("q1", "a2")
+
+    report = validate_jsonl(_file(rows))
+
+    assert "duplicate_example" not in report.warning_categories
+    assert "near_duplicate_example" not in report.warning_categories

@@ -203,3 +203,21 @@ def test_a_waiting_job_fails_naming_its_file_when_the_validated_format_does_not_
     assert failed.error is not None
     assert (failed.error.code, failed.error.param) == ("invalid_training_file", "training_file")
     assert "completion examples" in failed.error.message
+
+
+def test_validation_examples_also_in_the_training_file_are_a_warning(
+    sdk: openai.OpenAI, client: TestClient, runtime: Runtime, tenant_key: str
+) -> None:
+    training = upload(sdk, runtime)
+    held_out = [chat_example(f"Held-out question {n}?", f"Answer {n}.") for n in range(10)]
+    held_out[3] = chat_example(JONNY_QA[0][0].lower(), JONNY_QA[0][1] + "  ")
+    validation = upload(sdk, runtime, make_jsonl(held_out))
+
+    estimate = _estimate(client, tenant_key, model=BASE, training_file=training, validation_file=validation)
+
+    assert estimate["allowed_to_proceed"] is True
+    assert estimate["validation_examples_in_training"] == 1
+    assert any(
+        w.startswith("validation_file: 1 examples are also in the training file") and "(first lines 4)" in w
+        for w in estimate["warnings"]
+    )
