@@ -210,7 +210,7 @@ class ExampleChecker:
 
     def _assistant(self, message: dict[str, Any], where: str, out: list[Problem], facts: ExampleFacts) -> int:
         weight = message.get("weight", 1)
-        if isinstance(weight, bool) or weight not in (0, 1):
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight not in (0, 1):
             out.append(Problem("invalid_weight", f"{where}.weight must be 0 or 1, not {json.dumps(weight)}."))
         elif weight == 1:
             facts.trained_turns += 1
@@ -243,7 +243,7 @@ class ExampleChecker:
             return
         try:
             json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             out.append(Problem(category, f"{where} is not valid JSON."))
 
     def _tool_calls(self, message: dict[str, Any], where: str, out: list[Problem]) -> int:

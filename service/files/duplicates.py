@@ -72,8 +72,11 @@ class DuplicateFinder:
         self._near: dict[int, int] = {}
 
     def add(self, line: int, record: dict[str, Any]) -> Problem | None:
-        exact = exact_fingerprint(record)
-        near = near_fingerprint(record)
+        try:
+            exact = exact_fingerprint(record)
+            near = near_fingerprint(record)
+        except RecursionError:  # a tool schema nested as deep as the JSON reader allows
+            return None
         first = self._exact.setdefault(exact, line)
         first_near = self._near.setdefault(near, line)
         if first != line:
@@ -95,22 +98,23 @@ class Overlap:
     first_lines: list[int] = field(default_factory=list)
 
 
-def _records(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _fingerprints(lines: Iterable[bytes]) -> Iterator[tuple[int, int]]:
+    """(line, near fingerprint) of each readable example (the validation report has the rest)."""
     for number, raw in enumerate(lines, start=1):
         try:
             record = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            if isinstance(record, dict) and shape_of(record) is not None:
+                yield number, near_fingerprint(record)
+        except (ValueError, RecursionError):
             continue
-        if isinstance(record, dict) and shape_of(record) is not None:
-            yield number, record
 
 
 def overlap(training: Iterable[bytes], validation: Iterable[bytes]) -> Overlap:
     """Stream both files once: the training file's fingerprints, then the validation file's lines."""
-    seen = {near_fingerprint(record) for _, record in _records(training)}
+    seen = {fingerprint for _, fingerprint in _fingerprints(training)}
     found = Overlap()
-    for number, record in _records(validation):
-        if near_fingerprint(record) in seen:
+    for number, fingerprint in _fingerprints(validation):
+        if fingerprint in seen:
             found.examples += 1
             if len(found.first_lines) < FIRST_LINES:
                 found.first_lines.append(number)

@@ -81,6 +81,9 @@ class _Validation:
         except json.JSONDecodeError as error:
             self.errors.add(number, "invalid_json", f"not valid JSON ({error.msg} at column {error.colno}).")
             return
+        except (ValueError, RecursionError) as error:  # an integer of over 4,300 digits, deep nesting
+            self.errors.add(number, "invalid_json", f"JSON that cannot be read ({error.__class__.__name__}).")
+            return
         if not isinstance(record, dict):
             self.errors.add(number, "data_type", "each line must be a JSON object.")
             return

@@ -59,6 +59,7 @@ BAD_LINES: list[tuple[str, Any]] = [
     ("example_unrecognized_key", _chat(USER, ASSISTANT, extra_field=1)),
     ("invalid_weight", _chat(USER, {**ASSISTANT, "weight": 2})),
     ("invalid_weight", _chat(USER, {**ASSISTANT, "weight": True})),
+    ("invalid_weight", _chat(USER, {**ASSISTANT, "weight": 1.0})),
     ("invalid_name", _chat({**USER, "name": 7}, ASSISTANT)),
     ("invalid_tool_calls", _chat(USER, {"role": "assistant", "tool_calls": {}})),
     ("invalid_tool_calls", _chat(USER, {"role": "assistant", "tool_calls": [{**CALL, "id": 1}]})),
@@ -104,6 +105,8 @@ BAD_LINES: list[tuple[str, Any]] = [
     ("unrecognized_format", {"question": "q", "answer": "a"}),
     ("mixed_formats", {"prompt": "q", "completion": "a"}),
     ("invalid_json", b'{"messages": [\n'),
+    ("invalid_json", b'{"prompt": ' + b"1" * 5000 + b"}\n"),
+    ("invalid_json", b"[" * 100_000 + b"]" * 100_000 + b"\n"),
     ("invalid_utf8", b'{"messages": "\xff\xfe"}\n'),
     ("blank_line", b"  \n"),
 ]
