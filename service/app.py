@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,8 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.auth.router import router as auth_router
 from service.auth.service import Authenticator
 from service.bootstrap import ensure_bootstrap_key
+from service.cache_changes import Change, ChangeListener
 from service.config import Settings, get_settings
 from service.contract import ServiceApp
+from service.deployments.router import router as deployments_router
 from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
@@ -25,6 +28,7 @@ from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
 from service.proxy.router import router as proxy_router
+from service.proxy.routes import forget_route
 from service.routing import allowed_methods
 from service.runtime import Runtime
 from service.webhooks.router import router as webhooks_router
@@ -98,13 +102,26 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _apply_change(app: FastAPI, change: Change) -> None:
+    """Another API process (or this one) changed what the hot path caches: forget it here."""
+    if change.key_id is not None:
+        app.state.authenticator.forget_key(change.key_id)
+    if change.tenant_id is not None and change.model is not None:
+        forget_route(app.state, tenant_id=change.tenant_id, model=change.model)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_bootstrap_key(settings, app.state.runtime.sessions)
+        listener = app.state.change_listener = ChangeListener(
+            app.state.runtime.redis, partial(_apply_change, app)
+        )
+        listener.start()
         yield
+        listener.stop()
         await app.state.runtime.providers.aclose()
         if runtime is None:
             app.state.runtime.close()
@@ -140,6 +157,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Bodies are limited while they stream in (chunked ones too): JSON routes to
     # FTM_MAX_JSON_BODY_BYTES, uploads to FTM_MAX_UPLOAD_BYTES plus the multipart framing.
     app.include_router(files_router, max_body_size=upload_limit)
-    for router in (auth_router, jobs_router, models_router, webhooks_router, proxy_router):
+    for router in (
+        auth_router,
+        jobs_router,
+        models_router,
+        deployments_router,
+        webhooks_router,
+        proxy_router,
+    ):
         app.include_router(router, max_body_size=settings.max_json_body_bytes)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
+from service.deployments.models import DeploymentRow, DeploymentVersionRow
 from service.files.models import FileRow, ProviderFileRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.models.models import FineTunedModelRow
@@ -14,6 +15,8 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKeyRow",
+    "DeploymentRow",
+    "DeploymentVersionRow",
     "FileRow",
     "FineTunedModelRow",
     "JobCheckpointRow",

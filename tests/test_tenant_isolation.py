@@ -25,6 +25,8 @@ BASE = "gpt-4o-mini-2024-07-18"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}"): {"name": "renamed"},
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test"): {"event_type": "fine_tuning.job.succeeded"},
+    ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
+    ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -32,6 +34,7 @@ MISSING = {
     "webhook_endpoint_id": "we_doesnotexist0000000000000",
     "model": "ft:gpt-4o-mini-2024-07-18:nobody:gone:000000",
     "key_id": "key_doesnotexist00000000000",
+    "deployment": "no-such-deployment",
 }
 
 
@@ -69,7 +72,18 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         register_fine_tuned_model(
             session, model=model, tenant_id=me["tenant_id"], provider="local", base_model=BASE, job_id=job_id
         )
-    ids = {"file_id": file_id, "job_id": job_id, "webhook_endpoint_id": endpoint_id, "model": model}
+    deployment = client.post(
+        "/v1/deployments",
+        headers=headers,
+        json={"name": "theirs-bot", "targets": [{"model": model}], "fallbacks": [BASE]},
+    ).json()["name"]
+    ids = {
+        "file_id": file_id,
+        "job_id": job_id,
+        "webhook_endpoint_id": endpoint_id,
+        "model": model,
+        "deployment": deployment,
+    }
     return Theirs({**ids, "key_id": me["key_id"]})
 
 

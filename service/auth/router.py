@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from service.auth import administration, service
@@ -20,8 +20,9 @@ from service.auth.schemas import (
     TenantList,
 )
 from service.auth.service import Principal
+from service.cache_changes import Change, publish
 from service.contract import errors
-from service.deps import DbSession, KeyAdminCaller, PlatformCaller, get_principal
+from service.deps import DbSession, KeyAdminCaller, PlatformCaller, get_principal, get_runtime
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)
@@ -71,7 +72,13 @@ def list_api_keys(session: DbSession, caller: KeyAdminCaller, tenant: str | None
 
 
 @router.delete("/api_keys/{key_id}", response_model=ApiKey)
-def revoke_api_key(key_id: str, session: DbSession, caller: KeyAdminCaller) -> ApiKey:
-    """Revoke an API key of a tenant the caller administers; it stops working within the key cache's
-    lifetime (5 s by default). The last active platform key cannot be revoked (409)."""
-    return ApiKey.from_row(administration.revoke_key_as(session, caller, key_id))
+def revoke_api_key(key_id: str, request: Request, session: DbSession, caller: KeyAdminCaller) -> ApiKey:
+    """Revoke an API key of a tenant the caller administers; every API process stops accepting it
+    within a second (within the key cache's lifetime, 5 s by default, while Redis is down). The last
+    active platform key cannot be revoked (409)."""
+    revoked = ApiKey.from_row(administration.revoke_key_as(session, caller, key_id))
+    # Committed first, so no API process can re-cache the key from the row as it was.
+    session.commit()
+    request.app.state.authenticator.forget_key(key_id)
+    publish(get_runtime(request).redis, Change(key_id=key_id))
+    return revoked

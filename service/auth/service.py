@@ -205,6 +205,12 @@ class Authenticator:
             cached = self._cache.get(hash_key(key))
         return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
+    def forget_key(self, key_id: str) -> None:
+        """Drop every cached check of the key `key_id` (it was revoked), from any thread."""
+        with self._lock:
+            for digest in [d for d, (_, principal) in self._cache.items() if principal.key_id == key_id]:
+                del self._cache[digest]
+
     def __call__(self, key: str) -> Principal:
         principal = self.cached(key)
         if principal is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
@@ -10,6 +11,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.clock import utcnow
 from service.db import Base, UTCDateTime
+
+
+class FileStatus(StrEnum):
+    """`uploaded` until a worker has validated the file, then `processed` or `error`."""
+
+    UPLOADED = "uploaded"
+    PROCESSED = "processed"
+    ERROR = "error"
 
 
 class FileRow(Base):

@@ -17,7 +17,7 @@ from service.blobs.store import BlobStore, StoredBlob
 from service.blobs.transactions import delete_after_commit
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
-from service.files.models import FileRow
+from service.files.models import FileRow, FileStatus
 from service.files.names import clean_filename
 from service.files.validation import validate_jsonl
 from service.ids import new_id
@@ -64,7 +64,9 @@ def create_file(
     if stored.size == 0:
         blobs.delete(file_id)  # no row references it yet
         raise InvalidRequest("The file is empty.", param="file")
-    row = _record(session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status="uploaded")
+    row = _record(
+        session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
+    )
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
     return row
 
@@ -75,12 +77,17 @@ def store_result_file(
     """A file the service made (a job's results): processed from the start."""
     stored = blobs.put(new_id("file-"), [content])
     return _record(
-        session, stored, tenant_id=tenant_id, filename=filename, purpose=RESULTS_PURPOSE, status="processed"
+        session,
+        stored,
+        tenant_id=tenant_id,
+        filename=filename,
+        purpose=RESULTS_PURPOSE,
+        status=FileStatus.PROCESSED,
     )
 
 
 def _record(
-    session: Session, stored: StoredBlob, *, tenant_id: str, filename: str, purpose: str, status: str
+    session: Session, stored: StoredBlob, *, tenant_id: str, filename: str, purpose: str, status: FileStatus
 ) -> FileRow:
     row = FileRow(
         id=stored.key,
@@ -125,11 +132,11 @@ def delete_file(session: Session, blobs: BlobStore, *, tenant_id: str, file_id: 
 def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow | None:
     """Validate an uploaded file and set its status (idempotent: a decided file is left as is)."""
     row = session.get(FileRow, file_id)
-    if row is None or row.status != "uploaded":
+    if row is None or row.status != FileStatus.UPLOADED:
         return row
     report = validate_jsonl(_lines(blobs, row.blob_key))
     row.report = report.model_dump(mode="json")
-    row.status = "processed" if report.ok else "error"
+    row.status = FileStatus.PROCESSED if report.ok else FileStatus.ERROR
     row.status_details = None if report.ok else report.summary()
     log.info("file %s validated: %s", file_id, row.status)
     return row

@@ -20,7 +20,7 @@ from service.auth.service import Principal
 from service.blobs.store import BlobStore
 from service.errors import InvalidRequest
 from service.files.duplicates import overlap
-from service.files.models import FileRow
+from service.files.models import FileRow, FileStatus
 from service.files.report import ValidationReport
 from service.jobs import service as jobs
 from service.jobs.schemas import JobCreate, JobEstimate
@@ -116,14 +116,14 @@ def estimate_job(
         problem = jobs.file_problem(row, model=model, method=method)
         if problem is not None:
             estimate.errors.append(f"{param}: {problem}")
-        elif row.status != "processed":
+        elif row.status != FileStatus.PROCESSED:
             estimate.warnings.append(
                 f"{param}: file '{row.id}' is still being validated; the estimate is incomplete."
             )
     training = files[0][1]
-    if training.status == "processed" and training.report is not None:
+    if training.status == FileStatus.PROCESSED and training.report is not None:
         _fill(estimate, ValidationReport.model_validate(training.report), model, epochs_setting)
-    if len(files) == 2 and all(row.status == "processed" for _, row in files):
+    if len(files) == 2 and all(row.status == FileStatus.PROCESSED for _, row in files):
         _overlap(estimate, blobs, training, files[1][1])
     if estimate.price_per_million_tokens is None:
         estimate.warnings.append(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from service.auth.service import Principal
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
-from service.files.models import FileRow
+from service.files.models import FileRow, FileStatus
 from service.ids import new_id
 from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
@@ -57,9 +57,9 @@ def load_file(session: Session, tenant_id: str, file_id: str, param: str) -> Fil
 def file_problem(row: FileRow, *, model: str, method: str) -> str | None:
     """Why a job of `model` and `method` cannot train on this file; None if it can (or may, once
     the file is validated)."""
-    if row.status == "error":
+    if row.status == FileStatus.ERROR:
         return f"File '{row.id}' is invalid: {row.status_details}"
-    if row.status == "processed" and row.report is not None:
+    if row.status == FileStatus.PROCESSED and row.report is not None:
         misfit = format_misfit(model, method, row.report.get("format"))
         if misfit is not None:
             return f"File '{row.id}' does not fit the model: {misfit}"

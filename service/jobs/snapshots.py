@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.blobs.store import BlobStore
 from service.clock import utcnow
+from service.deployments.promotion import promote_new_model
 from service.files.models import ProviderFileRow
 from service.files.service import store_result_file
 from service.ids import new_id
@@ -101,6 +102,7 @@ def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, acce
         log.warning("job %s: unknown provider status %r", job.id, remote.status)
         status = Status(job.status)
     if status == Status.SUCCEEDED and remote.fine_tuned_model:
+        newly_succeeded = Status(job.status) != Status.SUCCEEDED
         job.fine_tuned_model = remote.fine_tuned_model
         register_fine_tuned_model(
             session,
@@ -110,6 +112,15 @@ def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, acce
             base_model=base_model_of(job.model),
             job_id=job.id,
         )
+        if newly_succeeded:  # once: a snapshot applied again must not undo a rollback since
+            promote_new_model(
+                session,
+                tenant_id=job.tenant_id,
+                model=remote.fine_tuned_model,
+                job_id=job.id,
+                suffix=job.suffix,
+                metadata=job.metadata_,
+            )
     if status == Status.FAILED and Status(job.status) not in TERMINAL:
         job.error = remote.error or {
             "code": "provider_failed",

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import to_unix, utcnow
 from service.db import session_scope
-from service.files.models import FileRow
+from service.files.models import FileRow, FileStatus
 from service.jobs import claims
 from service.jobs.access import ProviderAccess
 from service.jobs.datasets import format_misfit
@@ -70,12 +70,12 @@ def _files_ready(session: Session, job: JobRow) -> dict[str, FileRow] | None:
         if row is None:
             fail(session, job, code=f"invalid_{param}", message=f"File {file_id} was deleted.", param=param)
             return None
-        if row.status == "error":
+        if row.status == FileStatus.ERROR:
             fail(
                 session, job, code=f"invalid_{param}", message=f"{file_id}: {row.status_details}", param=param
             )
             return None
-        if row.status != "processed":
+        if row.status != FileStatus.PROCESSED:
             job.next_refresh_at = utcnow() + FILES_PENDING_RETRY
             return None
         misfit = format_misfit(

@@ -26,13 +26,19 @@ class Model(BaseModel):
         description='The owning tenant\'s name for a fine-tuned model; `"system"` for a base model.'
     )
 
+    deployment_version: int | None = Field(
+        default=None,
+        description="Only on a deployment (a name that routes to models): its current version.",
+    )
+
     @classmethod
     def from_route(cls, route: ModelRoute) -> Model:
         return cls(id=route.model, created=_created(route), owned_by=route.owned_by)
 
 
 class ModelList(BaseModel):
-    """The caller's fine-tuned models (newest first), then the base models."""
+    """The caller's fine-tuned models (newest first), its deployments (newest first), then the base
+    models."""
 
     object: Literal["list"] = "list"
     data: list[Model]

@@ -7,12 +7,14 @@ or deleted one) is a 404 `model_not_found`, never a 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import utcnow
+from service.db import session_scope
 from service.errors import NotFound, PermissionDenied
 from service.models.catalog import BASE_MODELS
 from service.models.models import FineTunedModelRow
@@ -98,24 +100,35 @@ def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> F
 
 
 def delete_fine_tuned_model(
-    session: Session, *, tenant_id: str, model: str, providers: ProviderRegistry
-) -> FineTunedModelRow:
-    """Delete `tenant_id`'s fine-tuned `model` at its provider, then mark it deleted here.
+    sessions: sessionmaker[Session],
+    *,
+    tenant_id: str,
+    model: str,
+    providers: ProviderRegistry,
+    still_used: Callable[[Session], None] | None = None,
+) -> None:
+    """Delete `tenant_id`'s fine-tuned `model` at its provider, then mark it deleted here. The
+    provider is called with no transaction open.
 
-    Base models cannot be deleted (403). A provider 404 counts as deleted (it is gone there); any
-    other provider failure changes nothing here and is raised.
+    Base models cannot be deleted (403). `still_used(session)` runs once the model is known to be
+    the tenant's and before the provider is asked, to refuse (raise) if something still routes to
+    it. A provider 404 counts as deleted (it is gone there); any other provider failure changes
+    nothing here and is raised.
     """
-    if model in BASE_MODELS and session.get(FineTunedModelRow, model) is None:
-        raise PermissionDenied(
-            f"The model '{model}' is a base model; only your own fine-tuned models can be deleted.",
-            param="model",
-            code="model_not_deletable",
-        )
-    row = owned_fine_tuned_model(session, tenant_id=tenant_id, model=model)
+    with session_scope(sessions) as session:
+        if model in BASE_MODELS and session.get(FineTunedModelRow, model) is None:
+            raise PermissionDenied(
+                f"The model '{model}' is a base model; only your own fine-tuned models can be deleted.",
+                param="model",
+                code="model_not_deletable",
+            )
+        provider = owned_fine_tuned_model(session, tenant_id=tenant_id, model=model).provider
+        if still_used is not None:
+            still_used(session)
     try:
-        providers.fine_tuning(row.provider).delete_model(row.id)
+        providers.fine_tuning(provider).delete_model(model)
     except ProviderRejected as error:
         if error.status_code != 404:
             raise
-    row.deleted_at = utcnow()
-    return row
+    with session_scope(sessions) as session:
+        owned_fine_tuned_model(session, tenant_id=tenant_id, model=model).deleted_at = utcnow()

@@ -13,6 +13,8 @@ Failures keep their meaning for `openai` SDK callers:
   except 401, which means *our* provider credentials are wrong and becomes a 502;
 - the provider cannot be reached: 502 (504 on a timeout), type `api_error`, code
   `provider_unavailable`;
+- a stream breaks off before its first byte: nothing has reached the caller, so it is a failure
+  like an unreachable provider (502, 504 on a timeout), which a deployment can still fall back from;
 - a stream breaks off midway: the status is already sent, so a final SSE event
   `data: {"error": {...}}` is written, which the SDK raises as `APIError`.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
 import httpx2
@@ -65,7 +67,18 @@ async def forward(
     headers = _relayed_headers(upstream, provider)
     media_type = upstream.headers.get("content-type")
     if stream:
-        relay = _relay(upstream, provider)
+        chunks = upstream.aiter_bytes()
+        try:
+            first = await anext(chunks, b"")  # read before answering: a failure here is still ours to report
+        except httpx2.TimeoutException:
+            await upstream.aclose()
+            raise _unavailable(504, f"The provider '{provider}' did not answer in time.", provider) from None
+        except httpx2.TransportError:
+            await upstream.aclose()
+            raise _unavailable(
+                502, f"The provider '{provider}' dropped the stream before sending anything.", provider
+            ) from None
+        relay = _relay(first, chunks, provider)
 
         async def aclose() -> None:
             await relay.aclose()
@@ -79,9 +92,11 @@ async def forward(
     )
 
 
-async def _relay(upstream: httpx2.Response, provider: str) -> AsyncGenerator[bytes, None]:
+async def _relay(first: bytes, rest: AsyncIterator[bytes], provider: str) -> AsyncGenerator[bytes, None]:
+    if first:
+        yield first
     try:
-        async for chunk in upstream.aiter_bytes():
+        async for chunk in rest:
             yield chunk
     except httpx2.TransportError as error:
         log.warning("stream from provider %s broke off: %s", provider, type(error).__name__)

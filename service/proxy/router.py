@@ -4,6 +4,12 @@ Each request is checked (a JSON object with a `model`), routed for the caller's 
 in-memory route cache, and relayed to the model's provider with the provider's credentials. The
 body is forwarded as written apart from `model`; the answer (JSON, or an SSE stream relayed as it
 arrives) comes back with the provider's status.
+
+A `model` naming a deployment picks one of its arms (by weight, or by the sticky key), and when
+that arm's provider fails (5xx, unreachable, timed out, 429) tries the deployment's fallbacks in
+order. Every attempt's failure arrives before any byte goes to the caller (a stream's status comes
+first), so falling back never mixes two answers; a stream that breaks off midway is not retried.
+Every answer names the model that answered, the deployment and its version (`X-FTM-*` headers).
 """
 
 from __future__ import annotations
@@ -18,16 +24,29 @@ from starlette.types import Receive, Scope, Send
 
 from service.auth.service import Principal
 from service.contract import ErrorResponse, errors
+from service.deployments.routing import DeploymentRoute
 from service.deps import InferenceCaller, get_runtime
 from service.errors import InvalidRequest, ProviderError
+from service.models.service import ModelRoute
 from service.providers.relay import PROVIDER_HEADER, forward
 from service.providers.types import UpstreamResponse
-from service.proxy.payload import parse_payload, read_body
+from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
 from service.routing import ServiceRoute
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["proxy"], route_class=ServiceRoute)
+
+MODEL_HEADER = "X-FTM-Model"
+DEPLOYMENT_HEADER = "X-FTM-Deployment"
+DEPLOYMENT_VERSION_HEADER = "X-FTM-Deployment-Version"
+TRANSPARENCY_HEADERS = {
+    PROVIDER_HEADER: "The provider that served the request.",
+    MODEL_HEADER: "The model that answered (for a deployment: the arm or fallback chosen).",
+    DEPLOYMENT_HEADER: "When `model` named a deployment: its name.",
+    DEPLOYMENT_VERSION_HEADER: "When `model` named a deployment: the version that routed the request.",
+}
 
 
 # The provider's errors come back with their status (401 excepted: our credentials, a 502).
@@ -38,7 +57,7 @@ PROXY_ERRORS: dict[int | str, dict[str, Any]] = {
         502,
         503,
         504,
-        s404="`model_not_found`: not a fine-tuned model of your tenant nor a base model.",
+        s404="`model_not_found`: not a fine-tuned model or deployment of your tenant, nor a base model.",
         s429="The provider's rate limit, relayed with its `Retry-After`.",
     ),
     "4XX": {
@@ -65,7 +84,8 @@ def _openapi(kind: str) -> dict[str, Any]:
                             "model": {
                                 "type": "string",
                                 "minLength": 1,
-                                "description": "A fine-tuned model of your tenant (`ft:…`) or a base model.",
+                                "description": "A fine-tuned model of your tenant (`ft:…`), a base "
+                                "model, or the name of one of your tenant's deployments.",
                             },
                             "stream": {
                                 "type": "boolean",
@@ -83,7 +103,7 @@ def _openapi(kind: str) -> dict[str, Any]:
             "200": {
                 "description": f"The provider's {kind} object, or with `stream: true` its SSE chunks.",
                 "content": {"application/json": {}, "text/event-stream": {}},
-                "headers": {PROVIDER_HEADER: {"description": "The provider that served the request."}},
+                "headers": {name: {"description": text} for name, text in TRANSPARENCY_HEADERS.items()},
             }
         },
     }
@@ -100,6 +120,46 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
     route = await get_route_cache(request.app.state).resolve(
         tenant_id=caller.tenant_id, tenant_name=caller.tenant_name, model=payload.model
     )
+    if isinstance(route, DeploymentRoute):
+        attempts = route.attempts(payload.body, request.headers)
+        used = {DEPLOYMENT_HEADER: route.name, DEPLOYMENT_VERSION_HEADER: str(route.version)}
+    else:
+        attempts, used = [route], {}
+    for number, attempt in enumerate(attempts, start=1):
+        last = number == len(attempts)
+        try:
+            upstream = await _forward(runtime, path, payload, attempt)
+        except ProviderError as error:
+            if last or not falls_back(error.status_code):
+                error.headers.update({MODEL_HEADER: attempt.model, **used})
+                raise
+            log.warning(
+                "proxy %s: %s failed (%s); falling back", payload.model, attempt.model, error.status_code
+            )
+            continue
+        if not last and falls_back(upstream.status):
+            log.warning(
+                "proxy %s: %s answered %s; falling back", payload.model, attempt.model, upstream.status
+            )
+            if upstream.aclose is not None:
+                await upstream.aclose()
+            continue
+        headers = {**upstream.headers, MODEL_HEADER: attempt.model, **used}
+        if upstream.chunks is not None:
+            return UpstreamStream(upstream, headers)
+        return Response(upstream.content, upstream.status, headers=headers, media_type=upstream.media_type)
+    raise AssertionError("a route has at least one attempt")  # pragma: no cover
+
+
+def falls_back(status: int) -> bool:
+    """Whether a failure of one model is worth trying the next: the provider failed (5xx, which
+    includes not reachable and timed out) or is rate limiting (429); not a refusal of the request."""
+    return status >= 500 or status == 429
+
+
+async def _forward(
+    runtime: Runtime, path: str, payload: InferencePayload, route: ModelRoute
+) -> UpstreamResponse:
     try:
         client = runtime.providers.async_client(route.provider)
     except InvalidRequest:  # the provider was configured when the model was made, not any more
@@ -109,17 +169,12 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
             code="provider_unavailable",
         ) from None
     log.debug("proxy %s %s -> %s %s", path, payload.model, route.provider, route.upstream_model)
-    upstream = await forward(
+    return await forward(
         client,
         path,
         payload.for_upstream(route.upstream_model),
         stream=payload.stream,
         provider=route.provider,
-    )
-    if upstream.chunks is not None:
-        return UpstreamStream(upstream)
-    return Response(
-        upstream.content, upstream.status, headers=upstream.headers, media_type=upstream.media_type
     )
 
 
@@ -127,13 +182,13 @@ class UpstreamStream(StreamingResponse):
     """Relays an upstream stream chunk by chunk; the upstream is closed whatever happens (finished,
     client gone, server shutting down), releasing the provider connection."""
 
-    def __init__(self, upstream: UpstreamResponse) -> None:
+    def __init__(self, upstream: UpstreamResponse, headers: dict[str, str]) -> None:
         assert upstream.chunks is not None
         self._upstream = upstream
         super().__init__(
             upstream.chunks,
             status_code=upstream.status,
-            headers={**upstream.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             media_type=upstream.media_type,
         )
 

@@ -1,13 +1,18 @@
-"""Model routing for the proxy's hot path: (tenant, model) -> ModelRoute, from memory most of the time.
+"""Model routing for the proxy's hot path: (tenant, model) -> a route, from memory most of the time.
+
+A route is a `ModelRoute` (a fine-tuned or base model) or a `DeploymentRoute` (a deployment's
+current version, its targets and fallbacks already resolved), so a request for a deployment costs
+no more than one for a model.
 
 `RouteCache` keeps each answer (a route, or "not found") for `ttl_s` seconds in a bounded map, so a
 steady stream of requests costs one database lookup per (tenant, model) per TTL per process. A miss
 runs the lookup in the thread pool (the SQL driver blocks), and concurrent misses for one key share
 that single lookup. The cache lives on `app.state`, created on first use.
 
-Staleness: a model deleted through this process is dropped from this cache at once
-(`invalidate`); other API processes keep routing to it until their entry expires, at most `ttl_s`
-seconds. A newly registered model likewise becomes routable within `ttl_s` of a cached 404.
+Staleness: a model deleted or a deployment changed through this process is dropped from this cache
+at once (`invalidate`); other API processes keep the old route until their entry expires, at most
+`ttl_s` seconds. A newly registered model or deployment likewise becomes routable within `ttl_s` of
+a cached 404.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ import anyio
 import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.cache_changes import Change, publish
+from service.deployments.routing import DeploymentRoute, load_deployment_route
 from service.errors import NotFound
+from service.models.catalog import BASE_MODELS
 from service.models.service import ModelRoute, model_not_found, resolve_route
 from service.runtime import Runtime
 
@@ -33,13 +41,14 @@ ROUTE_CACHE_TTL_S = 5.0
 ROUTE_CACHE_MAX_ENTRIES = 10_000
 
 Key = tuple[str, str]  # (tenant_id, model)
-Lookup = Callable[[str, str, str], ModelRoute | None]  # (tenant_id, tenant_name, model) -> route
+Route = ModelRoute | DeploymentRoute
+Lookup = Callable[[str, str, str], Route | None]  # (tenant_id, tenant_name, model) -> route
 
 
 @dataclass(frozen=True)
 class _Entry:
     expires_at: float
-    route: ModelRoute | None  # None: the model does not exist for this tenant
+    route: Route | None  # None: the model does not exist for this tenant
 
 
 class RouteCache:
@@ -58,15 +67,15 @@ class RouteCache:
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
-        self._pending: dict[Key, asyncio.Task[ModelRoute | None]] = {}
+        self._pending: dict[Key, asyncio.Task[Route | None]] = {}
         self._generation = 0  # bumped by every invalidation; a lookup started earlier is not cached
         self._lock = threading.Lock()
 
-    async def resolve(self, *, tenant_id: str, tenant_name: str, model: str) -> ModelRoute:
+    async def resolve(self, *, tenant_id: str, tenant_name: str, model: str) -> Route:
         """The route for `model` as `tenant_id` sees it; NotFound (`model_not_found`) if none."""
         key = (tenant_id, model)
-        route: ModelRoute | None = None
-        task: asyncio.Task[ModelRoute | None] | None = None
+        route: Route | None = None
+        task: asyncio.Task[Route | None] | None = None
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.expires_at > self._clock():
@@ -81,7 +90,8 @@ class RouteCache:
         return route
 
     def invalidate(self, *, tenant_id: str, model: str) -> None:
-        """Forget `model` for `tenant_id` in this process (e.g. after deleting it)."""
+        """Forget `model` (a model or a deployment's name) for `tenant_id` in this process (e.g.
+        after deleting it)."""
         key = (tenant_id, model)
         with self._lock:
             self._entries.pop(key, None)
@@ -91,13 +101,13 @@ class RouteCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _start_load(self, key: Key, tenant_name: str) -> asyncio.Task[ModelRoute | None]:
+    def _start_load(self, key: Key, tenant_name: str) -> asyncio.Task[Route | None]:
         task = asyncio.ensure_future(self._load(key, tenant_name, self._generation))
         self._pending[key] = task
         task.add_done_callback(partial(self._forget_pending, key))
         return task
 
-    async def _load(self, key: Key, tenant_name: str, generation: int) -> ModelRoute | None:
+    async def _load(self, key: Key, tenant_name: str, generation: int) -> Route | None:
         tenant_id, model = key
         route = await anyio.to_thread.run_sync(self._lookup, tenant_id, tenant_name, model)
         with self._lock:
@@ -108,7 +118,7 @@ class RouteCache:
                     self._entries.popitem(last=False)
         return route
 
-    def _forget_pending(self, key: Key, task: asyncio.Task[ModelRoute | None]) -> None:
+    def _forget_pending(self, key: Key, task: asyncio.Task[Route | None]) -> None:
         with self._lock:
             if self._pending.get(key) is task:
                 del self._pending[key]
@@ -118,8 +128,10 @@ class RouteCache:
 
 def lookup_route(
     sessions: sessionmaker[Session], default_provider: str, tenant_id: str, tenant_name: str, model: str
-) -> ModelRoute | None:
-    """One read of the routing table (blocking; runs in the thread pool)."""
+) -> Route | None:
+    """One read of the routing table (blocking; runs in the thread pool): a model, else a
+    deployment (a deployment's name is neither `ft:…` nor a base model's, so they rarely meet; if a
+    provider's model name ever equals one, the model wins)."""
     with sessions() as session:
         try:
             return resolve_route(
@@ -130,7 +142,15 @@ def lookup_route(
                 default_provider=default_provider,
             )
         except NotFound:
-            return None
+            if model.startswith("ft:") or model in BASE_MODELS:
+                return None
+        return load_deployment_route(
+            session,
+            tenant_id=tenant_id,
+            tenant_name=tenant_name,
+            name=model,
+            default_provider=default_provider,
+        )
 
 
 def get_route_cache(state: Any) -> RouteCache:
@@ -144,8 +164,16 @@ def get_route_cache(state: Any) -> RouteCache:
     return cache
 
 
-def invalidate_route(state: Any, *, tenant_id: str, model: str) -> None:
-    """Drop a cached route if the app has a route cache yet (callable from any thread)."""
+def forget_route(state: Any, *, tenant_id: str, model: str) -> None:
+    """Drop a cached route in this process if the app has a route cache yet (from any thread)."""
     cache: RouteCache | None = getattr(state, "route_cache", None)
     if cache is not None:
         cache.invalidate(tenant_id=tenant_id, model=model)
+
+
+def invalidate_route(state: Any, *, tenant_id: str, model: str) -> None:
+    """After a committed change to `model` (a model or a deployment's name): drop it here at once,
+    and in every other API process within a second (`service.cache_changes`)."""
+    forget_route(state, tenant_id=tenant_id, model=model)
+    runtime: Runtime = state.runtime
+    publish(runtime.redis, Change(tenant_id=tenant_id, model=model))

@@ -2,7 +2,7 @@
 
 `FakeUpstream.app` answers `/v1/chat/completions` and `/v1/completions` (JSON or SSE) and
 `DELETE /v1/models/{id}` with canned OpenAI-shaped objects, records what it received, and can be
-told to fail (`fail_with`). It can sleep between SSE chunks and records when it sent each one.
+told to fail (`fail_with`, or `failing[model]` for one model only). It can sleep between SSE chunks and records when it sent each one.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class FakeUpstream:
         self.words = chunks or WORDS
         self.received: list[Received] = []
         self.fail_with: Failure | None = None
+        self.failing: dict[str, Failure] = {}  # by the requested model
         self.deleted: set[str] = set()
         self.chunk_sent_at: list[float] = []  # time.monotonic() as each SSE chunk was handed on
         self.stream_finished = threading.Event()
@@ -107,6 +108,8 @@ class FakeUpstream:
         if self.fail_with is not None:
             return self._failure()
         model = body["model"]
+        if model in self.failing:
+            return self._failure(self.failing[model])
         if body.get("stream"):
             return StreamingResponse(self._chunks(model, chat=chat), media_type="text/event-stream")
         if chat:

@@ -42,7 +42,9 @@ class Table:
 
 
 async def resolve(cache: RouteCache, model: str = FT_MODEL) -> ModelRoute:
-    return await cache.resolve(tenant_id="t1", tenant_name="acme", model=model)
+    route = await cache.resolve(tenant_id="t1", tenant_name="acme", model=model)
+    assert isinstance(route, ModelRoute)
+    return route
 
 
 def test_a_second_request_within_the_ttl_is_answered_from_memory() -> None:

@@ -185,3 +185,33 @@ def test_a_stream_that_breaks_off_ends_with_an_error_the_sdk_raises(
     # Then it got what was sent, then an error rather than a silently truncated answer
     assert first.choices[0].delta.content == "Jonny"
     assert raised.value.code == "provider_unavailable"
+
+
+class BreaksAtOnce(httpx2.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        raise httpx2.ReadError("connection reset by peer")
+        yield b""  # pragma: no cover  (makes this an async generator)
+
+
+def test_a_stream_that_breaks_off_before_its_first_byte_is_a_gateway_error(
+    runtime: Runtime, caller: openai.OpenAI
+) -> None:
+    # Given a provider that starts a stream and drops it before sending anything
+    add_fine_tuned_model(runtime)
+    use_transport(
+        runtime,
+        httpx2.MockTransport(
+            lambda request: httpx2.Response(
+                200, headers={"content-type": "text/event-stream"}, stream=BreaksAtOnce()
+            )
+        ),
+    )
+
+    # When the caller streams
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=True)
+
+    # Then nothing was sent yet, so it is an error status (as for an unreachable provider), not a 200
+    assert raised.value.status_code == 502
+    assert raised.value.code == "provider_unavailable"
+    assert raised.value.response.headers["x-ftm-model"] == FT_MODEL
