@@ -193,8 +193,8 @@ def test_a_waiting_job_fails_naming_its_file_when_the_validated_format_does_not_
     access = ProviderAccess(runtime.providers, runtime.blobs, timedelta(seconds=0))
     submission.submit(runtime.sessions, job.id, access)
 
+    files.validate_file(runtime.sessions, runtime.blobs, file_id)
     with session_scope(runtime.sessions) as session:
-        files.validate_file(session, runtime.blobs, file_id)
         refresh.kick_waiting_jobs(session, file_id)
     submission.submit(runtime.sessions, job.id, access)
 
