@@ -172,4 +172,9 @@ def test_naming_another_tenants_model_in_a_body_is_a_404(
         assert answer.json()["error"]["code"] == "model_not_found"
         checked.append(path)
 
-    assert sorted(checked) == ["/v1/chat/completions", "/v1/completions", "/v1/fine_tuning/jobs"]
+    assert sorted(checked) == [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/fine_tuning/estimates",
+        "/v1/fine_tuning/jobs",
+    ]

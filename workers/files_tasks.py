@@ -8,6 +8,7 @@ from service.clock import utcnow
 from service.db import session_scope
 from service.files import orphans
 from service.files import service as files
+from service.files.models import FileStatus
 from service.jobs import refresh as jobs_refresh
 from service.tasks import TaskName
 from workers.celery_app import celery_app
@@ -17,9 +18,10 @@ from workers.runtime import get_runtime
 @celery_app.task(name=TaskName.FILES_VALIDATE.value, acks_late=True, ignore_result=True)
 def validate_file(file_id: str) -> None:
     runtime = get_runtime()
-    with session_scope(runtime.sessions) as session:
-        row = files.validate_file(session, runtime.blobs, file_id)
-        if row is not None and row.status != "uploaded":
+    status = files.validate_file(runtime.sessions, runtime.blobs, file_id)
+    if status is not None and status != FileStatus.UPLOADED:
+        # A crash before this only delays the waiting jobs until their next sweep.
+        with session_scope(runtime.sessions) as session:
             jobs_refresh.kick_waiting_jobs(session, file_id)
 
 

@@ -15,6 +15,7 @@ from service.deps import DbSession, FilesCaller, get_runtime
 from service.errors import PayloadTooLarge
 from service.files import service
 from service.files.names import content_disposition
+from service.files.report import ValidationReport
 from service.files.schemas import File, FileDeleted, FileValidation
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
@@ -99,6 +100,8 @@ def file_content(
 
 @router.get("/files/{file_id}/validation", response_model=FileValidation)
 def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> FileValidation:
-    """The file's validation report: example count, format and every problem by line."""
+    """The file's validation report: format and example count, errors and warnings counted by
+    category with their lines, and token statistics per encoding."""
     row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
-    return FileValidation(file_id=row.id, status=row.status, report=row.report)
+    report = ValidationReport.model_validate(row.report) if row.report is not None else None
+    return FileValidation(file_id=row.id, status=row.status, report=report)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from service.clock import to_unix
 from service.files.models import FileRow
+from service.files.report import ValidationReport
 
 FileStatus = Literal["uploaded", "processed", "error"]
 
@@ -47,11 +48,10 @@ class FileDeleted(BaseModel):
 
 
 class FileValidation(BaseModel):
-    """The validation report of a file (native extra)."""
+    """The validation report of a file (native extra); `report` is null until a worker has
+    validated the file."""
 
     object: Literal["file.validation"] = "file.validation"
     file_id: str
     status: FileStatus
-    report: dict[str, Any] | None = Field(
-        description="examples, format, error_count, errors[{line, message}]"
-    )
+    report: ValidationReport | None

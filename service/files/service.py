@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from service.blobs.store import BlobStore, StoredBlob
+from service.blobs.store import BlobNotFound, BlobStore, StoredBlob
 from service.blobs.transactions import delete_after_commit
 from service.clock import utcnow
+from service.db import session_scope
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow, FileStatus
 from service.files.names import clean_filename
@@ -129,17 +130,33 @@ def delete_file(session: Session, blobs: BlobStore, *, tenant_id: str, file_id: 
     delete_after_commit(session, blobs, row.blob_key)
 
 
-def validate_file(session: Session, blobs: BlobStore, file_id: str) -> FileRow | None:
-    """Validate an uploaded file and set its status (idempotent: a decided file is left as is)."""
-    row = session.get(FileRow, file_id)
-    if row is None or row.status != FileStatus.UPLOADED:
-        return row
-    report = validate_jsonl(_lines(blobs, row.blob_key))
-    row.report = report.as_dict()
-    row.status = FileStatus.PROCESSED if report.ok else FileStatus.ERROR
-    row.status_details = None if report.ok else report.summary()
-    log.info("file %s validated: %s", file_id, row.status)
-    return row
+def validate_file(sessions: sessionmaker[Session], blobs: BlobStore, file_id: str) -> FileStatus | None:
+    """Validate an uploaded file and set its status; returns the file's status (None if it is gone).
+
+    The body is streamed with no transaction open, since a large file takes minutes; the outcome
+    is written in a second, short one. Idempotent: a decided file is left as it is, and of two
+    validations racing, the first to write wins."""
+    with session_scope(sessions) as session:
+        row = session.get(FileRow, file_id)
+        if row is None or row.status != FileStatus.UPLOADED:
+            return FileStatus(row.status) if row is not None else None
+        key = row.blob_key
+    try:
+        report = validate_jsonl(_lines(blobs, key))
+    except BlobNotFound:
+        with session_scope(sessions) as session:
+            if session.get(FileRow, file_id) is None:
+                return None  # deleted while it was being read
+        raise
+    with session_scope(sessions) as session:
+        row = session.get(FileRow, file_id)
+        if row is None or row.status != FileStatus.UPLOADED:
+            return FileStatus(row.status) if row is not None else None
+        row.report = report.model_dump(mode="json")
+        row.status = FileStatus.PROCESSED if report.ok else FileStatus.ERROR
+        row.status_details = None if report.ok else report.summary()
+        log.info("file %s validated: %s", file_id, row.status)
+        return FileStatus(row.status)
 
 
 def _lines(blobs: BlobStore, key: str) -> Iterable[bytes]:

@@ -1,155 +1,191 @@
-"""Basic checks of a fine-tuning file: JSONL, one known shape per line, enough examples.
+"""Validation of a JSONL training file, streamed line by line (never the whole file in memory).
 
-Each problem names its line. The datasets work deepens this (token counts, limits, duplicates,
-personal data); the report's shape is made to grow.
+The file-level checks live here: UTF-8, a byte-order mark, blank lines, JSON objects, one format
+per file, enough examples, the image-example limit, duplicates (`service.files.duplicates`). Each example's fields are checked by
+`service.files.checks`; the valid examples' tokens are counted per encoding by
+`service.files.stats`. Errors and warnings are counted by category with their first lines;
+warnings never block a job, errors always do.
 """
 
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+
+from service.files.checks import ExampleChecker, Format, Problem, shape_of
+from service.files.duplicates import DuplicateFinder
+from service.files.images import ImagePolicy
+from service.files.report import CategoryCount, Issue, ValidationReport
+from service.files.stats import FIRST_LINES, EncodingTally, distribution, models_for
 
 MIN_EXAMPLES = 10
-MAX_REPORTED_ERRORS = 20
-CHAT_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
-MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id", "refusal"}
-
-Format = Literal["chat", "completion", "preference"]
+RECOMMENDED_EXAMPLES = 50
+MAX_REPORTED_ISSUES = 20
+BOM = b"\xef\xbb\xbf"
 
 
-@dataclass
-class ValidationReport:
-    examples: int = 0
-    format: Format | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    error_count: int = 0
+class _Issues:
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[Issue] = []
+        self.categories: dict[str, CategoryCount] = {}
 
-    def add(self, line: int, message: str) -> None:
-        self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "message": message})
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-    def summary(self) -> str:
-        if self.ok:
-            return f"{self.examples} {self.format} examples"
-        first = self.errors[0]
-        more = f" ({self.error_count - 1} more problems)" if self.error_count > 1 else ""
-        where = f"Line {first['line']}: " if first["line"] else ""
-        return f"{where}{first['message']}{more}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "examples": self.examples,
-            "format": self.format,
-            "error_count": self.error_count,
-            "errors": self.errors,
-        }
+    def add(self, line: int | None, category: str, message: str) -> None:
+        self.count += 1
+        if len(self.first) < MAX_REPORTED_ISSUES:
+            self.first.append(Issue(line=line, category=category, message=message))
+        counted = self.categories.setdefault(category, CategoryCount(count=0, lines=[]))
+        counted.count += 1
+        if line is not None and len(counted.lines) < FIRST_LINES:
+            counted.lines.append(line)
 
 
-def _check_message(message: Any, where: str) -> str | None:
-    if not isinstance(message, dict):
-        return f"{where} is not an object."
-    if "role" not in message:
-        return f"{where} has no 'role'."
-    if message["role"] not in CHAT_ROLES:
-        return f"{where} has unknown role '{message['role']}'."
-    unknown = sorted(set(message) - MESSAGE_KEYS)
-    if unknown:
-        return f"{where} has unrecognised key(s) {', '.join(unknown)}."
-    content = message.get("content")
-    has_call = bool(message.get("tool_calls") or message.get("function_call"))
-    if content is None and not has_call:
-        return f"{where} has no 'content'."
-    if content is not None and not isinstance(content, str | list):
-        return f"{where} 'content' must be a string or a list of content parts."
-    if "weight" in message and message["weight"] not in (0, 1):
-        return f"{where} 'weight' must be 0 or 1."
-    return None
+class _Validation:
+    def __init__(self, images: ImagePolicy, count_tokens: bool) -> None:
+        self.errors = _Issues()
+        self.warnings = _Issues()
+        self.checker = ExampleChecker(images)
+        self.images = images
+        self.count_tokens = count_tokens
+        self.format: Format | None = None
+        self.examples = 0
+        self.lines = 0
+        self.non_blank = 0
+        self.with_images = 0
+        self.messages = array("I")
+        self.tallies: list[EncodingTally] = []
+        self.duplicates = DuplicateFinder()
 
-
-def _check_chat(record: dict[str, Any]) -> str | None:
-    messages = record["messages"]
-    if not isinstance(messages, list) or not messages:
-        return "'messages' must be a non-empty list."
-    for index, message in enumerate(messages):
-        problem = _check_message(message, f"messages[{index}]")
-        if problem:
-            return problem
-    if not any(message.get("role") == "assistant" for message in messages):
-        return "the example has no assistant message to learn from."
-    return None
-
-
-def _check_completion(record: dict[str, Any]) -> str | None:
-    for key in ("prompt", "completion"):
-        if not isinstance(record.get(key), str):
-            return f"'{key}' must be a string."
-    return None
-
-
-def _check_preference(record: dict[str, Any]) -> str | None:
-    source = record.get("input")
-    if not isinstance(source, dict) or not isinstance(source.get("messages"), list):
-        return "'input.messages' must be a list."
-    for key in ("preferred_output", "non_preferred_output"):
-        output = record.get(key)
-        if not isinstance(output, list) or not output:
-            return f"'{key}' must be a non-empty list of assistant messages."
-        if any(not isinstance(m, dict) or m.get("role") != "assistant" for m in output):
-            return f"'{key}' may only hold assistant messages."
-    return None
-
-
-def _shape(record: dict[str, Any]) -> Format | None:
-    if "messages" in record:
-        return "chat"
-    if "preferred_output" in record or "non_preferred_output" in record:
-        return "preference"
-    if "prompt" in record or "completion" in record:
-        return "completion"
-    return None
-
-
-CHECKS = {"chat": _check_chat, "completion": _check_completion, "preference": _check_preference}
-
-
-def validate_jsonl(lines: Iterable[bytes]) -> ValidationReport:
-    """Check every line of a JSONL training file; line numbers start at 1."""
-    report = ValidationReport()
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            report.add(number, f"not valid JSON ({error.__class__.__name__}: {error}).")
-            continue
-        if not isinstance(record, dict):
-            report.add(number, "each line must be a JSON object.")
-            continue
-        shape = _shape(record)
-        if shape is None:
-            report.add(
+    def line(self, number: int, raw: bytes) -> None:
+        self.lines = number
+        raw = raw.rstrip(b"\r\n")
+        if number == 1 and raw.startswith(BOM):
+            self.errors.add(
                 number,
-                "unrecognised example: expected 'messages', 'prompt'/'completion' or a preference pair.",
+                "byte_order_mark",
+                "the file starts with a byte-order mark; save it as UTF-8 without BOM.",
             )
-            continue
-        if report.format is None:
-            report.format = shape
-        elif shape != report.format:
-            report.add(number, f"a {shape} example in a {report.format} file; use one format per file.")
-            continue
-        problem = CHECKS[shape](record)
-        if problem:
-            report.add(number, problem)
-            continue
-        report.examples += 1
-    if report.ok and report.examples < MIN_EXAMPLES:
-        report.add(0, f"the file has {report.examples} examples; at least {MIN_EXAMPLES} are required.")
-    return report
+            raw = raw[len(BOM) :]
+        if not raw.strip():
+            self.errors.add(number, "blank_line", "blank line; every line must hold one JSON example.")
+            return
+        self.non_blank += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.errors.add(number, "invalid_utf8", f"not valid UTF-8 (byte {error.start + 1} of the line).")
+            return
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            self.errors.add(number, "invalid_json", f"not valid JSON ({error.msg} at column {error.colno}).")
+            return
+        except (ValueError, RecursionError) as error:  # an integer of over 4,300 digits, deep nesting
+            self.errors.add(number, "invalid_json", f"JSON that cannot be read ({error.__class__.__name__}).")
+            return
+        if not isinstance(record, dict):
+            self.errors.add(number, "data_type", "each line must be a JSON object.")
+            return
+        self.example(number, record)
+
+    def example(self, number: int, record: dict[str, object]) -> None:
+        shape = shape_of(record)
+        if shape is None:
+            self.errors.add(
+                number,
+                "unrecognized_format",
+                "unrecognized example: expected 'messages', 'prompt' and 'completion', or a preference pair.",
+            )
+            return
+        if self.format is None:
+            self.format = shape
+            if self.count_tokens:
+                kind = "completion" if shape == "completion" else "chat"
+                self.tallies = [EncodingTally(enc, models) for enc, models in models_for(kind).items()]
+        elif shape != self.format:
+            self.errors.add(
+                number,
+                "mixed_formats",
+                f"a {shape} example in a {self.format} file; use one format per file.",
+            )
+            return
+        problems, facts = self.checker.check(shape, record)
+        self._add(number, problems)
+        if any(not problem.warning for problem in problems):
+            return
+        self.examples += 1
+        self.messages.append(facts.messages)
+        if shape == "chat" and not facts.has_system:
+            self.warnings.add(number, "missing_system_message", "the example has no system message.")
+        if shape != "completion" and not facts.has_user:
+            self.warnings.add(number, "missing_user_message", "the example has no user message.")
+        if facts.images:
+            self.with_images += 1
+            if self.with_images == self.images.max_examples_with_images + 1:
+                self.errors.add(
+                    number,
+                    "too_many_image_examples",
+                    f"more than {self.images.max_examples_with_images} examples with images in one file.",
+                )
+        duplicate = self.duplicates.add(number, record)
+        if duplicate is not None:
+            self._add(number, [duplicate])
+        for tally in self.tallies:
+            tally.add(number, shape, record)
+
+    def _add(self, number: int, problems: list[Problem]) -> None:
+        for problem in problems:
+            target = self.warnings if problem.warning else self.errors
+            target.add(number, problem.category, problem.message)
+
+    def report(self) -> ValidationReport:
+        if self.non_blank == 0:
+            self.errors.add(None, "empty_file", "the file holds no examples.")
+        elif self.examples < MIN_EXAMPLES:
+            self.errors.add(
+                None,
+                "too_few_examples",
+                f"the file has {self.examples} valid examples; at least {MIN_EXAMPLES} are required.",
+            )
+        elif self.examples < RECOMMENDED_EXAMPLES:
+            self.warnings.add(
+                None,
+                "few_examples",
+                f"{self.examples} examples; 50 to 100 usually give clearer gains (OpenAI's guide).",
+            )
+        tokens = {tally.encoding: tally.stats() for tally in self.tallies}
+        for stats in tokens.values():
+            for limit in stats.limits:
+                if limit.examples_over:
+                    self.warnings.add(
+                        limit.first_lines[0],
+                        "over_context_limit",
+                        f"{limit.examples_over} examples are longer than {limit.limit} {stats.encoding} tokens "
+                        f"and will be truncated on {', '.join(limit.models)} (first lines "
+                        f"{', '.join(map(str, limit.first_lines))}).",
+                    )
+        return ValidationReport(
+            format=self.format,
+            examples=self.examples,
+            lines=self.lines,
+            error_count=self.errors.count,
+            errors=self.errors.first,
+            error_categories=self.errors.categories,
+            warning_count=self.warnings.count,
+            warnings=self.warnings.first,
+            warning_categories=self.warnings.categories,
+            messages_per_example=distribution(self.messages) if self.format != "completion" else None,
+            examples_with_images=self.with_images,
+            tokens=tokens,
+        )
+
+
+def validate_jsonl(
+    lines: Iterable[bytes], *, images: ImagePolicy | None = None, count_tokens: bool = True
+) -> ValidationReport:
+    """Check every line of a JSONL training file; line numbers start at 1."""
+    validation = _Validation(images or ImagePolicy(), count_tokens)
+    for number, raw in enumerate(lines, start=1):
+        validation.line(number, raw)
+    return validation.report()

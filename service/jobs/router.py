@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from service.contract import errors
 from service.deps import DbSession, FineTuningCaller, get_runtime
-from service.jobs import control, service
+from service.jobs import control, estimate, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
-from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEvent
+from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEstimate, JobEvent
 from service.pagination import After, Page
 from service.routing import ServiceRoute
 
+JobEstimateRequest = JobCreate  # the same body, so the estimate refuses what a create refuses
 router = APIRouter(prefix="/v1", tags=["fine_tuning"], route_class=ServiceRoute)
 
 # The job's state may forbid the action (400, as at OpenAI); the provider may be unreachable.
@@ -42,6 +43,20 @@ def create_job(body: JobCreate, request: Request, caller: FineTuningCaller, sess
     provider and create the provider job, and sweeps follow it to its end."""
     job = service.create_job(session, body, caller=caller, providers=get_runtime(request).providers)
     return Job.from_row(job)
+
+
+@router.post("/fine_tuning/estimates", response_model=JobEstimate, responses=errors(404))
+def estimate_job(
+    body: JobEstimateRequest, request: Request, caller: FineTuningCaller, session: DbSession
+) -> JobEstimate:
+    """Estimate a job before creating it (native): the body is a job create's. Returns the epochs
+    (OpenAI's heuristic for `auto`), billed tokens per epoch and in all, the cost from the price
+    table, warnings (truncation, data quality) and `allowed_to_proceed`. Nothing is created.
+    Bad parameters are the same 400s as a create's."""
+    runtime = get_runtime(request)
+    return estimate.estimate_job(
+        session, body, caller=caller, prices=runtime.settings.training_prices, blobs=runtime.blobs
+    )
 
 
 @router.get("/fine_tuning/jobs", response_model=Page[Job])

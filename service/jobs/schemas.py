@@ -206,3 +206,33 @@ class JobCheckpoint(BaseModel):
             step_number=row.step_number,
             metrics=row.metrics,
         )
+
+
+class JobEstimate(BaseModel):
+    """A job's pre-flight estimate (native): epochs, billed tokens and cost, from the files'
+    validation reports. `allowed_to_proceed` is false when a job create would be refused or the
+    job would fail on its files; `errors` say why. Warnings never block."""
+
+    object: Literal["fine_tuning.job.estimate"] = "fine_tuning.job.estimate"
+    model: str
+    base_model: str
+    encoding: str = Field(description="the tokenizer of the base model (`o200k_base`, `cl100k_base`)")
+    training_file: str
+    validation_file: str | None = None
+    training_examples: int | None = None
+    n_epochs: int | None = Field(default=None, description="the epochs given, or OpenAI's choice for `auto`")
+    n_epochs_auto: bool
+    billed_tokens_per_epoch: int | None = Field(
+        default=None, description="training tokens, each example counted up to the model's training context"
+    )
+    total_billed_tokens: int | None = None
+    price_per_million_tokens: float | None = Field(
+        default=None, description="US dollars (FTM_TRAINING_PRICES)"
+    )
+    estimated_cost_usd: float | None = None
+    validation_examples_in_training: int | None = Field(
+        default=None, description="validation examples whose text is also in the training file"
+    )
+    warnings: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    allowed_to_proceed: bool = True

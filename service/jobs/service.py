@@ -18,6 +18,7 @@ from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow, FileStatus
 from service.ids import new_id
+from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.jobs.refresh import SWEEP_LEASE
@@ -43,20 +44,41 @@ def get_job(session: Session, *, tenant_id: str, job_id: str) -> JobRow:
     return get_owned(session, JobRow, job_id, tenant_id=tenant_id, not_found=job_not_found)
 
 
-def _check_file(session: Session, tenant_id: str, file_id: str, param: str) -> FileRow:
+def load_file(session: Session, tenant_id: str, file_id: str, param: str) -> FileRow:
+    """A file of the caller's that a job may name (a missing one and another tenant's look alike)."""
     row = session.scalar(owned(FileRow, tenant_id).where(FileRow.id == file_id))
     if row is None:
         raise InvalidRequest(f"File '{file_id}' does not exist.", param=param, code="file_not_found")
     if row.purpose != "fine-tune":
         raise InvalidRequest(f"File '{file_id}' has purpose '{row.purpose}', not 'fine-tune'.", param=param)
-    if row.status == FileStatus.ERROR:
-        raise InvalidRequest(
-            f"File '{file_id}' is invalid: {row.status_details}", param=param, code="invalid_file"
-        )
     return row
 
 
-def _hyperparameters(request: JobCreate) -> dict[str, Any]:
+def file_problem(row: FileRow, *, model: str, method: str) -> str | None:
+    """Why a job of `model` and `method` cannot train on this file; None if it can (or may, once
+    the file is validated)."""
+    if row.status == FileStatus.ERROR:
+        return f"File '{row.id}' is invalid: {row.status_details}"
+    if row.status == FileStatus.PROCESSED and row.report is not None:
+        misfit = format_misfit(model, method, row.report.get("format"))
+        if misfit is not None:
+            return f"File '{row.id}' does not fit the model: {misfit}"
+    return None
+
+
+def method_type(request: JobCreate) -> str:
+    return request.method.type if request.method is not None else "supervised"
+
+
+def _check_file(session: Session, request: JobCreate, tenant_id: str, file_id: str, param: str) -> FileRow:
+    row = load_file(session, tenant_id, file_id, param)
+    problem = file_problem(row, model=request.model, method=method_type(request))
+    if problem is not None:
+        raise InvalidRequest(problem, param=param, code="invalid_file")
+    return row
+
+
+def hyperparameters_of(request: JobCreate) -> dict[str, Any]:
     chosen = request.hyperparameters
     if request.method is not None:
         section = getattr(request.method, request.method.type)
@@ -80,13 +102,13 @@ def create_job(
             code="model_not_available",
         )
     providers.config(provider)
-    _check_file(session, caller.tenant_id, request.training_file, "training_file")
+    _check_file(session, request, caller.tenant_id, request.training_file, "training_file")
     if request.validation_file is not None:
         if request.validation_file == request.training_file:
             raise InvalidRequest(
                 "The validation file must differ from the training file.", param="validation_file"
             )
-        _check_file(session, caller.tenant_id, request.validation_file, "validation_file")
+        _check_file(session, request, caller.tenant_id, request.validation_file, "validation_file")
     now = utcnow()
     job = JobRow(
         id=new_id("ftjob-"),
@@ -95,7 +117,7 @@ def create_job(
         model=request.model,
         training_file=request.training_file,
         validation_file=request.validation_file,
-        hyperparameters=_hyperparameters(request),
+        hyperparameters=hyperparameters_of(request),
         method=request.method.model_dump(exclude_none=True) if request.method else {"type": "supervised"},
         suffix=request.suffix,
         seed=request.seed if request.seed is not None else secrets.randbelow(2_147_483_647),

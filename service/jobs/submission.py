@@ -32,6 +32,7 @@ from service.db import session_scope
 from service.files.models import FileRow, FileStatus
 from service.jobs import claims
 from service.jobs.access import ProviderAccess
+from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
 from service.jobs.models import JobRow
 from service.jobs.snapshots import RemoteSnapshot, apply_snapshot
@@ -76,6 +77,12 @@ def _files_ready(session: Session, job: JobRow) -> dict[str, FileRow] | None:
             return None
         if row.status != FileStatus.PROCESSED:
             job.next_refresh_at = utcnow() + FILES_PENDING_RETRY
+            return None
+        misfit = format_misfit(
+            job.model, (job.method or {}).get("type", "supervised"), (row.report or {}).get("format")
+        )
+        if misfit is not None:
+            fail(session, job, code=f"invalid_{param}", message=f"{file_id}: {misfit}", param=param)
             return None
         files[param] = row
     return files

@@ -1,7 +1,8 @@
 """Base models that can be fine-tuned (and called through the proxy), with their limits.
 
 Training context limits follow OpenAI's fine-tuning guide; examples longer than the limit are
-truncated by the provider.
+truncated by the provider. Encodings are tiktoken's for each model: `o200k_base` for the gpt-4o
+and gpt-4.1 families, `cl100k_base` for gpt-3.5-turbo, gpt-4, babbage-002 and davinci-002.
 """
 
 from __future__ import annotations
@@ -15,23 +16,27 @@ class BaseModel:
     id: str
     kind: Literal["chat", "completion"]
     training_context: int
+    encoding: Literal["o200k_base", "cl100k_base"]
     owned_by: str = "system"
 
 
 BASE_MODELS: dict[str, BaseModel] = {
     model.id: model
     for model in (
-        BaseModel("gpt-4o-mini-2024-07-18", "chat", 65_536),
-        BaseModel("gpt-4o-2024-08-06", "chat", 65_536),
-        BaseModel("gpt-4.1-2025-04-14", "chat", 65_536),
-        BaseModel("gpt-4.1-mini-2025-04-14", "chat", 65_536),
-        BaseModel("gpt-4.1-nano-2025-04-14", "chat", 65_536),
-        BaseModel("gpt-3.5-turbo-0125", "chat", 16_385),
-        BaseModel("gpt-3.5-turbo-1106", "chat", 16_385),
-        BaseModel("babbage-002", "completion", 16_385),
-        BaseModel("davinci-002", "completion", 16_385),
+        BaseModel("gpt-4o-mini-2024-07-18", "chat", 65_536, "o200k_base"),
+        BaseModel("gpt-4o-2024-08-06", "chat", 65_536, "o200k_base"),
+        BaseModel("gpt-4.1-2025-04-14", "chat", 65_536, "o200k_base"),
+        BaseModel("gpt-4.1-mini-2025-04-14", "chat", 65_536, "o200k_base"),
+        BaseModel("gpt-4.1-nano-2025-04-14", "chat", 65_536, "o200k_base"),
+        BaseModel("gpt-3.5-turbo-0125", "chat", 16_385, "cl100k_base"),
+        BaseModel("gpt-3.5-turbo-1106", "chat", 16_385, "cl100k_base"),
+        BaseModel("babbage-002", "completion", 16_385, "cl100k_base"),
+        BaseModel("davinci-002", "completion", 16_385, "cl100k_base"),
     )
 }
+
+
+ENCODINGS = ("o200k_base", "cl100k_base")
 
 
 def base_model_of(model: str) -> str:

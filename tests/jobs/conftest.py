@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from emulator.app import create_app as create_emulator
 from emulator.settings import EmulatorSettings
 from service.config import Settings
-from service.db import session_scope
 from service.files import service as files
 from service.runtime import Runtime
 from tests.conftest import sdk_for
@@ -58,6 +57,5 @@ def sdk(client: TestClient, tenant_key: str) -> openai.OpenAI:
 def upload(sdk: openai.OpenAI, runtime: Runtime, body: bytes | None = None, *, validate: bool = True) -> str:
     created = sdk.files.create(file=("train.jsonl", io.BytesIO(body or jonny_dataset())), purpose="fine-tune")
     if validate:
-        with session_scope(runtime.sessions) as session:
-            files.validate_file(session, runtime.blobs, created.id)
+        files.validate_file(runtime.sessions, runtime.blobs, created.id)
     return created.id

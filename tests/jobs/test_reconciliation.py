@@ -149,8 +149,8 @@ def test_a_job_waits_for_its_file_and_fails_when_the_file_is_invalid(
     waiting = sdk.fine_tuning.jobs.retrieve(job.id).status
     from service.files import service as files
 
+    files.validate_file(runtime.sessions, runtime.blobs, file_id)
     with session_scope(runtime.sessions) as session:
-        files.validate_file(session, runtime.blobs, file_id)
         refresh.kick_waiting_jobs(session, file_id)
     submit(runtime, job.id)
 

@@ -1,0 +1,89 @@
+"""The validation report of a training file (stored with the file, served at
+`GET /v1/files/{id}/validation`): errors and warnings by category with their lines, the example
+count and format, and token statistics per encoding."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Format = Literal["chat", "completion", "preference"]
+
+
+class Issue(BaseModel):
+    """One problem, on one line (`null` for the file as a whole: empty, too few examples)."""
+
+    line: int | None = Field(description="1-based line number; null when the problem is the whole file's")
+    category: str = "invalid"
+    message: str
+
+
+class CategoryCount(BaseModel):
+    """How often one category occurred, and its first lines."""
+
+    count: int
+    lines: list[int] = Field(description="the first lines where it occurred (at most 10)")
+
+
+class Distribution(BaseModel):
+    """A distribution over the examples (percentiles interpolate linearly, as numpy's do)."""
+
+    min: float
+    max: float
+    mean: float
+    median: float
+    p5: float
+    p95: float
+
+
+class ContextLimit(BaseModel):
+    """The examples longer than a training context limit: the provider truncates them."""
+
+    limit: int = Field(description="the training context, in tokens")
+    models: list[str] = Field(description="the base models with this limit and encoding")
+    examples_over: int
+    first_lines: list[int]
+    billed_tokens: int = Field(description="tokens billed per epoch: each example counts up to the limit")
+
+
+class TokenStats(BaseModel):
+    """Token counts of the valid examples with one encoding (`o200k_base`, `cl100k_base`)."""
+
+    encoding: str
+    models: list[str] = Field(description="the base models that use this encoding")
+    total_tokens: int = Field(description="all tokens of all examples")
+    trained_tokens: int = Field(description="assistant tokens that are trained (weight 1)")
+    example_tokens: Distribution | None
+    assistant_tokens: Distribution | None
+    limits: list[ContextLimit]
+
+
+class ValidationReport(BaseModel):
+    """What validating a file found. Errors block jobs on the file; warnings never do."""
+
+    format: Format | None = None
+    examples: int = Field(0, description="valid examples")
+    lines: int = 0
+    error_count: int = 0
+    errors: list[Issue] = Field(default_factory=list, description="the first errors, in line order")
+    error_categories: dict[str, CategoryCount] = Field(default_factory=dict)
+    warning_count: int = 0
+    warnings: list[Issue] = Field(default_factory=list, description="the first warnings, in line order")
+    warning_categories: dict[str, CategoryCount] = Field(default_factory=dict)
+    messages_per_example: Distribution | None = None
+    examples_with_images: int = 0
+    tokens: dict[str, TokenStats] = Field(default_factory=dict, description="keyed by encoding")
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def summary(self) -> str:
+        """The file's `status_details`: the first error with its line, or what the file holds."""
+        if self.ok:
+            return f"{self.examples} {self.format} examples"
+        first = self.errors[0]
+        more = f" ({self.error_count - 1} more errors)" if self.error_count > 1 else ""
+        where = f"Line {first.line}: " if first.line else ""
+        return f"{where}{first.message}{more}"
