@@ -138,8 +138,8 @@ def test_an_invalid_file_prints_its_bad_lines_and_exits_1(logged_in: dict[str, s
     result = ftm("files", "upload", str(bad), "--wait", env=logged_in)
 
     assert result.returncode == ExitCode.FAILED
-    assert "invalid, 2 problems" in result.stdout
-    assert re.search(r"│ 2\s+│ not valid JSON", result.stdout)
+    assert re.search(r"invalid, \d+ problems", result.stdout)
+    assert re.search(r"│ 2\s+│ not valid JSON", result.stdout)  # the bad line, named
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
