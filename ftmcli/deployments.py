@@ -33,6 +33,14 @@ def _targets(deployment: dict[str, Any]) -> str:
     return ", ".join(f"{t['model']} ({t['weight']})" for t in deployment.get("targets", []))
 
 
+def _show_version(out: Output, deployment: dict[str, Any]) -> None:
+    if out.as_json:
+        out.json(deployment)
+    else:
+        line = f"{deployment['name']} is version {deployment['version']}: {_targets(deployment)}"
+        out.console.print(line, markup=False)
+
+
 @click.group()
 def deployments() -> None:
     """Stable names clients call as `model`, routed to your models by weight."""

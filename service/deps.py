@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.auth.keys import Scope
 from service.auth.service import Authenticator, Principal
+from service.db import session_scope
 from service.errors import AuthenticationFailed, PermissionDenied
 from service.runtime import Runtime
 
@@ -23,15 +24,8 @@ def get_runtime(request: Request) -> Runtime:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
-    session = get_runtime(request).sessions()
-    try:
+    with session_scope(get_runtime(request).sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.deployments.models import DeploymentRow
 from service.deployments.service import current_version
-from service.errors import NotFound
-from service.models.service import ModelRoute, resolve_route
+from service.models.service import ModelRoute, find_route
 from service.tenancy import owned
 
 _SCALE = float(1 << 64)
@@ -97,16 +96,13 @@ def load_deployment_route(
     version = current_version(session, row)
 
     def route(model: str) -> ModelRoute | None:
-        try:
-            return resolve_route(
-                session,
-                tenant_id=tenant_id,
-                tenant_name=tenant_name,
-                model=model,
-                default_provider=default_provider,
-            )
-        except NotFound:
-            return None
+        return find_route(
+            session,
+            tenant_id=tenant_id,
+            tenant_name=tenant_name,
+            model=model,
+            default_provider=default_provider,
+        )
 
     arms = []
     for target in version.targets:

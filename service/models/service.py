@@ -75,6 +75,22 @@ def resolve_route(
     raise model_not_found(model)
 
 
+def find_route(
+    session: Session, *, tenant_id: str, tenant_name: str, model: str, default_provider: str
+) -> ModelRoute | None:
+    """`resolve_route`, or None when no model of that name routes for the tenant."""
+    try:
+        return resolve_route(
+            session,
+            tenant_id=tenant_id,
+            tenant_name=tenant_name,
+            model=model,
+            default_provider=default_provider,
+        )
+    except NotFound:
+        return None
+
+
 def list_routes(
     session: Session, *, tenant_id: str, tenant_name: str, default_provider: str
 ) -> list[ModelRoute]:

@@ -32,9 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.cache_changes import Change, publish
 from service.deployments.routing import DeploymentRoute, load_deployment_route
-from service.errors import NotFound
 from service.models.catalog import BASE_MODELS
-from service.models.service import ModelRoute, model_not_found, resolve_route
+from service.models.service import ModelRoute, find_route, model_not_found
 from service.runtime import Runtime
 
 ROUTE_CACHE_TTL_S = 5.0
@@ -133,17 +132,15 @@ def lookup_route(
     deployment (a deployment's name is neither `ft:…` nor a base model's, so they rarely meet; if a
     provider's model name ever equals one, the model wins)."""
     with sessions() as session:
-        try:
-            return resolve_route(
-                session,
-                tenant_id=tenant_id,
-                tenant_name=tenant_name,
-                model=model,
-                default_provider=default_provider,
-            )
-        except NotFound:
-            if model.startswith("ft:") or model in BASE_MODELS:
-                return None
+        route = find_route(
+            session,
+            tenant_id=tenant_id,
+            tenant_name=tenant_name,
+            model=model,
+            default_provider=default_provider,
+        )
+        if route is not None or model.startswith("ft:") or model in BASE_MODELS:
+            return route
         return load_deployment_route(
             session,
             tenant_id=tenant_id,
