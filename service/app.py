@@ -23,6 +23,7 @@ from service.errors import ServiceError
 from service.files.router import router as files_router
 from service.jobs.router import router as jobs_router
 from service.json_body import NOT_JSON
+from service.logs import configure_logging
 from service.models.router import router as models_router
 from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
@@ -167,3 +168,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     ):
         app.include_router(router, max_body_size=settings.max_json_body_bytes)
     return app
+
+
+def serve() -> FastAPI:
+    """The app as `ftm api` serves it in each of its worker processes (uvicorn's factory): the
+    process's settings, and its JSON logging with secrets masked."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

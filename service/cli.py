@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,14 +114,21 @@ def keys_revoke(key_id: str) -> None:
 @main.command()
 @click.option("--host", default=None, help="Default: FTM_HOST.")
 @click.option("--port", type=int, default=None, help="Default: FTM_PORT.")
-def api(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="API processes on the one port. Default: the number of cores. Their in-memory caches stay "
+    "in step through Redis.",
+)
+def api(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API with uvicorn."""
-    from service.app import create_app
-
     settings = get_settings()
     configure_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        "service.app:serve",
+        factory=True,
+        workers=workers or os.cpu_count() or 1,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
