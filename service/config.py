@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # Celery and sweeps.
     celery_visibility_timeout_s: int = Field(default=3600, ge=10)
     celery_task_time_limit_s: int = Field(default=300, ge=5)
+    files_validate_time_limit_s: int = Field(default=0, ge=0)  # 0: 1500, within half the visibility timeout
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     job_refresh_interval_s: float = Field(default=10.0, gt=0)
     job_submit_lease_s: float = Field(default=60.0, ge=1)
@@ -93,6 +94,13 @@ class Settings(BaseSettings):
         if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:
             raise ValueError(
                 "FTM_CELERY_TASK_TIME_LIMIT_S must be at most half of FTM_CELERY_VISIBILITY_TIMEOUT_S"
+            )
+        if not self.files_validate_time_limit_s:
+            half = self.celery_visibility_timeout_s // 2
+            self.files_validate_time_limit_s = max(self.celery_task_time_limit_s, min(1500, half))
+        if self.files_validate_time_limit_s * 2 > self.celery_visibility_timeout_s:
+            raise ValueError(
+                "FTM_FILES_VALIDATE_TIME_LIMIT_S must be at most half of FTM_CELERY_VISIBILITY_TIMEOUT_S"
             )
         return self
 

@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 
 from service.config import Settings
-from service.tasks import queue_for
+from service.tasks import TaskName, queue_for
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -33,6 +33,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "task_time_limit": settings.celery_task_time_limit_s,
         "task_soft_time_limit": max(1, settings.celery_task_time_limit_s - 30),
+        # Validating a large file reads and tokenizes all of it: it gets a longer limit of its own
+        # (still at most half the visibility timeout, so it is never redelivered while it runs).
+        "task_annotations": {
+            TaskName.FILES_VALIDATE.value: {
+                "time_limit": settings.files_validate_time_limit_s,
+                "soft_time_limit": max(1, settings.files_validate_time_limit_s - 30),
+            }
+        },
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": "maintenance",
@@ -67,6 +75,9 @@ def check_celery_config(conf: Any) -> list[str]:
     visibility = conf.visibility_timeout or 0
     if not conf.task_time_limit or conf.task_time_limit * 2 > visibility:
         problems.append("task_time_limit must be set and at most half the visibility timeout")
+    for name, annotation in (conf.task_annotations or {}).items():
+        if annotation.get("time_limit", 0) * 2 > visibility:
+            problems.append(f"{name}'s time_limit must be at most half the visibility timeout")
     if not conf.task_acks_late:
         problems.append("task_acks_late must be on")
     if not conf.task_reject_on_worker_lost:

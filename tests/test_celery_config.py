@@ -36,3 +36,24 @@ def test_beat_sweeps_orphan_blobs_on_the_maintenance_queue() -> None:
 
     assert entry["task"] == TaskName.FILES_SWEEP.value
     assert queue_for(entry["task"]) is Queue.MAINTENANCE
+
+
+def test_file_validation_gets_its_own_longer_limit_within_half_the_visibility_timeout(
+    settings: Settings,
+) -> None:
+    conf = make_celery(settings).conf
+
+    annotation = conf.task_annotations["files.validate"]
+
+    assert annotation["time_limit"] == settings.files_validate_time_limit_s > conf.task_time_limit
+    assert annotation["time_limit"] * 2 <= conf.visibility_timeout
+    assert check_celery_config(conf) == []
+
+
+def test_a_validation_limit_past_half_the_visibility_timeout_is_reported(settings: Settings) -> None:
+    conf = make_celery(settings).conf
+    conf.task_annotations = {"files.validate": {"time_limit": conf.visibility_timeout}}
+
+    assert check_celery_config(conf) == [
+        "files.validate's time_limit must be at most half the visibility timeout"
+    ]
