@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
@@ -159,8 +158,8 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
     session.add(event)
     session.flush()
     endpoints = session.scalars(
-        select(WebhookEndpointRow)
-        .where(WebhookEndpointRow.tenant_id == tenant_id, WebhookEndpointRow.status == EndpointStatus.ENABLED)
+        owned(WebhookEndpointRow, tenant_id)
+        .where(WebhookEndpointRow.status == EndpointStatus.ENABLED)
         .order_by(WebhookEndpointRow.created_at)
     )
     for endpoint in endpoints:

@@ -4,38 +4,16 @@ answered by the new fine-tuned model."""
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
-
 import openai
 from fastapi.testclient import TestClient
 
-from service.db import session_scope
-from service.jobs import refresh, submission
-from service.jobs.access import ProviderAccess
-from service.jobs.models import JobRow
 from service.runtime import Runtime
 from tests.conftest import bearer
-from tests.jobs.conftest import emulator_url, sdk, settings, upload
+from tests.jobs.conftest import emulator_url, follow, sdk, settings, submit, upload
 
 __all__ = ["emulator_url", "sdk", "settings"]
 
 BASE = "gpt-4o-mini-2024-07-18"
-
-
-def run_to_the_end(runtime: Runtime, job_id: str, timeout_s: float = 30) -> JobRow:
-    access = ProviderAccess(runtime.providers, runtime.blobs, timedelta(seconds=0))
-    submission.submit(runtime.sessions, job_id, access)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        refresh.refresh(runtime.sessions, job_id, access)
-        with session_scope(runtime.sessions) as session:
-            job = session.get(JobRow, job_id)
-            assert job is not None
-            if job.status in ("succeeded", "failed", "cancelled"):
-                return job
-        time.sleep(0.05)  # the emulator trains in real time, a few milliseconds a step
-    raise AssertionError("the job did not finish")
 
 
 def test_a_succeeded_job_of_the_family_is_promoted_and_answers_by_the_deployments_name(
@@ -51,7 +29,8 @@ def test_a_succeeded_job_of_the_family_is_promoted_and_answers_by_the_deployment
 
     # When such a job runs to success
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=upload(sdk, runtime), suffix="jonny")
-    done = run_to_the_end(runtime, job.id)
+    submit(runtime, job.id)
+    done = follow(runtime, job.id)
 
     # Then the deployment's new version targets the new model, and calling it by name reaches it
     assert done.status == "succeeded"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import openai
@@ -13,7 +15,12 @@ from fastapi.testclient import TestClient
 from emulator.app import create_app as create_emulator
 from emulator.settings import EmulatorSettings
 from service.config import Settings
+from service.db import session_scope
 from service.files import service as files
+from service.jobs import refresh, submission
+from service.jobs.access import ProviderAccess
+from service.jobs.models import JobRow
+from service.jobs.submission import SubmitOutcome
 from service.runtime import Runtime
 from tests.conftest import sdk_for
 from tests.factories import jonny_dataset
@@ -59,3 +66,26 @@ def upload(sdk: openai.OpenAI, runtime: Runtime, body: bytes | None = None, *, v
     if validate:
         files.validate_file(runtime.sessions, runtime.blobs, created.id)
     return created.id
+
+
+def access(runtime: Runtime) -> ProviderAccess:
+    """Provider access as a worker has it, refreshing a job whenever asked."""
+    return ProviderAccess(runtime.providers, runtime.blobs, timedelta(0))
+
+
+def submit(runtime: Runtime, job_id: str) -> SubmitOutcome:
+    return submission.submit(runtime.sessions, job_id, access(runtime))
+
+
+def follow(runtime: Runtime, job_id: str, timeout_s: float = 30) -> JobRow:
+    """Refresh the job until it is final. The local provider here runs on its real clock (a few
+    milliseconds a step), so this polls for the final status."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        refresh.refresh(runtime.sessions, job_id, access(runtime))
+        with session_scope(runtime.sessions) as session:
+            job = session.get_one(JobRow, job_id)
+            if job.status in ("succeeded", "failed", "cancelled"):
+                return job
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")

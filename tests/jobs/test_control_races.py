@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import httpx
 import openai
@@ -17,18 +16,13 @@ from sqlalchemy.orm import Session
 
 from service.db import session_scope
 from service.jobs import refresh, submission
-from service.jobs.access import ProviderAccess
 from service.jobs.models import JobEventRow, JobRow
 from service.runtime import Runtime
 from service.webhooks.models import WebhookEventRow
 from tests.conftest import bearer
-from tests.jobs.conftest import upload
+from tests.jobs.conftest import access, upload
 
 BASE = "gpt-4o-mini-2024-07-18"
-
-
-def access(runtime: Runtime) -> ProviderAccess:
-    return ProviderAccess(runtime.providers, runtime.blobs, timedelta(0))
 
 
 @pytest.fixture

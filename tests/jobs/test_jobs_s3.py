@@ -10,8 +10,8 @@ from service.config import Settings
 from service.jobs.submission import SubmitOutcome
 from service.runtime import Runtime
 from tests.factories import jonny_dataset
-from tests.jobs.conftest import upload
-from tests.jobs.test_reconciliation import BASE, follow, submit
+from tests.jobs.conftest import follow, submit, upload
+from tests.jobs.test_reconciliation import BASE
 from tests.s3 import use_s3
 
 

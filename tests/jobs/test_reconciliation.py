@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import httpx
@@ -11,39 +10,16 @@ from sqlalchemy import select
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.jobs import refresh, submission
-from service.jobs.access import ProviderAccess
+from service.jobs import refresh
 from service.jobs.models import JobRow
 from service.jobs.submission import SubmitOutcome
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
 from service.runtime import Runtime
 from service.webhooks.models import WebhookEventRow
-from tests.jobs.conftest import upload
+from tests.jobs.conftest import follow, submit, upload
 
 BASE = "gpt-4o-mini-2024-07-18"
-EVERY = timedelta(seconds=0)
-
-
-def access(runtime: Runtime) -> ProviderAccess:
-    return ProviderAccess(runtime.providers, runtime.blobs, EVERY)
-
-
-def submit(runtime: Runtime, job_id: str) -> SubmitOutcome:
-    return submission.submit(runtime.sessions, job_id, access(runtime))
-
-
-def follow(runtime: Runtime, job_id: str, timeout_s: float = 30) -> JobRow:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        refresh.refresh(runtime.sessions, job_id, access(runtime))
-        with session_scope(runtime.sessions) as session:
-            job = session.get(JobRow, job_id)
-            assert job is not None
-            if job.status in ("succeeded", "failed", "cancelled"):
-                return job
-        time.sleep(0.05)
-    raise AssertionError("the job did not finish")
 
 
 def webhook_events(runtime: Runtime) -> list[tuple[str, str]]:
