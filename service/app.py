@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -32,9 +33,12 @@ from service.proxy.router import router as proxy_router
 from service.proxy.routes import forget_route
 from service.routing import allowed_methods
 from service.runtime import Runtime
+from service.uploads.router import parts_router as upload_parts_router
+from service.uploads.router import router as uploads_router
 from service.webhooks.router import router as webhooks_router
 
 MULTIPART_OVERHEAD = 64 * 1024
+UPLOAD_PARTS_PATH = re.compile(r"/v1/uploads/[^/]+/parts")
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 API_DESCRIPTION = """\
@@ -145,11 +149,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     upload_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    part_limit = settings.uploads_max_part_bytes + MULTIPART_OVERHEAD
     app.add_middleware(
         DeclaredBodySizeMiddleware,
         json_limit=settings.max_json_body_bytes,
-        upload_limit=upload_limit,
-        upload_paths=frozenset({"/v1/files"}),
+        upload_limits=((re.compile(r"/v1/files"), upload_limit), (UPLOAD_PARTS_PATH, part_limit)),
     )
     # Outermost of ours: it also logs and answers unhandled errors, inside the request's context.
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
@@ -158,8 +162,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Bodies are limited while they stream in (chunked ones too): JSON routes to
     # FTM_MAX_JSON_BODY_BYTES, uploads to FTM_MAX_UPLOAD_BYTES plus the multipart framing.
     app.include_router(files_router, max_body_size=upload_limit)
+    app.include_router(upload_parts_router, max_body_size=part_limit)
     for router in (
         auth_router,
+        uploads_router,
         jobs_router,
         models_router,
         deployments_router,

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # Limits.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # /v1/uploads: a file of up to this many bytes, sent in parts of up to 64 MiB each, within an
+    # hour of the upload's creation (OpenAI's limits); a sweep expires the rest.
+    uploads_max_bytes: int = Field(default=8 * 1024**3, gt=0)
+    uploads_max_part_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    uploads_expire_after_s: float = Field(default=3600.0, gt=0)
+    uploads_sweep_interval_s: float = Field(default=60.0, gt=0)
     # model -> US dollars per million training tokens, over service/models/prices.py's table
     training_prices: dict[str, float] = Field(default_factory=dict)
     provider_timeout_s: float = Field(default=30.0, gt=0)

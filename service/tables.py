@@ -9,6 +9,7 @@ from service.files.models import FileRow, ProviderFileRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
+from service.uploads.models import UploadPartRow, UploadRow
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
 
 metadata = Base.metadata
@@ -25,6 +26,8 @@ __all__ = [
     "OutboxRow",
     "ProviderFileRow",
     "TenantRow",
+    "UploadPartRow",
+    "UploadRow",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",
     "WebhookEndpointRow",

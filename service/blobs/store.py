@@ -108,3 +108,30 @@ def iter_chunks(stream: BinaryIO) -> Iterator[bytes]:
     with stream:
         while chunk := stream.read(CHUNK):
             yield chunk
+
+
+@dataclass(frozen=True)
+class ComposedBlob:
+    """A blob made of others, with the MD5 of the whole (what a client checks an upload by)."""
+
+    stored: StoredBlob
+    md5: str
+
+
+def compose(
+    blobs: BlobStore, key: str, sources: Iterable[str], *, max_bytes: int | None = None
+) -> ComposedBlob:
+    """Store the concatenation of the blobs `sources` under `key`, streaming: each source is read
+    in chunks and written on as it is read (the directory store appends to one file, the S3 store
+    sends a multipart upload part by part), so no source is ever whole in memory. The MD5 is
+    computed on the way; `key` is whole or absent, as with `put`."""
+    md5 = hashlib.md5(usedforsecurity=False)
+
+    def chunks() -> Iterator[bytes]:
+        for source in sources:
+            for chunk in iter_chunks(blobs.open(source)):
+                md5.update(chunk)
+                yield chunk
+
+    stored = blobs.put(key, chunks(), max_bytes=max_bytes)
+    return ComposedBlob(stored, md5.hexdigest())

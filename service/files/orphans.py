@@ -1,4 +1,5 @@
-"""The orphan sweep: remove the blobs that no file references, once they are old enough.
+"""The orphan sweep: remove the blobs that no file (nor upload part) references, once they are old
+enough.
 
 A body is written before its row commits and deleted after its deletion commits, so a rollback,
 or a crash between the write and the commit or between the commit and the deletion, leaves a blob
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.blobs.store import BlobInfo, BlobStore
 from service.db import session_scope
 from service.files.models import FileRow
+from service.uploads.models import UploadPartRow
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,9 @@ def _batches(blobs: Iterator[BlobInfo]) -> Iterator[list[BlobInfo]]:
 
 
 def _referenced(session: Session, keys: list[str]) -> set[str]:
-    return set(session.scalars(select(FileRow.blob_key).where(FileRow.blob_key.in_(keys))))
+    files = session.scalars(select(FileRow.blob_key).where(FileRow.blob_key.in_(keys)))
+    parts = session.scalars(select(UploadPartRow.blob_key).where(UploadPartRow.blob_key.in_(keys)))
+    return {*files, *parts}
 
 
 def sweep_orphans(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +70,25 @@ def create_file(
         session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
     )
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
+    return row
+
+
+def record_assembled_file(
+    session: Session,
+    stored: StoredBlob,
+    *,
+    tenant_id: str,
+    filename: str,
+    purpose: str,
+    expires_at: datetime | None = None,
+) -> FileRow:
+    """A file whose body was assembled elsewhere (an upload's parts, `service.uploads`): recorded as
+    `uploaded` and queued for validation in the caller's transaction, like `create_file`'s."""
+    row = _record(
+        session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
+    )
+    row.expires_at = expires_at
+    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=row.id)
     return row
 
 

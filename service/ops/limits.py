@@ -5,6 +5,8 @@ routers' `max_body_size`; the app's error handler gives those the same shape.)""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -17,16 +19,23 @@ def too_large_body(limit: int) -> bytes:
 
 class DeclaredBodySizeMiddleware:
     def __init__(
-        self, app: ASGIApp, *, json_limit: int, upload_limit: int, upload_paths: frozenset[str]
+        self, app: ASGIApp, *, json_limit: int, upload_limits: Sequence[tuple[re.Pattern[str], int]]
     ) -> None:
+        """`upload_limits`: the paths (matched whole) that take uploads, each with its limit; every
+        other path takes JSON up to `json_limit`."""
         self.app = app
         self.json_limit = json_limit
-        self.upload_limit = upload_limit
-        self.upload_paths = upload_paths
+        self.upload_limits = upload_limits
+
+    def limit_for(self, path: str) -> int:
+        for pattern, limit in self.upload_limits:
+            if pattern.fullmatch(path):
+                return limit
+        return self.json_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            limit = self.upload_limit if scope["path"] in self.upload_paths else self.json_limit
+            limit = self.limit_for(scope["path"])
             for name, value in scope["headers"]:
                 if name == b"content-length" and value.isdigit() and int(value) > limit:
                     body = too_large_body(limit)
