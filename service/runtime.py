@@ -5,7 +5,9 @@ The API keeps one on `app.state.runtime`; each worker process builds its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 
 import redis
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.blobs.backends import create_blob_store
 from service.blobs.store import BlobStore
+from service.clock import utcnow
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.providers.registry import ProviderRegistry
@@ -26,6 +29,8 @@ class Runtime:
     settings: Settings
     engine: Engine = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
+    # What time it is for deadlines the API enforces itself (an upload's hour); tests set their own.
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     def __post_init__(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test"): {"event_type": "fine_tuning.job.succeeded"},
     ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
+    ("post", "/v1/uploads/{upload_id}/complete"): {"part_ids": ["part_any"]},
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -35,6 +36,7 @@ MISSING = {
     "model": "ft:gpt-4o-mini-2024-07-18:nobody:gone:000000",
     "key_id": "key_doesnotexist00000000000",
     "deployment": "no-such-deployment",
+    "upload_id": "upload_doesnotexist000000000",
 }
 
 
@@ -77,7 +79,18 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         headers=headers,
         json={"name": "theirs-bot", "targets": [{"model": model}], "fallbacks": [BASE]},
     ).json()["name"]
+    upload_id = client.post(
+        "/v1/uploads",
+        headers=headers,
+        json={
+            "bytes": 10,
+            "filename": "theirs.jsonl",
+            "mime_type": "application/jsonl",
+            "purpose": "fine-tune",
+        },
+    ).json()["id"]
     ids = {
+        "upload_id": upload_id,
         "file_id": file_id,
         "job_id": job_id,
         "webhook_endpoint_id": endpoint_id,

@@ -15,7 +15,6 @@ import anyio.from_thread
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.clock import utcnow
 from service.contract import errors
 from service.deps import DbSession, FilesCaller, get_runtime
 from service.routing import ServiceRoute
@@ -69,9 +68,13 @@ def _blocking(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
 @router.post("/uploads", response_model=Upload)
 def create_upload(request: Request, body: UploadCreate, caller: FilesCaller, session: DbSession) -> Upload:
     """Create an upload of `bytes` bytes (at most 8 GB), to be sent in parts within an hour."""
-    settings = get_runtime(request).settings
+    runtime = get_runtime(request)
     return service.create_upload(
-        session, body, tenant_id=caller.tenant_id, limits=service.Limits.of(settings), now=utcnow()
+        session,
+        body,
+        tenant_id=caller.tenant_id,
+        limits=service.Limits.of(runtime.settings),
+        now=runtime.clock(),
     )
 
 
@@ -91,7 +94,7 @@ async def add_upload_part(request: Request, upload_id: UploadId, caller: FilesCa
         upload_id=upload_id,
         chunks=chunks,
         limits=service.Limits.of(runtime.settings),
-        now=utcnow(),
+        now=runtime.clock(),
     )
 
 
@@ -110,14 +113,14 @@ def complete_upload(
         upload_id=upload_id,
         part_ids=body.part_ids,
         md5=body.md5,
-        now=utcnow(),
+        now=runtime.clock(),
     )
 
 
 @router.post("/uploads/{upload_id}/cancel", response_model=Upload, responses=STATE_ERRORS)
 def cancel_upload(request: Request, upload_id: UploadId, caller: FilesCaller, session: DbSession) -> Upload:
     """Cancel a pending upload; its parts are deleted."""
-    blobs = get_runtime(request).blobs
+    runtime = get_runtime(request)
     return service.cancel_upload(
-        session, blobs, tenant_id=caller.tenant_id, upload_id=upload_id, now=utcnow()
+        session, runtime.blobs, tenant_id=caller.tenant_id, upload_id=upload_id, now=runtime.clock()
     )
