@@ -8,18 +8,41 @@ from typing import Any
 
 import click
 from openai.types import FileObject
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from ftmcli.errors import CliError, ExitCode
 from ftmcli.output import Output, json_option, when
 from ftmcli.state import current_state
+from ftmcli.transfer import MIB, upload_in_parts, upload_whole
 
 WAIT_TIMEOUT_S = 600.0
 POLL_S = 0.5
+MULTIPART_ABOVE_MIB = 64.0  # one part: anything larger goes in parts
 
 
 @click.group()
 def files() -> None:
     """Training and validation files."""
+
+
+def _progress(out: Output) -> Progress:
+    """A byte progress bar on stderr; nothing under --json."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=out.notes,
+        disable=out.as_json,
+    )
 
 
 def wait_until_processed(file_id: str, *, timeout_s: float = WAIT_TIMEOUT_S) -> FileObject:
@@ -59,13 +82,38 @@ def show_validation(out: Output, validation: dict[str, Any]) -> None:
 @files.command("upload")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--wait", is_flag=True, help="Wait for validation; exit 1 when the file is invalid.")
+@click.option(
+    "--multipart-above",
+    "multipart_above_mib",
+    type=click.FloatRange(min=0),
+    default=MULTIPART_ABOVE_MIB,
+    show_default=True,
+    help="Send files larger than this many MiB in parts through /v1/uploads (up to 8 GB).",
+)
+@click.option(
+    "--part-size",
+    "part_size_mib",
+    type=click.FloatRange(min=0.001, max=64),
+    default=64,
+    show_default=True,
+    help="The size of each part in MiB (at most 64).",
+)
 @json_option
-def upload(path: Path, wait: bool, as_json: bool) -> None:
-    """Upload a JSONL file for fine-tuning (purpose fine-tune)."""
+def upload(path: Path, wait: bool, multipart_above_mib: float, part_size_mib: float, as_json: bool) -> None:
+    """Upload a JSONL file for fine-tuning (purpose fine-tune), with a byte progress bar."""
     out = Output(as_json=as_json)
     connection = current_state().connection()
-    with path.open("rb") as handle:
-        file = connection.sdk.files.create(file=(path.name, handle), purpose="fine-tune")
+    size = path.stat().st_size
+    with _progress(out) as progress:
+        task = progress.add_task(f"uploading {path.name}", total=size)
+
+        def advance(count: int) -> None:
+            progress.update(task, advance=count)
+
+        if size > multipart_above_mib * MIB:
+            file = upload_in_parts(connection.sdk, path, advance, part_size=max(1, int(part_size_mib * MIB)))
+        else:
+            file = upload_whole(connection.sdk, path, advance)
     out.note(f"uploaded {path.name} as {file.id} ({file.bytes} bytes)")
     if not wait:
         if as_json:
