@@ -305,3 +305,17 @@ def test_an_unknown_upload_is_a_404_naming_upload_id(sdk: openai.OpenAI) -> None
         sdk.uploads.parts.create("upload_doesnotexist", data=b"x")
 
     assert (raised.value.param, raised.value.code) == ("upload_id", "upload_not_found")
+
+
+def test_a_job_can_be_created_on_the_file_an_upload_made(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    body = jonny_dataset()
+    upload = _create(sdk, body)
+    part = sdk.uploads.parts.create(upload.id, data=body)
+    done = sdk.uploads.complete(upload.id, part_ids=[part.id])
+    assert done.file is not None
+    files.validate_file(runtime.sessions, runtime.blobs, done.file.id)
+
+    job = sdk.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=done.file.id)
+
+    assert job.training_file == done.file.id
+    assert job.status == "validating_files"  # accepted; a worker submits it
