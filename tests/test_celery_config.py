@@ -38,6 +38,17 @@ def test_beat_sweeps_orphan_blobs_on_the_maintenance_queue() -> None:
     assert queue_for(entry["task"]) is Queue.MAINTENANCE
 
 
+def test_beat_expires_uploads_on_the_maintenance_queue_with_a_registered_task() -> None:
+    from workers.celery_app import celery_app
+
+    entry = celery_app.conf.beat_schedule["uploads-sweep"]
+    celery_app.loader.import_default_modules()
+
+    assert entry["task"] == TaskName.UPLOADS_SWEEP.value
+    assert queue_for(entry["task"]) is Queue.MAINTENANCE
+    assert TaskName.UPLOADS_SWEEP.value in celery_app.tasks
+
+
 def test_file_validation_gets_its_own_longer_limit_within_half_the_visibility_timeout(
     settings: Settings,
 ) -> None:
