@@ -4,6 +4,7 @@ error naming its parameter and changing nothing."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
@@ -319,3 +320,16 @@ def test_a_job_can_be_created_on_the_file_an_upload_made(sdk: openai.OpenAI, run
 
     assert job.training_file == done.file.id
     assert job.status == "validating_files"  # accepted; a worker submits it
+
+
+def test_parts_added_in_parallel_complete_in_the_order_given(sdk: openai.OpenAI) -> None:
+    body = jonny_dataset()
+    pieces = [body[start : start + 500] for start in range(0, len(body), 500)]
+    upload = _create(sdk, body)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parts = list(pool.map(lambda piece: sdk.uploads.parts.create(upload.id, data=piece), pieces))
+    done = sdk.uploads.complete(upload.id, part_ids=[part.id for part in parts])
+
+    assert done.file is not None
+    assert sdk.files.content(done.file.id).content == body
