@@ -2,7 +2,8 @@
 
 Two stores implement it: `directory` (a directory, the default) and `s3` (an S3-compatible
 bucket, so that the API and the workers can run on different machines); `backends` picks one from
-the settings. A store knows nothing of rows: which blob a row references, when a write becomes
+the settings. `compose` concatenates blobs into a new one by streaming (an upload's parts into its
+file). A store knows nothing of rows: which blob a row references, when a write becomes
 visible and when a body may go is the caller's business (`service.blobs.transactions` defers
 deletions to the commit; `service.files.orphans` sweeps what no row references).
 """
