@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test"): {"event_type": "fine_tuning.job.succeeded"},
     ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
+    ("post", "/v1/files/{file_id}/preparations"): {"user_column": "question", "assistant_column": "answer"},
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",

@@ -37,6 +37,9 @@ class FileRow(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A prepared file: the source file it was made from, and the preparation's options and summary.
+    source_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    preparation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class ProviderFileRow(Base):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from service.clock import to_unix
 from service.files.models import FileRow
+from service.files.preparation import PreparationCreate, PreparationSummary
 from service.files.report import ValidationReport
 
 FileStatus = Literal["uploaded", "processed", "error"]
@@ -55,3 +58,19 @@ class FileValidation(BaseModel):
     file_id: str
     status: FileStatus
     report: ValidationReport | None
+    source_file_id: str | None = Field(None, description="a prepared file: the source file it was made from")
+    preparation: dict[str, Any] | None = Field(
+        None, description="a prepared file: the preparation's `options` and `summary`"
+    )
+
+
+class FilePreparation(BaseModel):
+    """A preparation's outcome (native): the fine-tuning files made from a source file, and what
+    was read and written. The files are validated by a worker like any upload."""
+
+    object: Literal["file.preparation"] = "file.preparation"
+    source_file_id: str
+    training_file: File
+    validation_file: File | None
+    options: PreparationCreate
+    summary: PreparationSummary
