@@ -91,7 +91,9 @@ class AdviceTally:
             if separator or (advised and not self.prompt_suffix)
             else None,
             whitespace=whitespace or (advised and not self.all_start_with_space),
-            stop=(stop_value or self.suggested_stop()) if stop or (advised and not self.completion_suffix) else None,
+            stop=(stop_value or self.suggested_stop())
+            if stop or (advised and not self.completion_suffix)
+            else None,
         )
 
     def advice(self, chosen: AdviceChoice) -> list[Advice]:

@@ -49,11 +49,15 @@ class PreparationCreate(BaseModel):
     user_column: str = Field("user", min_length=1, description="chat: the column of the user's turn")
     assistant_column: str = Field("assistant", min_length=1, description="chat: the column of the answer")
     system_column: str | None = Field(
-        None, min_length=1, description="chat: a column with each row's system prompt (empty cells: `system_prompt`)"
+        None,
+        min_length=1,
+        description="chat: a column with each row's system prompt (empty cells: `system_prompt`)",
     )
     system_prompt: str | None = Field(None, description="chat: the system message of every example")
     prompt_column: str = Field("prompt", min_length=1, description="completion: the column of the prompt")
-    completion_column: str = Field("completion", min_length=1, description="completion: the column of the completion")
+    completion_column: str = Field(
+        "completion", min_length=1, description="completion: the column of the completion"
+    )
     validation_split: Annotated[StrictInt | StrictFloat, Field(ge=0)] = Field(
         0,
         description="the validation file's share: a fraction in [0, 1) or a number of examples; 0 makes no validation file",
@@ -83,7 +87,9 @@ class PreparationSummary(BaseModel):
     rows: int = Field(description="data rows read")
     examples: int = Field(description="examples written, after deduplication")
     duplicates_removed: int
-    duplicates: list[DuplicateRow] = Field(description=f"the first {FIRST_DUPLICATES} rows removed as duplicates")
+    duplicates: list[DuplicateRow] = Field(
+        description=f"the first {FIRST_DUPLICATES} rows removed as duplicates"
+    )
     training_examples: int
     validation_examples: int
     seed: int
@@ -162,9 +168,17 @@ class _Mapper:
         values: list[str] = []
         for column in self.required:
             if column not in row.cells:
-                problems.add(SourceProblem(row.row, "missing_column", f"row {row.row} has no column '{column}'.", column))
+                problems.add(
+                    SourceProblem(
+                        row.row, "missing_column", f"row {row.row} has no column '{column}'.", column
+                    )
+                )
             elif not (row.cells[column] or "").strip():
-                problems.add(SourceProblem(row.row, "empty_cell", f"row {row.row}, column '{column}' is empty.", column))
+                problems.add(
+                    SourceProblem(
+                        row.row, "empty_cell", f"row {row.row}, column '{column}' is empty.", column
+                    )
+                )
             else:
                 values.append(row.cells[column] or "")
         if len(values) != len(self.required):

@@ -21,7 +21,13 @@ from service.blobs.store import BlobStore
 from service.errors import InvalidRequest
 from service.files import service as files
 from service.files.models import FileRow
-from service.files.preparation import PreparationCreate, PreparationFailed, PreparationSummary, check_options, prepare
+from service.files.preparation import (
+    PreparationCreate,
+    PreparationFailed,
+    PreparationSummary,
+    check_options,
+    prepare,
+)
 from service.files.sources import source_format_of
 
 CHUNK = 1024 * 1024
@@ -79,7 +85,9 @@ def prepare_file(
             )
         except PreparationFailed as failed:
             raise InvalidRequest(
-                f"File '{file_id}' cannot be prepared: {failed.summary()}", param="file_id", code="invalid_source"
+                f"File '{file_id}' cannot be prepared: {failed.summary()}",
+                param="file_id",
+                code="invalid_source",
             ) from failed
         record: dict[str, object] = {
             "options": options.model_dump(mode="json"),

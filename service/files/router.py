@@ -11,13 +11,13 @@ from fastapi import File as FilePart
 from fastapi.responses import StreamingResponse
 
 from service.blobs.store import iter_chunks
+from service.contract import errors
 from service.deps import DbSession, FilesCaller, get_runtime
 from service.errors import PayloadTooLarge
-from service.contract import errors
 from service.files import preparation_service, service
 from service.files.names import content_disposition
-from service.files.report import ValidationReport
 from service.files.preparation import PreparationCreate
+from service.files.report import ValidationReport
 from service.files.schemas import File, FileDeleted, FilePreparation, FileValidation
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
@@ -38,7 +38,9 @@ def create_file(
     session: DbSession,
     file: Annotated[
         UploadFile,
-        FilePart(description="A JSONL file named `*.jsonl` (`fine-tune`), or source data `*.csv`, `*.tsv`, `*.json` (`user_data`)."),
+        FilePart(
+            description="A JSONL file named `*.jsonl` (`fine-tune`), or source data `*.csv`, `*.tsv`, `*.json` (`user_data`)."
+        ),
     ],
     purpose: Annotated[
         str,

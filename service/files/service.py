@@ -81,7 +81,12 @@ def create_file(
         raise InvalidRequest("The file is empty.", param="file")
     if purpose == SOURCE_PURPOSE:
         return _record(
-            session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.PROCESSED
+            session,
+            stored,
+            tenant_id=tenant_id,
+            filename=filename,
+            purpose=purpose,
+            status=FileStatus.PROCESSED,
         )
     row = _record(
         session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED

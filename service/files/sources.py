@@ -69,7 +69,9 @@ def read_rows(open_source: Callable[[], BinaryIO], kind: SourceFormat) -> Iterat
 # -- CSV and TSV ---------------------------------------------------------------------------------
 
 
-def _delimited_rows(open_source: Callable[[], BinaryIO], delimiter: str) -> Iterator[SourceRow | SourceProblem]:
+def _delimited_rows(
+    open_source: Callable[[], BinaryIO], delimiter: str
+) -> Iterator[SourceRow | SourceProblem]:
     with open_source() as body:
         # utf-8-sig: a byte-order mark, as spreadsheets write one, is dropped.
         text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
@@ -113,7 +115,9 @@ def _header_problem(header: list[str]) -> SourceProblem | None:
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            return SourceProblem(1, "invalid_header", f"the header (row 1) names column '{name}' twice.", name)
+            return SourceProblem(
+                1, "invalid_header", f"the header (row 1) names column '{name}' twice.", name
+            )
         seen.add(name)
     return None
 

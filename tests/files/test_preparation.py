@@ -86,7 +86,9 @@ def test_the_output_passes_the_services_validation() -> None:
 
 def test_a_system_column_overrides_the_system_prompt_and_an_empty_cell_falls_back() -> None:
     body = b"q,a,sys\nWho?,Jonny.,Be brief.\nWhen?,1957.,\n"
-    options = PreparationCreate(user_column="q", assistant_column="a", system_column="sys", system_prompt="Default.")
+    options = PreparationCreate(
+        user_column="q", assistant_column="a", system_column="sys", system_prompt="Default."
+    )
 
     _, training, _ = run(body, options=options)
 
@@ -96,7 +98,10 @@ def test_a_system_column_overrides_the_system_prompt_and_an_empty_cell_falls_bac
 def test_a_missing_column_names_the_header_and_its_columns() -> None:
     problem = failure(csv_of(JONNY_QA), options=PreparationCreate(user_column="question"))
 
-    assert str(problem) == "Row 1, column 'assistant': the header has no column 'assistant'; its columns are question, answer."
+    assert (
+        str(problem)
+        == "Row 1, column 'assistant': the header has no column 'assistant'; its columns are question, answer."
+    )
 
 
 def test_empty_cells_and_wrong_field_counts_name_their_rows() -> None:
@@ -109,7 +114,9 @@ def test_empty_cells_and_wrong_field_counts_name_their_rows() -> None:
         (4, None, "wrong_field_count"),
         (5, "question", "empty_cell"),
     ]
-    assert str(problem).startswith("Row 3, column 'answer': row 3, column 'answer' is empty. (2 more problems)")
+    assert str(problem).startswith(
+        "Row 3, column 'answer': row 3, column 'answer' is empty. (2 more problems)"
+    )
 
 
 def test_bad_quoting_and_invalid_utf8_name_their_rows() -> None:
@@ -133,7 +140,10 @@ def test_invalid_json_names_its_row_line_and_column() -> None:
     [
         (b'{"question": "q"}', "The file: the file must hold one JSON array of objects."),
         (b'[{"question": "q", "answer": "a"}, 3]', "Row 2: row 2 is a JSON int, not an object."),
-        (b'[{"question": "q", "answer": ["a"]}]', "Row 1, column 'answer': row 1, key 'answer': a list, not text."),
+        (
+            b'[{"question": "q", "answer": ["a"]}]',
+            "Row 1, column 'answer': row 1, key 'answer': a list, not text.",
+        ),
         (b'[{"question": "q"}]', "Row 1, column 'answer': row 1 has no column 'answer'."),
         (b'[{"question": "q", "answer": "a"},', "Row 2: invalid JSON in row 2: the JSON ends early."),
     ],
@@ -169,7 +179,13 @@ def test_without_dedup_duplicates_stay_and_validation_reports_them() -> None:
     rows = [*JONNY_QA, JONNY_QA[0]]
     training = io.BytesIO()
 
-    prepare(opener(csv_of(rows)), "csv", QA.model_copy(update={"deduplicate": False}), training=training, validation=io.BytesIO())
+    prepare(
+        opener(csv_of(rows)),
+        "csv",
+        QA.model_copy(update={"deduplicate": False}),
+        training=training,
+        validation=io.BytesIO(),
+    )
 
     report = validate_jsonl(io.BytesIO(training.getvalue()))
     assert report.examples == 14
@@ -183,7 +199,9 @@ def test_near_duplicates_are_kept_and_the_validation_names_them() -> None:
     summary = prepare(opener(csv_of(rows)), "csv", QA, training=training, validation=io.BytesIO())
 
     assert summary.duplicates_removed == 0
-    assert validate_jsonl(io.BytesIO(training.getvalue())).warning_categories["near_duplicate_example"].lines == [14]
+    assert validate_jsonl(io.BytesIO(training.getvalue())).warning_categories[
+        "near_duplicate_example"
+    ].lines == [14]
 
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another() -> None:
@@ -197,12 +215,16 @@ def test_the_same_seed_gives_the_same_split_and_another_seed_another() -> None:
     assert first[2] == again[2]
     assert first[2] != other[2]
     assert (first[0].training_examples, first[0].validation_examples) == (160, 40)
-    questions = {e["messages"][1]["content"] for e in first[1]} | {e["messages"][1]["content"] for e in first[2]}
+    questions = {e["messages"][1]["content"] for e in first[1]} | {
+        e["messages"][1]["content"] for e in first[2]
+    }
     assert len(questions) == 200
 
 
 def test_a_count_split_takes_that_many_and_an_absent_seed_is_chosen_and_reported() -> None:
-    summary, training, validation = run(csv_of(JONNY_QA), options=QA.model_copy(update={"validation_split": 3}))
+    summary, training, validation = run(
+        csv_of(JONNY_QA), options=QA.model_copy(update={"validation_split": 3})
+    )
 
     assert (len(training), len(validation), summary.validation_examples) == (10, 3, 3)
     again = run(csv_of(JONNY_QA), options=QA.model_copy(update={"validation_split": 3, "seed": summary.seed}))
@@ -218,7 +240,9 @@ def test_a_count_split_takes_that_many_and_an_absent_seed_is_chosen_and_reported
         ({"assistant_column": "question"}, "assistant_column"),
     ],
 )
-def test_options_that_cannot_work_are_refused_naming_the_parameter(update: dict[str, Any], param: str) -> None:
+def test_options_that_cannot_work_are_refused_naming_the_parameter(
+    update: dict[str, Any], param: str
+) -> None:
     with pytest.raises(InvalidRequest) as raised:
         run(csv_of(JONNY_QA), options=QA.model_copy(update=update))
 
@@ -247,7 +271,10 @@ def test_apply_advice_adds_separator_whitespace_and_stop() -> None:
     summary, training, _ = run(csv_of(rows), options=COMPLETION.model_copy(update={"apply_advice": True}))
 
     assert all(advice.applied for advice in summary.advice)
-    assert training[1] == {"prompt": "Home\n\n###\n\n", "completion": " Nevada\nUSA END"}  # "\n" is in a completion
+    assert training[1] == {
+        "prompt": "Home\n\n###\n\n",
+        "completion": " Nevada\nUSA END",
+    }  # "\n" is in a completion
 
 
 def test_each_advice_flag_applies_alone_with_a_chosen_value() -> None:

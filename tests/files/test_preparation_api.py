@@ -40,12 +40,16 @@ def file_ids(client: TestClient, headers: dict[str, str]) -> set[str]:
     return {f["id"] for f in client.get("/v1/files", headers=headers).json()["data"]}
 
 
-def test_a_source_upload_is_processed_at_once_and_cannot_train(client: TestClient, headers: dict[str, str]) -> None:
+def test_a_source_upload_is_processed_at_once_and_cannot_train(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     source = upload_source(client, headers, csv_of(JONNY_QA))
 
     shown = client.get(f"/v1/files/{source}", headers=headers).json()
     job = client.post(
-        "/v1/fine_tuning/jobs", headers=headers, json={"model": "gpt-4o-mini-2024-07-18", "training_file": source}
+        "/v1/fine_tuning/jobs",
+        headers=headers,
+        json={"model": "gpt-4o-mini-2024-07-18", "training_file": source},
     )
 
     assert (shown["purpose"], shown["status"]) == ("user_data", "processed")
@@ -53,7 +57,9 @@ def test_a_source_upload_is_processed_at_once_and_cannot_train(client: TestClien
 
 
 @pytest.mark.parametrize(("name", "purpose"), [("bio.xlsx", "user_data"), ("bio.csv", "fine-tune")])
-def test_uploads_keep_their_name_rules(client: TestClient, headers: dict[str, str], name: str, purpose: str) -> None:
+def test_uploads_keep_their_name_rules(
+    client: TestClient, headers: dict[str, str], name: str, purpose: str
+) -> None:
     answer = client.post(
         "/v1/files", headers=headers, files={"file": (name, io.BytesIO(b"a,b\n"))}, data={"purpose": purpose}
     )
@@ -72,19 +78,29 @@ def test_preparing_makes_training_and_validation_files_linked_to_the_source(
     body = answer.json()
     training, validation = body["training_file"], body["validation_file"]
     assert (body["object"], body["source_file_id"]) == ("file.preparation", source)
-    assert (training["filename"], training["purpose"], training["status"]) == ("bio_train.jsonl", "fine-tune", "uploaded")
+    assert (training["filename"], training["purpose"], training["status"]) == (
+        "bio_train.jsonl",
+        "fine-tune",
+        "uploaded",
+    )
     assert validation["filename"] == "bio_validation.jsonl"
     assert (body["summary"]["training_examples"], body["summary"]["validation_examples"]) == (10, 3)
     assert body["summary"]["duplicates"] == [{"row": 15, "first_row": 2}]
     for file_id in (training["id"], validation["id"]):
         files.validate_file(runtime.sessions, runtime.blobs, file_id)
     report = client.get(f"/v1/files/{training['id']}/validation", headers=headers).json()
-    assert (report["status"], report["report"]["examples"], report["source_file_id"]) == ("processed", 10, source)
+    assert (report["status"], report["report"]["examples"], report["source_file_id"]) == (
+        "processed",
+        10,
+        source,
+    )
     assert report["preparation"]["summary"]["seed"] == 11
     assert report["preparation"]["options"]["validation_split"] == 3
 
 
-def test_the_same_seed_through_the_api_gives_the_same_files(client: TestClient, headers: dict[str, str]) -> None:
+def test_the_same_seed_through_the_api_gives_the_same_files(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     source = upload_source(client, headers, csv_of(JONNY_QA))
 
     first = prepare(client, headers, source, validation_split=0.25, seed=5).json()
@@ -121,7 +137,9 @@ def test_bad_options_are_a_400_naming_the_parameter_and_create_nothing(
     assert file_ids(client, headers) == {source}
 
 
-def test_a_source_with_bad_rows_is_a_400_naming_the_first_row(client: TestClient, headers: dict[str, str]) -> None:
+def test_a_source_with_bad_rows_is_a_400_naming_the_first_row(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     source = upload_source(client, headers, b"question,answer\nWho?,Jonny.\nWhen?,\nWhere?,\n")
 
     answer = prepare(client, headers, source)
@@ -136,14 +154,18 @@ def test_a_source_with_bad_rows_is_a_400_naming_the_first_row(client: TestClient
 
 def test_a_fine_tune_file_is_not_a_source(client: TestClient, headers: dict[str, str]) -> None:
     sdk = sdk_for(client, headers["Authorization"].removeprefix("Bearer "))
-    jsonl = sdk.files.create(file=("t.jsonl", io.BytesIO(b'{"prompt": "a", "completion": "b"}\n')), purpose="fine-tune")
+    jsonl = sdk.files.create(
+        file=("t.jsonl", io.BytesIO(b'{"prompt": "a", "completion": "b"}\n')), purpose="fine-tune"
+    )
 
     answer = prepare(client, headers, jsonl.id)
 
     assert (answer.status_code, answer.json()["error"]["param"]) == (400, "file_id")
 
 
-def test_a_source_over_the_limit_is_refused(client: TestClient, headers: dict[str, str], runtime: Runtime) -> None:
+def test_a_source_over_the_limit_is_refused(
+    client: TestClient, headers: dict[str, str], runtime: Runtime
+) -> None:
     source = upload_source(client, headers, csv_of(JONNY_QA))
     runtime.settings.max_preparation_bytes = 100
 
@@ -165,13 +187,17 @@ def test_another_tenants_source_is_a_404_and_their_files_stay_theirs(
     assert mine.status_code == 404
     assert mine.text == missing.text.replace("file-doesnotexist00000000000", source)
     assert file_ids(client, headers) == set()
-    assert client.get(f"/v1/files/{made['training_file']['id']}/validation", headers=headers).status_code == 404
+    assert (
+        client.get(f"/v1/files/{made['training_file']['id']}/validation", headers=headers).status_code == 404
+    )
 
 
 def test_the_sdk_uploads_source_data_with_purpose_user_data(client: TestClient, tenant_key: str) -> None:
     sdk = sdk_for(client, tenant_key)
 
-    created = sdk.files.create(file=("bio.json", io.BytesIO(b'[{"question": "q", "answer": "a"}]')), purpose="user_data")
+    created = sdk.files.create(
+        file=("bio.json", io.BytesIO(b'[{"question": "q", "answer": "a"}]')), purpose="user_data"
+    )
 
     assert (created.purpose, created.status) == ("user_data", "processed")
     with pytest.raises(openai.NotFoundError):
