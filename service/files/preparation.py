@@ -6,7 +6,8 @@ and nothing is held whole in memory:
 
 1. every row is read (`service.files.sources`), mapped to a chat or prompt-completion example by
    the column mapping, checked (a missing column, an empty cell: each problem names its row and
-   column), deduplicated exactly (a 64-bit fingerprint per example), and written to a scratch
+   column), deduplicated exactly (a 64-bit fingerprint of its JSON line, whose keys the mapping
+   always writes in one order), and written to a scratch
    file; for prompt-completion data the old data-preparation tool's advice is tallied;
 2. a seeded sample picks the validation examples (the same seed and data give the same split),
    and each example is written to the training or the validation JSONL, with the advice applied.
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from service.errors import InvalidRequest
 from service.files.advice import Advice, AdviceChoice, AdviceTally, apply_advice
-from service.files.duplicates import exact_fingerprint
+from service.files.duplicates import fingerprint_of_line
 from service.files.sources import SourceFormat, SourceProblem, SourceRow, SourceUnreadable, read_rows
 
 MAX_SEED = 2**31 - 1
@@ -222,8 +223,11 @@ def _header_problem(row: SourceRow, mapper: _Mapper, kind: SourceFormat) -> Sour
     )
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
+
+
 def _dump(example: dict[str, Any]) -> bytes:
-    return json.dumps(example, ensure_ascii=False).encode("utf-8") + b"\n"
+    return _ENCODER.encode(example).encode("utf-8") + b"\n"
 
 
 def prepare(
@@ -260,8 +264,9 @@ def prepare(
                 example = mapper.example(item, problems)
                 if example is None:
                     continue
+                line = _dump(example)
                 if options.deduplicate:
-                    first = seen.setdefault(exact_fingerprint(example), item.row)
+                    first = seen.setdefault(fingerprint_of_line(line), item.row)
                     if first != item.row:
                         removed += 1
                         if len(duplicates) < FIRST_DUPLICATES:
@@ -269,7 +274,7 @@ def prepare(
                         continue
                 if options.format == "completion":
                     tally.add(example["prompt"], example["completion"])
-                scratch.write(_dump(example))
+                scratch.write(line)
                 examples += 1
         except SourceUnreadable as unreadable:
             problems.add(unreadable.problem)

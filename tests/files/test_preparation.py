@@ -292,3 +292,24 @@ def test_data_that_already_follows_the_advice_gets_none() -> None:
     summary, _, _ = run(csv_of(rows), options=COMPLETION)
 
     assert summary.advice == []
+
+
+def test_tsv_problems_name_their_rows_and_a_quoted_cell_may_span_lines() -> None:
+    body = b'question\tanswer\nWho?\t"Jonny,\nof Nevada."\nWhen?\t1957\textra\n'
+
+    problem = failure(body, "tsv")
+
+    assert [(p.row, p.category) for p in problem.problems] == [(3, "wrong_field_count")]
+    assert problem.problems[0].message == "row 3 has 3 fields; the header has 2."
+
+
+def test_a_header_naming_a_column_twice_is_refused() -> None:
+    assert str(failure(b"question,question\nq,a\n")) == (
+        "Row 1, column 'question': the header (row 1) names column 'question' twice."
+    )
+
+
+def test_invalid_utf8_in_json_names_its_row() -> None:
+    body = b'[{"question": "q", "answer": "a"}, {"question": "\xff", "answer": "b"}]'
+
+    assert str(failure(body, "json")) == "Row 2: invalid JSON in row 2: not valid UTF-8."
