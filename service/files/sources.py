@@ -73,8 +73,9 @@ def _delimited_rows(
     open_source: Callable[[], BinaryIO], delimiter: str
 ) -> Iterator[SourceRow | SourceProblem]:
     with open_source() as body:
-        # utf-8-sig: a byte-order mark, as spreadsheets write one, is dropped.
-        text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+        # utf-8-sig: a byte-order mark, as spreadsheets write one, is dropped. Bytes that are not
+        # UTF-8 are kept as surrogates and found per row: the wrapper decodes ahead, in blocks.
+        text = io.TextIOWrapper(body, encoding="utf-8-sig", errors="surrogateescape", newline="")
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         row = 0
         try:
@@ -82,6 +83,9 @@ def _delimited_rows(
             for record in reader:
                 row += 1
                 if not record:  # a blank line
+                    continue
+                if not _utf8(record):
+                    yield SourceProblem(row, "invalid_utf8", f"row {row} is not valid UTF-8.")
                     continue
                 if header is None:
                     header = [name.strip() for name in record]
@@ -97,16 +101,22 @@ def _delimited_rows(
                     )
                     continue
                 yield SourceRow(row, dict(zip(header, record, strict=True)))
-        except UnicodeDecodeError as error:
-            raise SourceUnreadable(
-                SourceProblem(row + 1, "invalid_utf8", f"row {row + 1} is not valid UTF-8 ({error.reason}).")
-            ) from error
         except csv.Error as error:
             raise SourceUnreadable(
                 SourceProblem(row + 1, "invalid_csv", f"row {row + 1} cannot be read: {error}.")
             ) from error
         if header is None:
             raise SourceUnreadable(SourceProblem(None, "empty_file", "the file has no header row."))
+
+
+def _utf8(record: list[str]) -> bool:
+    for cell in record:
+        if not cell.isascii():
+            try:
+                cell.encode("utf-8")
+            except UnicodeEncodeError:  # a surrogate standing for a byte that was not UTF-8
+                return False
+    return True
 
 
 def _header_problem(header: list[str]) -> SourceProblem | None:
@@ -125,15 +135,13 @@ def _header_problem(header: list[str]) -> SourceProblem | None:
 # -- JSON ----------------------------------------------------------------------------------------
 
 
-def _cell(value: object) -> str | None | object:
+def _text(value: object) -> tuple[bool, str | None]:
+    """(whether the JSON value can be a cell, the cell): text, a number as its digits, or null."""
     if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return _NOT_TEXT
-    return str(value)
-
-
-_NOT_TEXT = object()
+        return True, value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return True, str(value)
+    return False, None
 
 
 def _json_rows(open_source: Callable[[], BinaryIO]) -> Iterator[SourceRow | SourceProblem]:
@@ -186,12 +194,12 @@ def _json_row(row: int, item: object) -> SourceRow | SourceProblem:
         return SourceProblem(row, "data_type", f"row {row} is a JSON {kind}, not an object.")
     cells: dict[str, str | None] = {}
     for key, value in item.items():
-        cell = _cell(value)
-        if cell is _NOT_TEXT:
+        readable, cell = _text(value)
+        if not readable:
             return SourceProblem(
                 row, "invalid_cell", f"row {row}, key '{key}': a {type(value).__name__}, not text.", key
             )
-        cells[key] = cell  # type: ignore[assignment]  # str or None, _NOT_TEXT returned above
+        cells[key] = cell
     return SourceRow(row, cells)
 
 

@@ -121,10 +121,10 @@ def test_empty_cells_and_wrong_field_counts_name_their_rows() -> None:
 
 def test_bad_quoting_and_invalid_utf8_name_their_rows() -> None:
     quoting = failure(b'question,answer\nWho?,Jonny.\n"When?,1957\n')
-    utf8 = failure(b"question,answer\nWho?,Jonny.\nWhen?,\xff\xfe\n")
+    utf8 = failure(b"question,answer\nWho?,Jonny.\nWhen?,\xff\xfe\n" + b"Where?,Nevada.\n" * 2000)
 
     assert (quoting.problems[0].row, quoting.problems[0].category) == (3, "invalid_csv")
-    assert utf8.problems[0].category == "invalid_utf8"
+    assert [(p.row, p.category) for p in utf8.problems] == [(3, "invalid_utf8")]
 
 
 def test_invalid_json_names_its_row_line_and_column() -> None:
