@@ -4,6 +4,7 @@ is needed. The service's modules are imported when the command runs, not when `f
 
 from __future__ import annotations
 
+import codecs
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,16 @@ def _split(value: str) -> float | int:
         ) from None
 
 
+def _escapes(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """`\\n`, `\\t` and the like as typed on a command line, read as the characters they stand for."""
+    if value is None:
+        return None
+    try:
+        return codecs.decode(value.encode("utf-8"), "unicode_escape").encode("latin-1").decode("utf-8")
+    except (UnicodeError, ValueError):
+        raise click.BadParameter(f"cannot read the escapes in {value!r}") from None
+
+
 def validation_path(training: Path) -> Path:
     stem = training.stem.removesuffix("_train")
     return training.with_name(f"{stem}_validation.jsonl")
@@ -94,7 +105,7 @@ def _estimate(report: ValidationReport, model: str, epochs: int | None, training
 
 
 @data.command("prepare")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--format",
     "example_format",
@@ -135,8 +146,18 @@ def _estimate(report: ValidationReport, model: str, epochs: int | None, training
 @click.option("--add-whitespace", is_flag=True, help="completion: start every completion with a space.")
 @click.option("--add-stop", is_flag=True, help="completion: end every completion with the stop sequence.")
 @click.option("--apply-advice", is_flag=True, help="completion: apply all the advice the data calls for.")
-@click.option("--separator", default=None, help="completion: the separator [suggested].")
-@click.option("--stop", default=None, help="completion: the stop sequence [suggested].")
+@click.option(
+    "--separator",
+    default=None,
+    callback=_escapes,
+    help="completion: the separator, with \\n escapes [suggested].",
+)
+@click.option(
+    "--stop",
+    default=None,
+    callback=_escapes,
+    help="completion: the stop sequence, with \\n escapes [suggested].",
+)
 @json_option
 def prepare(
     path: Path,

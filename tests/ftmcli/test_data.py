@@ -202,3 +202,32 @@ def test_the_human_report_shows_counts_tokens_cost_and_warnings(source: Path) ->
         "few_examples",
     ):
         assert shown in result.stdout, shown
+
+
+def test_separator_and_stop_take_backslash_escapes(tmp_path: Path) -> None:
+    path = tmp_path / "qa.tsv"
+    path.write_text("q\ta\n" + "".join(f"Question {n}\tAnswer {n}\n" for n in range(12)))
+
+    report = as_json(
+        ftm(
+            "data",
+            "prepare",
+            path,
+            "--format",
+            "completion",
+            "--prompt-column",
+            "q",
+            "--completion-column",
+            "a",
+            "--add-separator",
+            "--separator",
+            r"\n->",
+            "--add-stop",
+            "--stop",
+            r"\n",
+            "--json",
+        )  # fmt: skip
+    )
+
+    first = json.loads(Path(report["training_file"]).read_text().splitlines()[0])
+    assert first == {"prompt": "Question 0\n->", "completion": "Answer 0\n"}
