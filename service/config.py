@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     # Limits.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    # the largest source file POST /v1/files/{id}/preparations converts (in the request)
-    max_preparation_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # source files up to this size are prepared in the request, larger ones by a worker
+    preparation_inline_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # model -> US dollars per million training tokens, over service/models/prices.py's table
     training_prices: dict[str, float] = Field(default_factory=dict)
     provider_timeout_s: float = Field(default=30.0, gt=0)

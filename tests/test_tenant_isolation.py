@@ -36,6 +36,7 @@ MISSING = {
     "model": "ft:gpt-4o-mini-2024-07-18:nobody:gone:000000",
     "key_id": "key_doesnotexist00000000000",
     "deployment": "no-such-deployment",
+    "preparation_id": "prep-doesnotexist000000000000",
 }
 
 
@@ -78,8 +79,20 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         headers=headers,
         json={"name": "theirs-bot", "targets": [{"model": model}], "fallbacks": [BASE]},
     ).json()["name"]
+    source_id = client.post(
+        "/v1/files",
+        headers=headers,
+        files={"file": ("theirs.csv", io.BytesIO(b"question,answer\nWho?,Jonny.\n"))},
+        data={"purpose": "user_data"},
+    ).json()["id"]
+    preparation_id = client.post(
+        f"/v1/files/{source_id}/preparations",
+        headers=headers,
+        json={"user_column": "question", "assistant_column": "answer"},
+    ).json()["id"]
     ids = {
         "file_id": file_id,
+        "preparation_id": preparation_id,
         "job_id": job_id,
         "webhook_endpoint_id": endpoint_id,
         "model": model,

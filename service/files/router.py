@@ -123,7 +123,7 @@ def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> Fi
         status=row.status,
         report=report,
         source_file_id=row.source_file_id,
-        preparation=row.preparation,
+        preparation_id=row.preparation_id,
     )
 
 
@@ -134,23 +134,28 @@ def prepare_file(
     """Prepare a source file (native): a CSV, TSV or JSON array of objects uploaded with purpose
     `user_data` becomes JSONL `fine-tune` files, a training file and, with `validation_split`, a
     validation file drawn by a seeded sample. Rows map to chat or prompt-completion examples by
-    the column mapping; exact duplicates are dropped. The files are validated like any upload and
-    name their source (`GET /v1/files/{id}/validation`). A bad option or a source row with a
-    problem is a 400 naming it, and nothing is created."""
+    the column mapping; exact duplicates are dropped. A source of up to
+    `FTM_PREPARATION_INLINE_BYTES` is prepared in the request (`succeeded`); a larger one is
+    `queued` for a worker: follow it with `GET /v1/preparations/{id}`. The files are validated like
+    any upload and name their source and preparation (`GET /v1/files/{id}/validation`). A bad
+    option, or a small source's row with a problem, is a 400 naming it, and nothing is created."""
     runtime = get_runtime(request)
-    prepared = preparation_service.prepare_file(
+    row = preparation_service.create_preparation(
         session,
         runtime.blobs,
         tenant_id=caller.tenant_id,
         file_id=file_id,
         options=body,
-        max_source_bytes=runtime.settings.max_preparation_bytes,
+        inline_bytes=runtime.settings.preparation_inline_bytes,
         max_upload_bytes=runtime.settings.max_upload_bytes,
     )
-    return FilePreparation(
-        source_file_id=prepared.source.id,
-        training_file=File.from_row(prepared.training),
-        validation_file=File.from_row(prepared.validation) if prepared.validation is not None else None,
-        options=body,
-        summary=prepared.summary,
+    return FilePreparation.from_row(row)
+
+
+@router.get("/preparations/{preparation_id}", response_model=FilePreparation, responses=errors(404))
+def retrieve_preparation(preparation_id: str, caller: FilesCaller, session: DbSession) -> FilePreparation:
+    """A preparation (native): its status, options, summary, the files it made, or its error."""
+    row = preparation_service.get_preparation(
+        session, tenant_id=caller.tenant_id, preparation_id=preparation_id
     )
+    return FilePreparation.from_row(row)

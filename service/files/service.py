@@ -54,7 +54,7 @@ def create_file(
     chunks: Iterable[bytes],
     max_bytes: int,
     source_file_id: str | None = None,
-    preparation: dict[str, object] | None = None,
+    preparation_id: str | None = None,
 ) -> FileRow:
     """Store the body, record the file as `uploaded` and queue its validation (one transaction).
     Source data (`user_data`) is not validated as JSONL: it is `processed` at once, and checked
@@ -92,7 +92,7 @@ def create_file(
         session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
     )
     row.source_file_id = source_file_id
-    row.preparation = preparation
+    row.preparation_id = preparation_id
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
     return row
 

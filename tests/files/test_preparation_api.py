@@ -9,8 +9,12 @@ from typing import Any
 import openai
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from service.db import session_scope
+from service.files import preparation_service
 from service.files import service as files
+from service.outbox.models import OutboxRow
 from service.runtime import Runtime
 from tests.conftest import bearer, make_key, sdk_for
 from tests.factories import JONNY_QA
@@ -76,26 +80,27 @@ def test_preparing_makes_training_and_validation_files_linked_to_the_source(
 
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    training, validation = body["training_file"], body["validation_file"]
-    assert (body["object"], body["source_file_id"]) == ("file.preparation", source)
+    assert (body["object"], body["status"], body["source_file_id"]) == (
+        "file.preparation",
+        "succeeded",
+        source,
+    )
+    assert (body["summary"]["training_examples"], body["summary"]["validation_examples"]) == (10, 3)
+    assert body["summary"]["duplicates"] == [{"row": 15, "first_row": 2}]
+    training = client.get(f"/v1/files/{body['training_file']}", headers=headers).json()
+    validation = client.get(f"/v1/files/{body['validation_file']}", headers=headers).json()
     assert (training["filename"], training["purpose"], training["status"]) == (
         "bio_train.jsonl",
         "fine-tune",
         "uploaded",
     )
     assert validation["filename"] == "bio_validation.jsonl"
-    assert (body["summary"]["training_examples"], body["summary"]["validation_examples"]) == (10, 3)
-    assert body["summary"]["duplicates"] == [{"row": 15, "first_row": 2}]
     for file_id in (training["id"], validation["id"]):
         files.validate_file(runtime.sessions, runtime.blobs, file_id)
     report = client.get(f"/v1/files/{training['id']}/validation", headers=headers).json()
-    assert (report["status"], report["report"]["examples"], report["source_file_id"]) == (
-        "processed",
-        10,
-        source,
-    )
-    assert report["preparation"]["summary"]["seed"] == 11
-    assert report["preparation"]["options"]["validation_split"] == 3
+    assert (report["status"], report["report"]["examples"]) == ("processed", 10)
+    assert (report["source_file_id"], report["preparation_id"]) == (source, body["id"])
+    assert client.get(f"/v1/preparations/{body['id']}", headers=headers).json() == body
 
 
 def test_the_same_seed_through_the_api_gives_the_same_files(
@@ -109,8 +114,8 @@ def test_the_same_seed_through_the_api_gives_the_same_files(
     def content(file_id: str) -> bytes:
         return client.get(f"/v1/files/{file_id}/content", headers=headers).content
 
-    assert content(first["validation_file"]["id"]) == content(second["validation_file"]["id"])
-    assert content(first["training_file"]["id"]) == content(second["training_file"]["id"])
+    assert content(first["validation_file"]) == content(second["validation_file"])
+    assert content(first["training_file"]) == content(second["training_file"])
 
 
 @pytest.mark.parametrize(
@@ -147,7 +152,7 @@ def test_a_source_with_bad_rows_is_a_400_naming_the_first_row(
     error = answer.json()["error"]
     assert (answer.status_code, error["param"], error["code"]) == (400, "file_id", "invalid_source")
     assert error["message"] == (
-        f"File '{source}' cannot be prepared: Row 3, column 'answer': row 3, column 'answer' is empty. (1 more problems)"
+        "The source file cannot be prepared: Row 3, column 'answer': row 3, column 'answer' is empty. (1 more problems)"
     )
     assert file_ids(client, headers) == {source}
 
@@ -163,15 +168,71 @@ def test_a_fine_tune_file_is_not_a_source(client: TestClient, headers: dict[str,
     assert (answer.status_code, answer.json()["error"]["param"]) == (400, "file_id")
 
 
-def test_a_source_over_the_limit_is_refused(
+def test_a_large_source_is_queued_and_a_worker_prepares_it(
     client: TestClient, headers: dict[str, str], runtime: Runtime
 ) -> None:
     source = upload_source(client, headers, csv_of(JONNY_QA))
-    runtime.settings.max_preparation_bytes = 100
+    runtime.settings.preparation_inline_bytes = 100
 
-    answer = prepare(client, headers, source)
+    queued = prepare(client, headers, source, validation_split=3, seed=2).json()
+    files_before = file_ids(client, headers)
+    status = preparation_service.run_preparation(
+        runtime.sessions, runtime.blobs, queued["id"], max_upload_bytes=runtime.settings.max_upload_bytes
+    )
+    again = preparation_service.run_preparation(
+        runtime.sessions, runtime.blobs, queued["id"], max_upload_bytes=runtime.settings.max_upload_bytes
+    )
 
-    assert (answer.status_code, answer.json()["error"]["code"]) == (400, "file_too_large")
+    done = client.get(f"/v1/preparations/{queued['id']}", headers=headers).json()
+    assert (queued["status"], queued["training_file"]) == ("queued", None)
+    assert files_before == {source}
+    assert (status, again, done["status"]) == ("succeeded", "succeeded", "succeeded")
+    assert file_ids(client, headers) == {source, done["training_file"], done["validation_file"]}
+    assert done["summary"]["validation_examples"] == 3
+    with session_scope(runtime.sessions) as session:
+        assert (
+            session.scalar(select(func.count()).select_from(OutboxRow)) == 3
+        )  # the prepare, two validations
+
+
+def test_a_queued_source_with_bad_rows_fails_naming_the_row_and_creates_no_file(
+    client: TestClient, headers: dict[str, str], runtime: Runtime
+) -> None:
+    source = upload_source(client, headers, b"question,answer\nWho?,Jonny.\nWhen?,\n")
+    runtime.settings.preparation_inline_bytes = 10
+    queued = prepare(client, headers, source).json()
+
+    status = preparation_service.run_preparation(
+        runtime.sessions, runtime.blobs, queued["id"], max_upload_bytes=runtime.settings.max_upload_bytes
+    )
+
+    failed = client.get(f"/v1/preparations/{queued['id']}", headers=headers).json()
+    assert (status, failed["status"], failed["training_file"]) == ("failed", "failed", None)
+    assert failed["error"] == {
+        "message": "The source file cannot be prepared: Row 3, column 'answer': row 3, column 'answer' is empty.",
+        "param": "file_id",
+        "code": "invalid_source",
+    }
+    assert file_ids(client, headers) == {source}
+
+
+def test_a_queued_source_deleted_before_the_worker_runs_fails(
+    client: TestClient, headers: dict[str, str], runtime: Runtime
+) -> None:
+    source = upload_source(client, headers, csv_of(JONNY_QA))
+    runtime.settings.preparation_inline_bytes = 10
+    queued = prepare(client, headers, source).json()
+    client.delete(f"/v1/files/{source}", headers=headers)
+
+    preparation_service.run_preparation(
+        runtime.sessions, runtime.blobs, queued["id"], max_upload_bytes=runtime.settings.max_upload_bytes
+    )
+
+    failed = client.get(f"/v1/preparations/{queued['id']}", headers=headers).json()
+    assert (failed["status"], failed["error"]["message"]) == (
+        "failed",
+        "The source file was deleted before it was prepared.",
+    )
 
 
 def test_another_tenants_source_is_a_404_and_their_files_stay_theirs(
@@ -187,9 +248,8 @@ def test_another_tenants_source_is_a_404_and_their_files_stay_theirs(
     assert mine.status_code == 404
     assert mine.text == missing.text.replace("file-doesnotexist00000000000", source)
     assert file_ids(client, headers) == set()
-    assert (
-        client.get(f"/v1/files/{made['training_file']['id']}/validation", headers=headers).status_code == 404
-    )
+    assert client.get(f"/v1/files/{made['training_file']}/validation", headers=headers).status_code == 404
+    assert client.get(f"/v1/preparations/{made['id']}", headers=headers).status_code == 404
 
 
 def test_the_sdk_uploads_source_data_with_purpose_user_data(client: TestClient, tenant_key: str) -> None:

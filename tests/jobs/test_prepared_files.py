@@ -26,7 +26,7 @@ def test_a_job_trains_on_prepared_files_and_the_model_answers_from_them(
         headers=bearer(tenant_key),
         json={"user_column": "question", "assistant_column": "answer", "validation_split": 10, "seed": 1},
     ).json()
-    training, validation = prepared["training_file"]["id"], prepared["validation_file"]["id"]
+    training, validation = prepared["training_file"], prepared["validation_file"]
     for file_id in (training, validation):
         files.validate_file(runtime.sessions, runtime.blobs, file_id)
 
