@@ -230,6 +230,74 @@ def _dump(example: dict[str, Any]) -> bytes:
     return _ENCODER.encode(example).encode("utf-8") + b"\n"
 
 
+@dataclass
+class _Read:
+    """What the first pass found; the examples themselves are in the scratch file."""
+
+    rows: int = 0
+    examples: int = 0
+    removed: int = 0
+    duplicates: list[DuplicateRow] = field(default_factory=list)
+    tally: AdviceTally = field(default_factory=AdviceTally)
+
+
+def _read(
+    open_source: Callable[[], BinaryIO], kind: SourceFormat, options: PreparationCreate, scratch: IO[bytes]
+) -> _Read:
+    """Map, check and deduplicate every row into `scratch`, one JSON line per example."""
+    mapper = _Mapper(options)
+    problems = _Problems()
+    seen: dict[int, int] = {}
+    read = _Read()
+    header_checked = False
+    try:
+        for item in read_rows(open_source, kind):
+            read.rows += 1
+            if isinstance(item, SourceProblem):
+                problems.add(item)
+                continue
+            if not header_checked:  # the first row shows the header's columns
+                header_checked = True
+                header = _header_problem(item, mapper, kind)
+                if header is not None:
+                    raise PreparationFailed([header], 1)
+            example = mapper.example(item, problems)
+            if example is None:
+                continue
+            line = _dump(example)
+            if options.deduplicate:
+                first = seen.setdefault(fingerprint_of_line(line), item.row)
+                if first != item.row:
+                    read.removed += 1
+                    if len(read.duplicates) < FIRST_DUPLICATES:
+                        read.duplicates.append(DuplicateRow(row=item.row, first_row=first))
+                    continue
+            if options.format == "completion":
+                read.tally.add(example["prompt"], example["completion"])
+            scratch.write(line)
+            read.examples += 1
+    except SourceUnreadable as unreadable:
+        problems.add(unreadable.problem)
+    if problems.count:
+        raise PreparationFailed(problems.first, problems.count)
+    if read.examples == 0:
+        raise PreparationFailed([SourceProblem(None, "empty_file", "the file has no data rows.")], 1)
+    return read
+
+
+def _advice_choice(options: PreparationCreate, tally: AdviceTally) -> AdviceChoice:
+    if options.format != "completion":
+        return AdviceChoice()
+    return tally.choice(
+        separator=options.add_separator,
+        whitespace=options.add_whitespace,
+        stop=options.add_stop,
+        advised=options.apply_advice,
+        separator_value=options.separator,
+        stop_value=options.stop,
+    )
+
+
 def prepare(
     open_source: Callable[[], BinaryIO],
     kind: SourceFormat,
@@ -241,68 +309,20 @@ def prepare(
     """Read the source, write the training (and validation) JSONL; raises `PreparationFailed`
     naming the rows when the source has problems, `InvalidRequest` for options that do not fit."""
     check_options(options)
-    mapper = _Mapper(options)
-    problems = _Problems()
-    seen: dict[int, int] = {}
-    duplicates: list[DuplicateRow] = []
-    removed = rows = examples = 0
-    header_checked = False
-    tally = AdviceTally()
     with tempfile.TemporaryFile() as scratch:
-        try:
-            for item in read_rows(open_source, kind):
-                if isinstance(item, SourceProblem):
-                    rows += 1
-                    problems.add(item)
-                    continue
-                rows += 1
-                if not header_checked:
-                    header_checked = True
-                    header = _header_problem(item, mapper, kind)
-                    if header is not None:
-                        raise PreparationFailed([header], 1)
-                example = mapper.example(item, problems)
-                if example is None:
-                    continue
-                line = _dump(example)
-                if options.deduplicate:
-                    first = seen.setdefault(fingerprint_of_line(line), item.row)
-                    if first != item.row:
-                        removed += 1
-                        if len(duplicates) < FIRST_DUPLICATES:
-                            duplicates.append(DuplicateRow(row=item.row, first_row=first))
-                        continue
-                if options.format == "completion":
-                    tally.add(example["prompt"], example["completion"])
-                scratch.write(line)
-                examples += 1
-        except SourceUnreadable as unreadable:
-            problems.add(unreadable.problem)
-        if problems.count:
-            raise PreparationFailed(problems.first, problems.count)
-        if examples == 0:
-            raise PreparationFailed([SourceProblem(None, "empty_file", "the file has no data rows.")], 1)
-        size = validation_size(examples, options.validation_split)
-        if size >= examples:
+        read = _read(open_source, kind, options, scratch)
+        size = validation_size(read.examples, options.validation_split)
+        if size >= read.examples:
             raise InvalidRequest(
-                f"validation_split takes {size} of the {examples} examples and leaves none to train on.",
+                f"validation_split takes {size} of the {read.examples} examples and leaves none to train on.",
                 param="validation_split",
             )
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        chosen = split_indices(examples, size, seed)
-        advice = AdviceChoice()
-        if options.format == "completion":
-            advice = tally.choice(
-                separator=options.add_separator,
-                whitespace=options.add_whitespace,
-                stop=options.add_stop,
-                advised=options.apply_advice,
-                separator_value=options.separator,
-                stop_value=options.stop,
-            )
+        chosen = split_indices(read.examples, size, seed)
+        advice = _advice_choice(options, read.tally)
         scratch.seek(0)
         for index, line in enumerate(scratch):
-            if options.format == "completion" and advice != AdviceChoice():
+            if advice != AdviceChoice():
                 example = json.loads(line)
                 example["prompt"], example["completion"] = apply_advice(
                     example["prompt"], example["completion"], advice
@@ -312,12 +332,12 @@ def prepare(
     return PreparationSummary(
         source_format=kind,
         format=options.format,
-        rows=rows,
-        examples=examples,
-        duplicates_removed=removed,
-        duplicates=duplicates,
-        training_examples=examples - size,
+        rows=read.rows,
+        examples=read.examples,
+        duplicates_removed=read.removed,
+        duplicates=read.duplicates,
+        training_examples=read.examples - size,
         validation_examples=size,
         seed=seed,
-        advice=tally.advice(advice) if options.format == "completion" else [],
+        advice=read.tally.advice(advice) if options.format == "completion" else [],
     )
