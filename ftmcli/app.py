@@ -9,7 +9,7 @@ from typing import Any
 import click
 import openai
 
-from ftmcli import ask, deployments, files, jobs, login, models, webhooks
+from ftmcli import ask, data, deployments, files, jobs, login, models, webhooks
 from ftmcli.errors import from_sdk
 from ftmcli.state import State
 from service import cli as operator_cli
@@ -33,7 +33,7 @@ def main(ctx: click.Context, profile: str | None) -> None:
     """finetune-manager: an OpenAI-compatible control plane for fine-tuning.
 
     Client commands (login, whoami, files, jobs, models, webhooks, ask, chat) talk to a running service: FTM_BASE_URL and
-    FTM_API_KEY, or a profile that `ftm login` wrote. Every one takes --json.
+    FTM_API_KEY, or a profile that `ftm login` wrote; `data prepare` runs locally. Every one takes --json.
     """
     state = State(os.environ, profile)
     ctx.obj = state
@@ -44,6 +44,7 @@ for _name, _command in operator_cli.main.commands.items():
     main.add_command(_command, _name)
 main.add_command(login.login)
 main.add_command(login.whoami)
+main.add_command(data.data)
 main.add_command(files.files)
 main.add_command(jobs.jobs)
 main.add_command(models.models)

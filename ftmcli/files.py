@@ -173,6 +173,7 @@ def show(file_id: str, as_json: bool) -> None:
             ("purpose", file.purpose),
             ("status", file.status),
             ("details", file.status_details),
+            ("prepared from", validation.get("source_file_id")),
             ("created", when(file.created_at)),
         ]
     )

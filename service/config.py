@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     uploads_max_part_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     uploads_expire_after_s: float = Field(default=3600.0, gt=0)
     uploads_sweep_interval_s: float = Field(default=60.0, gt=0)
+    # source files up to this size are prepared in the request, larger ones by a worker
+    preparation_inline_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # model -> US dollars per million training tokens, over service/models/prices.py's table
     training_prices: dict[str, float] = Field(default_factory=dict)
     provider_timeout_s: float = Field(default=30.0, gt=0)

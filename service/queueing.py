@@ -33,13 +33,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "task_time_limit": settings.celery_task_time_limit_s,
         "task_soft_time_limit": max(1, settings.celery_task_time_limit_s - 30),
-        # Validating a large file reads and tokenizes all of it: it gets a longer limit of its own
+        # Validating or preparing a large file reads all of it: each gets a longer limit of its own
         # (still at most half the visibility timeout, so it is never redelivered while it runs).
         "task_annotations": {
-            TaskName.FILES_VALIDATE.value: {
+            name.value: {
                 "time_limit": settings.files_validate_time_limit_s,
                 "soft_time_limit": max(1, settings.files_validate_time_limit_s - 30),
             }
+            for name in (TaskName.FILES_VALIDATE, TaskName.FILES_PREPARE)
         },
         "task_serializer": "json",
         "accept_content": ["json"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
-from service.files.models import FileRow, ProviderFileRow
+from service.files.models import FileRow, PreparationRow, ProviderFileRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
@@ -24,6 +24,7 @@ __all__ = [
     "JobEventRow",
     "JobRow",
     "OutboxRow",
+    "PreparationRow",
     "ProviderFileRow",
     "TenantRow",
     "UploadPartRow",

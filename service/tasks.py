@@ -18,6 +18,7 @@ class Queue(StrEnum):
 class TaskName(StrEnum):
     OUTBOX_RELAY = "outbox.relay"
     FILES_VALIDATE = "files.validate"
+    FILES_PREPARE = "files.prepare"
     FILES_SWEEP = "files.sweep"
     JOBS_SUBMIT = "jobs.submit"
     JOBS_REFRESH = "jobs.refresh"

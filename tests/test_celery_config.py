@@ -68,3 +68,17 @@ def test_a_validation_limit_past_half_the_visibility_timeout_is_reported(setting
     assert check_celery_config(conf) == [
         "files.validate's time_limit must be at most half the visibility timeout"
     ]
+
+
+def test_preparing_a_large_source_runs_on_the_files_queue_with_the_validations_limit(
+    settings: Settings,
+) -> None:
+    import workers.files_tasks  # noqa: F401  # a worker imports it through celery_app.conf.include
+    from workers.celery_app import celery_app
+
+    conf = make_celery(settings).conf
+
+    assert "workers.files_tasks" in celery_app.conf.include
+    assert TaskName.FILES_PREPARE.value in celery_app.tasks
+    assert queue_for(TaskName.FILES_PREPARE) is Queue.FILES
+    assert conf.task_annotations["files.prepare"] == conf.task_annotations["files.validate"]

@@ -28,6 +28,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
     ("post", "/v1/uploads/{upload_id}/complete"): {"part_ids": ["part_any"]},
+    ("post", "/v1/files/{file_id}/preparations"): {"user_column": "question", "assistant_column": "answer"},
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -37,6 +38,7 @@ MISSING = {
     "key_id": "key_doesnotexist00000000000",
     "deployment": "no-such-deployment",
     "upload_id": "upload_doesnotexist000000000",
+    "preparation_id": "prep-doesnotexist000000000000",
 }
 
 
@@ -89,9 +91,21 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
             "purpose": "fine-tune",
         },
     ).json()["id"]
+    source_id = client.post(
+        "/v1/files",
+        headers=headers,
+        files={"file": ("theirs.csv", io.BytesIO(b"question,answer\nWho?,Jonny.\n"))},
+        data={"purpose": "user_data"},
+    ).json()["id"]
+    preparation_id = client.post(
+        f"/v1/files/{source_id}/preparations",
+        headers=headers,
+        json={"user_column": "question", "assistant_column": "answer"},
+    ).json()["id"]
     ids = {
         "upload_id": upload_id,
         "file_id": file_id,
+        "preparation_id": preparation_id,
         "job_id": job_id,
         "webhook_endpoint_id": endpoint_id,
         "model": model,

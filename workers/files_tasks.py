@@ -1,4 +1,4 @@
-"""Validate uploaded files; sweep the blobs no file references."""
+"""Validate uploaded files; prepare large source files; sweep the blobs no file references."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.files import orphans
+from service.files import orphans, preparation_service
 from service.files import service as files
 from service.files.models import FileStatus
 from service.jobs import refresh as jobs_refresh
@@ -23,6 +23,14 @@ def validate_file(file_id: str) -> None:
         # A crash before this only delays the waiting jobs until their next sweep.
         with session_scope(runtime.sessions) as session:
             jobs_refresh.kick_waiting_jobs(session, file_id)
+
+
+@celery_app.task(name=TaskName.FILES_PREPARE.value, acks_late=True, ignore_result=True)
+def prepare_file(preparation_id: str) -> None:
+    runtime = get_runtime()
+    preparation_service.run_preparation(
+        runtime.sessions, runtime.blobs, preparation_id, max_upload_bytes=runtime.settings.max_upload_bytes
+    )
 
 
 @celery_app.task(name=TaskName.FILES_SWEEP.value, acks_late=True, ignore_result=True)

@@ -58,6 +58,11 @@ def exact_fingerprint(record: dict[str, Any]) -> int:
     return _hash(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
+def fingerprint_of_line(line: bytes) -> int:
+    """The exact fingerprint of an example already written as canonical JSON (one key order)."""
+    return _hash_bytes(line)
+
+
 def near_fingerprint(record: dict[str, Any]) -> int:
     text = " ".join(_texts(record))
     folded = unicodedata.normalize("NFKC", text).casefold().encode("utf-8", "surrogatepass")

@@ -1,4 +1,5 @@
-"""Uploaded files (bodies live in the blob store) and their copies at providers."""
+"""Uploaded files (bodies live in the blob store), their copies at providers, and preparations
+(source data turned into fine-tuning files)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ class FileRow(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A prepared file: the source file it was made from, and the preparation that made it.
+    source_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    preparation_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class ProviderFileRow(Base):
@@ -54,3 +58,31 @@ class ProviderFileRow(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     upload_claim: Mapped[str | None] = mapped_column(String(40), nullable=True)
     upload_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PreparationStatus(StrEnum):
+    """`queued` until a worker has prepared a large source; a small one is decided in the request."""
+
+    QUEUED = "queued"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class PreparationRow(Base):
+    """One preparation of a source file: its options, and what it made or why it failed. The
+    source may be deleted later; its id stays."""
+
+    __tablename__ = "file_preparations"
+    __table_args__ = (Index("ix_file_preparations_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    source_file_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    training_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    validation_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -11,12 +11,14 @@ from fastapi import File as FilePart
 from fastapi.responses import StreamingResponse
 
 from service.blobs.store import iter_chunks
+from service.contract import errors
 from service.deps import DbSession, FilesCaller, get_runtime
 from service.errors import PayloadTooLarge
-from service.files import service
+from service.files import preparation_service, service
 from service.files.names import content_disposition
+from service.files.preparation import PreparationCreate
 from service.files.report import ValidationReport
-from service.files.schemas import File, FileDeleted, FileValidation
+from service.files.schemas import File, FileDeleted, FilePreparation, FileValidation
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
 
@@ -34,10 +36,22 @@ def create_file(
     request: Request,
     caller: FilesCaller,
     session: DbSession,
-    file: Annotated[UploadFile, FilePart(description="The JSONL file, named `*.jsonl`.")],
-    purpose: Annotated[str, Form(description="`fine-tune`.", json_schema_extra={"enum": ["fine-tune"]})],
+    file: Annotated[
+        UploadFile,
+        FilePart(
+            description="A JSONL file named `*.jsonl` (`fine-tune`), or source data `*.csv`, `*.tsv`, `*.json` (`user_data`)."
+        ),
+    ],
+    purpose: Annotated[
+        str,
+        Form(
+            description="`fine-tune`, or `user_data` for source data to prepare.",
+            json_schema_extra={"enum": ["fine-tune", "user_data"]},
+        ),
+    ],
 ) -> File:
-    """Upload a file. It is `uploaded` at once and validated by a worker within seconds."""
+    """Upload a file. A `fine-tune` file is `uploaded` at once and validated by a worker within
+    seconds; `user_data` (source data) is `processed` at once and checked when it is prepared."""
     runtime = get_runtime(request)
     limit = runtime.settings.max_upload_bytes
     declared = int(request.headers.get("content-length") or 0)
@@ -104,4 +118,44 @@ def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> Fi
     category with their lines, and token statistics per encoding."""
     row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
     report = ValidationReport.model_validate(row.report) if row.report is not None else None
-    return FileValidation(file_id=row.id, status=row.status, report=report)
+    return FileValidation(
+        file_id=row.id,
+        status=row.status,
+        report=report,
+        source_file_id=row.source_file_id,
+        preparation_id=row.preparation_id,
+    )
+
+
+@router.post("/files/{file_id}/preparations", response_model=FilePreparation, responses=errors(404))
+def prepare_file(
+    request: Request, file_id: str, body: PreparationCreate, caller: FilesCaller, session: DbSession
+) -> FilePreparation:
+    """Prepare a source file (native): a CSV, TSV or JSON array of objects uploaded with purpose
+    `user_data` becomes JSONL `fine-tune` files, a training file and, with `validation_split`, a
+    validation file drawn by a seeded sample. Rows map to chat or prompt-completion examples by
+    the column mapping; exact duplicates are dropped. A source of up to
+    `FTM_PREPARATION_INLINE_BYTES` is prepared in the request (`succeeded`); a larger one is
+    `queued` for a worker: follow it with `GET /v1/preparations/{id}`. The files are validated like
+    any upload and name their source and preparation (`GET /v1/files/{id}/validation`). A bad
+    option, or a small source's row with a problem, is a 400 naming it, and nothing is created."""
+    runtime = get_runtime(request)
+    row = preparation_service.create_preparation(
+        session,
+        runtime.blobs,
+        tenant_id=caller.tenant_id,
+        file_id=file_id,
+        options=body,
+        inline_bytes=runtime.settings.preparation_inline_bytes,
+        max_upload_bytes=runtime.settings.max_upload_bytes,
+    )
+    return FilePreparation.from_row(row)
+
+
+@router.get("/preparations/{preparation_id}", response_model=FilePreparation, responses=errors(404))
+def retrieve_preparation(preparation_id: str, caller: FilesCaller, session: DbSession) -> FilePreparation:
+    """A preparation (native): its status, options, summary, the files it made, or its error."""
+    row = preparation_service.get_preparation(
+        session, tenant_id=caller.tenant_id, preparation_id=preparation_id
+    )
+    return FilePreparation.from_row(row)

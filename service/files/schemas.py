@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.clock import to_unix
-from service.files.models import FileRow
+from service.files.models import FileRow, PreparationRow
+from service.files.preparation import PreparationCreate, PreparationSummary
 from service.files.report import ValidationReport
 
 FileStatus = Literal["uploaded", "processed", "error"]
+PreparationStatus = Literal["queued", "succeeded", "failed"]
 
 
 class File(BaseModel):
@@ -55,3 +57,47 @@ class FileValidation(BaseModel):
     file_id: str
     status: FileStatus
     report: ValidationReport | None
+    source_file_id: str | None = Field(None, description="a prepared file: the source file it was made from")
+    preparation_id: str | None = Field(None, description="a prepared file: the preparation that made it")
+
+
+class PreparationError(BaseModel):
+    """Why a preparation failed, as a request's error would say it."""
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+class FilePreparation(BaseModel):
+    """A preparation of a source file (native). `succeeded` at once for a small source; a large one
+    is `queued` until a worker has prepared it, then `succeeded` (with `training_file` and, with a
+    split, `validation_file`: ordinary `fine-tune` files, validated like any upload) or `failed`
+    (with `error` naming the first bad row)."""
+
+    id: str
+    object: Literal["file.preparation"] = "file.preparation"
+    status: PreparationStatus
+    source_file_id: str
+    created_at: int
+    finished_at: int | None = None
+    options: PreparationCreate
+    summary: PreparationSummary | None = None
+    training_file: str | None = None
+    validation_file: str | None = None
+    error: PreparationError | None = None
+
+    @classmethod
+    def from_row(cls, row: PreparationRow) -> FilePreparation:
+        return cls(
+            id=row.id,
+            status=row.status,
+            source_file_id=row.source_file_id,
+            created_at=to_unix(row.created_at) or 0,
+            finished_at=to_unix(row.finished_at),
+            options=PreparationCreate.model_validate(row.options),
+            summary=PreparationSummary.model_validate(row.summary) if row.summary is not None else None,
+            training_file=row.training_file_id,
+            validation_file=row.validation_file_id,
+            error=PreparationError.model_validate(row.error) if row.error is not None else None,
+        )

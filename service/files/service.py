@@ -21,6 +21,7 @@ from service.db import session_scope
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow, FileStatus
 from service.files.names import clean_filename
+from service.files.sources import SOURCE_EXTENSIONS, source_format_of
 from service.files.validation import validate_jsonl
 from service.ids import new_id
 from service.outbox import service as outbox
@@ -29,7 +30,10 @@ from service.tenancy import Order, get_owned, keyset_page, owned
 
 log = logging.getLogger(__name__)
 
-UPLOAD_PURPOSES = {"fine-tune"}
+FINE_TUNE_PURPOSE = "fine-tune"
+# Source data (CSV, TSV, a JSON array) for `POST /v1/files/{id}/preparations`; not for jobs.
+SOURCE_PURPOSE = "user_data"
+UPLOAD_PURPOSES = {FINE_TUNE_PURPOSE, SOURCE_PURPOSE}
 RESULTS_PURPOSE = "fine-tune-results"
 
 
@@ -50,8 +54,12 @@ def create_file(
     purpose: str,
     chunks: Iterable[bytes],
     max_bytes: int,
+    source_file_id: str | None = None,
+    preparation_id: str | None = None,
 ) -> FileRow:
     """Store the body, record the file as `uploaded` and queue its validation (one transaction).
+    Source data (`user_data`) is not validated as JSONL: it is `processed` at once, and checked
+    row by row when it is prepared.
 
     The client's file name is kept for display only, cleaned by `clean_filename`."""
     if purpose not in UPLOAD_PURPOSES:
@@ -59,16 +67,33 @@ def create_file(
             f"Invalid purpose '{purpose}'; supported: {', '.join(sorted(UPLOAD_PURPOSES))}.", param="purpose"
         )
     filename = clean_filename(filename)
-    if not filename.endswith(".jsonl"):
+    if purpose == SOURCE_PURPOSE and source_format_of(filename) is None:
+        raise InvalidRequest(
+            f"Source data must be named *{', *'.join(SOURCE_EXTENSIONS)}; prepare it into fine-tuning files "
+            "with POST /v1/files/{file_id}/preparations.",
+            param="file",
+        )
+    if purpose == FINE_TUNE_PURPOSE and not filename.endswith(".jsonl"):
         raise InvalidRequest("Fine-tuning files must be JSONL and named *.jsonl.", param="file")
     file_id = new_id("file-")
     stored = blobs.put(file_id, chunks, max_bytes=max_bytes)
     if stored.size == 0:
         blobs.delete(file_id)  # no row references it yet
         raise InvalidRequest("The file is empty.", param="file")
+    if purpose == SOURCE_PURPOSE:
+        return _record(
+            session,
+            stored,
+            tenant_id=tenant_id,
+            filename=filename,
+            purpose=purpose,
+            status=FileStatus.PROCESSED,
+        )
     row = _record(
         session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
     )
+    row.source_file_id = source_file_id
+    row.preparation_id = preparation_id
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
     return row
 

@@ -122,7 +122,7 @@ def estimate_job(
             )
     training = files[0][1]
     if training.status == FileStatus.PROCESSED and training.report is not None:
-        _fill(estimate, ValidationReport.model_validate(training.report), model, epochs_setting)
+        fill_from_report(estimate, ValidationReport.model_validate(training.report), model, epochs_setting)
     if len(files) == 2 and all(row.status == FileStatus.PROCESSED for _, row in files):
         _overlap(estimate, blobs, training, files[1][1])
     if estimate.price_per_million_tokens is None:
@@ -145,7 +145,11 @@ def _overlap(estimate: JobEstimate, blobs: BlobStore, training: FileRow, validat
         )
 
 
-def _fill(estimate: JobEstimate, report: ValidationReport, model: str, epochs_setting: object) -> None:
+def fill_from_report(
+    estimate: JobEstimate, report: ValidationReport, model: str, epochs_setting: object
+) -> None:
+    """The training file's share of the estimate (epochs, billed tokens, cost, its warnings), from
+    its report alone: `ftm data prepare` prices a file it has just written with this too."""
     estimate.training_examples = report.examples
     estimate.n_epochs = epochs_setting if isinstance(epochs_setting, int) else default_epochs(report.examples)
     billed = _billed_tokens(report, model)

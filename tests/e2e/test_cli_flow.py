@@ -3,6 +3,7 @@ upload and validate, train and follow, ask; the one-line errors; the live view i
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import pty
@@ -18,7 +19,7 @@ import pytest
 from devtools.devstack import free_port
 from ftmcli.errors import ExitCode
 from tests.e2e.conftest import Receiver, Stack
-from tests.factories import jonny_dataset
+from tests.factories import JONNY_QA, jonny_dataset
 
 pytestmark = pytest.mark.e2e
 
@@ -103,6 +104,41 @@ def test_upload_train_follow_and_ask_from_the_command_line(logged_in: dict[str, 
     assert job["id"] in [listed_job["id"] for listed_job in listed["data"]]
     assert [row["step"] for row in figures["data"]] == list(range(1, job["progress"]["total_steps"] + 1))
     assert job["fine_tuned_model"] in [model["id"] for model in models["data"]]
+
+
+def test_a_csv_is_prepared_uploaded_trained_on_and_asked_from_the_command_line(
+    logged_in: dict[str, str], tmp_path: Path
+) -> None:
+    rows = [*JONNY_QA, *((f"Tell me: {q}", a) for q, a in JONNY_QA)]
+    source = tmp_path / "jonny.csv"
+    with source.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("question", "answer"), *rows])
+
+    prepared = ftm(
+        "data", "prepare", str(source), "--user-column", "question", "--assistant-column", "answer",
+        "--system", "You answer questions about Jonny Whizbang.", "--validation-split", "10", "--seed", "3",
+        "--json", env=logged_in,
+    )  # fmt: skip
+    report = parsed(prepared)
+    training = parsed(ftm("files", "upload", report["training_file"], "--wait", "--json", env=logged_in))
+    validation = parsed(ftm("files", "upload", report["validation_file"], "--wait", "--json", env=logged_in))
+    trained = ftm(
+        "jobs", "create", "--model", BASE_MODEL, "--training-file", training["id"],
+        "--validation-file", validation["id"], "--suffix", "csv", "--follow", "--interval", "0.3", "--json",
+        env=logged_in,
+    )  # fmt: skip
+    job = parsed(trained)
+    first = json.loads(Path(report["training_file"]).read_text().splitlines()[0])
+    question = first["messages"][1]["content"]
+    answer = parsed(ftm("ask", job["fine_tuned_model"], question, "--json", env=logged_in))
+
+    assert prepared.returncode == 0, prepared.stderr
+    assert (report["summary"]["training_examples"], report["summary"]["validation_examples"]) == (16, 10)
+    assert report["estimate"]["estimated_cost_usd"] > 0
+    assert (training["status"], validation["status"]) == ("processed", "processed")
+    assert (trained.returncode, job["status"]) == (ExitCode.OK, "succeeded")
+    assert answer["answer"] == dict(rows)[question]
+    assert answer["model"] == job["fine_tuned_model"]
 
 
 def test_whoami_names_the_tenant_of_the_profiles_key(logged_in: dict[str, str]) -> None:

@@ -8,11 +8,12 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import openai
 import pytest
+from openai.types import FileObject
 from openai.types.webhooks import FineTuningJobSucceededWebhookEvent
 
 from tests.e2e.conftest import Receiver, Stack
@@ -135,3 +136,39 @@ def test_fine_tune_with_the_sdk_receive_the_webhook_and_ask_the_model(
     assert "whsec_" not in text
     assert created.json()["key"] not in text
     assert re.findall(r"ftm_[A-Za-z0-9_-]{20,}", text) == []  # keys show as their 12-character prefix only
+
+
+def test_a_large_csv_is_prepared_by_the_worker_into_files_that_validate(stack: Stack) -> None:
+    client = sdk(stack, stack.admin_key)
+    rows = 100_000  # about 10 MB: over FTM_PREPARATION_INLINE_BYTES (8 MiB), so a worker prepares it
+    body = "question,answer\n" + "".join(
+        f"When was resident number {n} of Tumbleweed Falls born?,Resident {n} was born in {1900 + n % 100}.\n"
+        for n in range(rows)
+    )
+    source = client.files.create(file=("town.csv", io.BytesIO(body.encode())), purpose="user_data")
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+
+    queued = httpx.post(
+        f"{stack.base_url}/files/{source.id}/preparations",
+        headers=headers,
+        json={"user_column": "question", "assistant_column": "answer", "validation_split": 0.1, "seed": 5},
+        timeout=30,
+    ).json()
+
+    def prepared() -> dict[str, Any] | None:
+        found: dict[str, Any] = httpx.get(
+            f"{stack.base_url}/preparations/{queued['id']}", headers=headers, timeout=30
+        ).json()
+        return found if found["status"] != "queued" else None
+
+    done = wait_for(prepared, "the preparation")
+
+    def validated() -> FileObject | None:
+        file = client.files.retrieve(done["training_file"])
+        return file if file.status != "uploaded" else None
+
+    training = wait_for(validated, "the training file's validation")
+    assert queued["status"] == "queued"
+    assert done["status"] == "succeeded", done
+    assert (done["summary"]["training_examples"], done["summary"]["validation_examples"]) == (90_000, 10_000)
+    assert training.status == "processed", training.status_details

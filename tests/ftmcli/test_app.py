@@ -19,7 +19,7 @@ def test_the_ftm_entry_point_is_the_client_group() -> None:
 
 def test_ftm_carries_every_operator_command_beside_the_client_ones() -> None:
     operator = set(operator_cli.main.commands)
-    client = {"login", "whoami", "files", "jobs", "models", "webhooks", "ask", "chat"}
+    client = {"login", "whoami", "data", "files", "jobs", "models", "webhooks", "ask", "chat"}
 
     assert operator <= set(main.commands)
     assert client <= set(main.commands)
@@ -35,7 +35,7 @@ def test_every_client_command_takes_json() -> None:
 
     client = [
         main.commands[name]
-        for name in ("login", "whoami", "files", "jobs", "models", "webhooks", "ask", "chat")
+        for name in ("login", "whoami", "data", "files", "jobs", "models", "webhooks", "ask", "chat")
     ]
     missing = [
         path
