@@ -6,6 +6,7 @@ from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
 from service.files.models import FileRow, ProviderFileRow
+from service.idempotency.models import IdempotencyKeyRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
@@ -19,6 +20,7 @@ __all__ = [
     "DeploymentVersionRow",
     "FileRow",
     "FineTunedModelRow",
+    "IdempotencyKeyRow",
     "JobCheckpointRow",
     "JobEventRow",
     "JobRow",

@@ -25,6 +25,7 @@ class TaskName(StrEnum):
     JOBS_SWEEP = "jobs.sweep"
     WEBHOOKS_DELIVER = "webhooks.deliver"
     WEBHOOKS_SWEEP = "webhooks.sweep"
+    IDEMPOTENCY_SWEEP = "idempotency.sweep"
 
 
 def queue_for(task_name: str) -> Queue:

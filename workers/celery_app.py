@@ -48,12 +48,18 @@ celery_app.conf.beat_schedule = {
         "schedule": timedelta(seconds=5),
         "options": {"expires": 15},
     },
+    "idempotency-sweep": {
+        "task": TaskName.IDEMPOTENCY_SWEEP.value,
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
 }
 celery_app.conf.include = [
     "workers.outbox_tasks",
     "workers.files_tasks",
     "workers.jobs_tasks",
     "workers.webhooks_tasks",
+    "workers.idempotency_tasks",
 ]
 
 

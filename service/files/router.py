@@ -11,12 +11,14 @@ from fastapi import File as FilePart
 from fastapi.responses import StreamingResponse
 
 from service.blobs.store import iter_chunks
-from service.deps import DbSession, FilesCaller, get_runtime
+from service.deps import DbSession, FilesCaller, IdempotentCreate, get_runtime
 from service.errors import PayloadTooLarge
 from service.files import service
+from service.files.models import FileRow
 from service.files.names import content_disposition
 from service.files.report import ValidationReport
 from service.files.schemas import File, FileDeleted, FileValidation
+from service.idempotency.service import reload_owned
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
 
@@ -36,23 +38,39 @@ def create_file(
     session: DbSession,
     file: Annotated[UploadFile, FilePart(description="The JSONL file, named `*.jsonl`.")],
     purpose: Annotated[str, Form(description="`fine-tune`.", json_schema_extra={"enum": ["fine-tune"]})],
+    idempotency: IdempotentCreate,
 ) -> File:
-    """Upload a file. It is `uploaded` at once and validated by a worker within seconds."""
+    """Upload a file. It is `uploaded` at once and validated by a worker within seconds. With an
+    `Idempotency-Key`, a retry of the same upload (same name, purpose and bytes) returns the file
+    the first request created."""
     runtime = get_runtime(request)
     limit = runtime.settings.max_upload_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit + 64 * 1024:
         raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.", param="file")
-    row = service.create_file(
-        session,
-        runtime.blobs,
-        tenant_id=caller.tenant_id,
-        filename=file.filename,
-        purpose=purpose,
-        chunks=_chunks(file),
-        max_bytes=limit,
+    upload = service.store_upload(
+        runtime.blobs, filename=file.filename, purpose=purpose, chunks=_chunks(file), max_bytes=limit
     )
-    return File.from_row(row)
+    try:
+        created = idempotency.create(
+            session,
+            tenant_id=caller.tenant_id,
+            route="POST /v1/files",
+            parameters={
+                "filename": upload.filename,
+                "purpose": purpose,
+                "bytes": upload.stored.size,
+                "sha256": upload.stored.sha256,
+            },
+            make=lambda: File.from_row(service.record_upload(session, upload, tenant_id=caller.tenant_id)),
+            reload=reload_owned(session, FileRow, caller.tenant_id, File.from_row),
+        )
+    except Exception:
+        runtime.blobs.delete(upload.file_id)  # nothing references it
+        raise
+    if created.id != upload.file_id:  # a replay: the body stored again is nobody's
+        runtime.blobs.delete(upload.file_id)
+    return created
 
 
 @router.get("/files", response_model=Page[File])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,22 +54,51 @@ def create_file(
     """Store the body, record the file as `uploaded` and queue its validation (one transaction).
 
     The client's file name is kept for display only, cleaned by `clean_filename`."""
+    upload = store_upload(blobs, filename=filename, purpose=purpose, chunks=chunks, max_bytes=max_bytes)
+    return record_upload(session, upload, tenant_id=tenant_id)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded body, stored under a new file id, that no row references yet."""
+
+    file_id: str
+    filename: str
+    purpose: str
+    stored: StoredBlob
+
+
+def store_upload(
+    blobs: BlobStore, *, filename: str | None, purpose: str, chunks: Iterable[bytes], max_bytes: int
+) -> Upload:
+    """Check the purpose and name, then store the body as it streams in (a 400 or 413 stores
+    nothing)."""
     if purpose not in UPLOAD_PURPOSES:
         raise InvalidRequest(
             f"Invalid purpose '{purpose}'; supported: {', '.join(sorted(UPLOAD_PURPOSES))}.", param="purpose"
         )
-    filename = clean_filename(filename)
-    if not filename.endswith(".jsonl"):
+    cleaned = clean_filename(filename)
+    if not cleaned.endswith(".jsonl"):
         raise InvalidRequest("Fine-tuning files must be JSONL and named *.jsonl.", param="file")
     file_id = new_id("file-")
     stored = blobs.put(file_id, chunks, max_bytes=max_bytes)
     if stored.size == 0:
         blobs.delete(file_id)  # no row references it yet
         raise InvalidRequest("The file is empty.", param="file")
+    return Upload(file_id, cleaned, purpose, stored)
+
+
+def record_upload(session: Session, upload: Upload, *, tenant_id: str) -> FileRow:
+    """Record a stored upload as `uploaded` and queue its validation (one transaction)."""
     row = _record(
-        session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
+        session,
+        upload.stored,
+        tenant_id=tenant_id,
+        filename=upload.filename,
+        purpose=upload.purpose,
+        status=FileStatus.UPLOADED,
     )
-    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
+    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=upload.file_id)
     return row
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from service.contract import errors
-from service.deps import DbSession, FineTuningCaller, get_runtime
+from service.deps import DbSession, FineTuningCaller, IdempotentCreate, get_runtime
+from service.idempotency.service import reload_owned
 from service.jobs import control, estimate, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
@@ -38,11 +39,25 @@ Access = Annotated[ProviderAccess, Depends(get_access)]
 
 
 @router.post("/fine_tuning/jobs", response_model=Job, responses=errors(404))
-def create_job(body: JobCreate, request: Request, caller: FineTuningCaller, session: DbSession) -> Job:
+def create_job(
+    body: JobCreate,
+    request: Request,
+    caller: FineTuningCaller,
+    session: DbSession,
+    idempotency: IdempotentCreate,
+) -> Job:
     """Create a fine-tuning job. It starts in `validating_files`; workers upload the files to the
-    provider and create the provider job, and sweeps follow it to its end."""
-    job = service.create_job(session, body, caller=caller, providers=get_runtime(request).providers)
-    return Job.from_row(job)
+    provider and create the provider job, and sweeps follow it to its end. With an
+    `Idempotency-Key`, a retry returns the job the first request created."""
+    providers = get_runtime(request).providers
+    return idempotency.create(
+        session,
+        tenant_id=caller.tenant_id,
+        route="POST /v1/fine_tuning/jobs",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=lambda: Job.from_row(service.create_job(session, body, caller=caller, providers=providers)),
+        reload=reload_owned(session, JobRow, caller.tenant_id, Job.from_row),
+    )
 
 
 @router.post("/fine_tuning/estimates", response_model=JobEstimate, responses=errors(404))
