@@ -36,6 +36,7 @@ from service.bootstrap import ensure_bootstrap_key
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.migrate import upgrade
+from service.webhooks.signing import generate_secret
 
 STOP_GRACE_S = 15.0
 
@@ -209,6 +210,8 @@ class DevStack:
         engine.dispose()
 
         emulator_url = f"http://127.0.0.1:{settings.local_provider_port}/v1"
+        # The local provider tells the API when a job ends, as OpenAI does (a new secret each run).
+        webhook_secret = os.environ.get("FTM_LOCAL_PROVIDER_WEBHOOK_SECRET") or generate_secret()
         env = {
             **os.environ,
             "FTM_REDIS_URL": redis_url,
@@ -219,6 +222,9 @@ class DevStack:
             "FTM_LOCAL_PROVIDER_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_DATA_DIR": str(settings.data_dir / "emulator"),
+            "FTM_LOCAL_PROVIDER_WEBHOOK_SECRET": webhook_secret,
+            "FTM_EMULATOR_WEBHOOK_SECRET": webhook_secret,
+            "FTM_EMULATOR_WEBHOOK_URL": f"http://127.0.0.1:{settings.port}/providers/local/webhooks",
             # The local provider trains in seconds; follow its jobs closely unless told otherwise.
             "FTM_JOB_REFRESH_INTERVAL_S": os.environ.get("FTM_JOB_REFRESH_INTERVAL_S", "2"),
         }

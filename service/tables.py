@@ -7,7 +7,7 @@ from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
 from service.files.models import FileRow, ProviderFileRow
 from service.idempotency.models import IdempotencyKeyRow
-from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
+from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderWebhookRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
@@ -26,6 +26,7 @@ __all__ = [
     "JobRow",
     "OutboxRow",
     "ProviderFileRow",
+    "ProviderWebhookRow",
     "TenantRow",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",

@@ -25,7 +25,7 @@ class TaskName(StrEnum):
     JOBS_SWEEP = "jobs.sweep"
     WEBHOOKS_DELIVER = "webhooks.deliver"
     WEBHOOKS_SWEEP = "webhooks.sweep"
-    IDEMPOTENCY_SWEEP = "idempotency.sweep"
+    DEDUP_SWEEP = "dedup.sweep"
 
 
 def queue_for(task_name: str) -> Queue:

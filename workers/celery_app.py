@@ -48,8 +48,8 @@ celery_app.conf.beat_schedule = {
         "schedule": timedelta(seconds=5),
         "options": {"expires": 15},
     },
-    "idempotency-sweep": {
-        "task": TaskName.IDEMPOTENCY_SWEEP.value,
+    "dedup-sweep": {
+        "task": TaskName.DEDUP_SWEEP.value,
         "schedule": timedelta(hours=1),
         "options": {"expires": 3600},
     },
@@ -59,7 +59,7 @@ celery_app.conf.include = [
     "workers.files_tasks",
     "workers.jobs_tasks",
     "workers.webhooks_tasks",
-    "workers.idempotency_tasks",
+    "workers.dedup_tasks",
 ]
 
 

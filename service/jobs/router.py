@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from service.contract import errors
+from service.db import session_scope
 from service.deps import DbSession, FineTuningCaller, IdempotentCreate, get_runtime
+from service.errors import NotFound
 from service.idempotency.service import reload_owned
-from service.jobs import control, estimate, service
+from service.jobs import control, estimate, provider_webhooks, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEstimate, JobEvent
 from service.pagination import After, Page
+from service.providers.webhooks import verify_webhook
+from service.proxy.payload import read_body
 from service.routing import ServiceRoute
 
 JobEstimateRequest = JobCreate  # the same body, so the estimate refuses what a create refuses
@@ -145,3 +151,64 @@ def list_checkpoints(
     """The job's checkpoints (the last epochs), latest step first."""
     rows, has_more = service.list_checkpoints(session, job, after=after, limit=limit)
     return Page[JobCheckpoint].of([JobCheckpoint.from_row(row) for row in rows], has_more)
+
+
+class ProviderWebhookReceipt(BaseModel):
+    """What became of a provider's webhook: `refreshing` (its job is being refreshed now),
+    `duplicate` (this `webhook-id` was received before) or `ignored` (not about an active job)."""
+
+    received: bool = True
+    outcome: provider_webhooks.Outcome
+
+
+PROVIDER_WEBHOOK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+        "description": "The provider's event, e.g. OpenAI's `fine_tuning.job.succeeded`, as sent.",
+    }
+}
+
+
+# Outside /v1, where every route takes an API key: a provider proves itself by its signature.
+inbound_router = APIRouter(tags=["providers"], route_class=ServiceRoute)
+
+
+@inbound_router.post(
+    "/providers/{provider}/webhooks",
+    response_model=ProviderWebhookReceipt,
+    openapi_extra=PROVIDER_WEBHOOK_BODY,
+    responses=errors(
+        404,
+        s404="`provider_webhooks_off`: no such provider, or no webhook secret is configured for it.",
+    ),
+)
+async def receive_provider_webhook(
+    request: Request, provider: Annotated[str, Path(description="The provider's name, e.g. `openai`.")]
+) -> ProviderWebhookReceipt:
+    """A provider's webhook (native): OpenAI's `fine_tuning.job.*` events, verified with the
+    provider's webhook secret (`FTM_OPENAI_WEBHOOK_SECRET`, `FTM_LOCAL_PROVIDER_WEBHOOK_SECRET`),
+    make the job they name due for a refresh at once. No API key: the signature is the proof.
+    A bad or stale signature is a 400 naming `webhook-signature`; a repeated `webhook-id` is
+    acknowledged and ignored. Point the provider's webhook at `{base}/providers/{name}/webhooks`."""
+    runtime = get_runtime(request)
+    config = runtime.providers.configs.get(provider)
+    if config is None or config.webhook_secret is None:
+        raise NotFound(
+            f"The provider '{provider}' takes no webhooks here: it is not configured, or has no "
+            "webhook secret.",
+            param="provider",
+            code="provider_webhooks_off",
+        )
+    payload = await read_body(
+        request.stream(),
+        declared=request.headers.get("content-length"),
+        limit=runtime.settings.max_json_body_bytes,
+    )
+    webhook = verify_webhook(payload, request.headers, secret=config.webhook_secret)
+
+    def record() -> provider_webhooks.Outcome:
+        with session_scope(runtime.sessions) as session:
+            return provider_webhooks.receive(session, provider, webhook)
+
+    return ProviderWebhookReceipt(outcome=await run_in_threadpool(record))
