@@ -14,11 +14,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.cache_changes import Change
 from service.clock import utcnow
 from service.db import is_postgres, session_scope
-from service.jobs.access import ProviderAccess
+from service.jobs.access import RETRY_AFTER_CAP, ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.snapshots import Known, apply_snapshot, fetch_snapshot
 from service.jobs.states import ACTIVE, TERMINAL, Status
+from service.jobs.transitions import transition
 from service.outbox import service as outbox
+from service.providers.errors import ProviderRejected, ProviderUnavailable
 from service.tasks import TaskName
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,17 @@ def refresh(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess
         provider_name, provider_job_id = job.provider, job.provider_job_id
         known = Known.of(session, job)
     provider = access.providers.fine_tuning(provider_name)
-    snapshot = fetch_snapshot(provider, provider.retrieve_job(provider_job_id), known)
+    try:
+        snapshot = fetch_snapshot(provider, provider.retrieve_job(provider_job_id), known)
+    except ProviderUnavailable as error:
+        _postpone(sessions, job_id, access, error)
+        raise
+    except ProviderRejected as error:
+        if error.status_code != 404:
+            _postpone(sessions, job_id, access, error)
+            raise
+        _lost(sessions, job_id, provider_job_id)
+        return True
     routes_changed: list[Change] = []
     try:
         with session_scope(sessions) as session:
@@ -49,6 +61,42 @@ def refresh(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess
     for change in routes_changed:  # committed: every API process drops what it cached for these
         access.announce(change)
     return True
+
+
+def _postpone(
+    sessions: sessionmaker[Session],
+    job_id: str,
+    access: ProviderAccess,
+    error: ProviderUnavailable | ProviderRejected,
+) -> None:
+    """The provider could not answer (or refused our credentials): look again later, backing off
+    like a quiet poll (and never sooner than its Retry-After), the job otherwise untouched."""
+    retry_after = getattr(error, "retry_after_s", None)
+    with session_scope(sessions) as session:
+        job = session.get(JobRow, job_id)
+        if job is None or Status(job.status) in TERMINAL:
+            return
+        job.quiet_polls += 1
+        delay = access.polls.delay(running=job.status == Status.RUNNING.value, quiet_polls=job.quiet_polls)
+        if retry_after:
+            delay = max(delay, min(timedelta(seconds=retry_after), RETRY_AFTER_CAP))
+        job.next_refresh_at = utcnow() + delay
+    log.warning("job %s: provider trouble (%s); next refresh in %s", job_id, error.message, delay)
+
+
+def _lost(sessions: sessionmaker[Session], job_id: str, provider_job_id: str) -> None:
+    """The provider no longer knows the job (404): it fails, saying so."""
+    with session_scope(sessions) as session:
+        job = session.get(JobRow, job_id)
+        if job is None or Status(job.status) in TERMINAL:
+            return
+        job.error = {
+            "code": "provider_job_not_found",
+            "message": f"The provider no longer knows this job's provider job {provider_job_id}.",
+            "param": None,
+        }
+        transition(session, job, Status.FAILED)
+    log.warning("job %s: the provider no longer knows %s; failed", job_id, provider_job_id)
 
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 500) -> int:
