@@ -50,6 +50,9 @@ class JobRow(Base):
     submit_claim: Mapped[str | None] = mapped_column(String(40), nullable=True)
     submit_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The create request as the client sent it (what a retry creates again); null before 0011.
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    retry_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # Optimistic locking: two workers applying the same provider change cannot both commit, so a
     # transition (and its webhook) happens once.
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -13,10 +14,19 @@ from service.db import session_scope
 from service.deps import DbSession, FineTuningCaller, IdempotentCreate, get_runtime
 from service.errors import NotFound
 from service.idempotency.service import reload_owned
-from service.jobs import control, estimate, provider_webhooks, service
+from service.jobs import control, estimate, metrics, provider_webhooks, service
 from service.jobs.access import ProviderAccess
 from service.jobs.models import JobRow
-from service.jobs.schemas import Job, JobCheckpoint, JobCreate, JobEstimate, JobEvent
+from service.jobs.schemas import (
+    Job,
+    JobCheckpoint,
+    JobCreate,
+    JobEstimate,
+    JobEvent,
+    JobMetrics,
+    StepMetrics,
+)
+from service.jobs.states import Status
 from service.pagination import After, Page
 from service.providers.webhooks import verify_webhook
 from service.proxy.payload import read_body
@@ -24,6 +34,7 @@ from service.routing import ServiceRoute
 
 JobEstimateRequest = JobCreate  # the same body, so the estimate refuses what a create refuses
 router = APIRouter(prefix="/v1", tags=["fine_tuning"], route_class=ServiceRoute)
+MAX_UNIX = 253402300799  # the last second of year 9999
 
 # The job's state may forbid the action (400, as at OpenAI); the provider may be unreachable.
 CONTROL_ERRORS = errors(400, 409, 503, s400="The job's status does not allow this action.")
@@ -87,17 +98,42 @@ def list_jobs(
     session: DbSession,
     after: After = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: Annotated[Status | None, Query(description="Only jobs in this status.")] = None,
+    model: Annotated[
+        str | None,
+        Query(min_length=1, max_length=255, description="Only jobs of this base or fine-tuned model."),
+    ] = None,
+    created_after: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_UNIX, description="Only jobs created at or after this time (unix seconds)."),
+    ] = None,
+    created_before: Annotated[
+        int | None, Query(ge=0, le=MAX_UNIX, description="Only jobs created before this time (unix seconds).")
+    ] = None,
 ) -> Page[Job]:
-    """List the tenant's jobs, newest first. Filter by metadata with `metadata[key]=value`."""
+    """List the tenant's jobs, newest first, a page at a time (`after` the last id of a page).
+    Narrow the list by `status`, `model`, creation time, and metadata with `metadata[key]=value`;
+    the filters combine."""
     metadata = {
         key[len("metadata[") : -1]: value
         for key, value in request.query_params.multi_items()
         if key.startswith("metadata[") and key.endswith("]")
     }
+    filters = service.JobFilters(
+        metadata=metadata,
+        status=status,
+        model=model,
+        created_after=_moment(created_after),
+        created_before=_moment(created_before),
+    )
     rows, has_more = service.list_jobs(
-        session, tenant_id=caller.tenant_id, after=after, limit=limit, metadata=metadata
+        session, tenant_id=caller.tenant_id, after=after, limit=limit, filters=filters
     )
     return Page[Job].of([Job.from_row(row) for row in rows], has_more)
+
+
+def _moment(unix: int | None) -> datetime | None:
+    return datetime.fromtimestamp(unix, UTC) if unix is not None else None
 
 
 @router.get("/fine_tuning/jobs/{job_id}", response_model=Job)
@@ -116,6 +152,33 @@ def cancel_job(job_id: JobId, caller: FineTuningCaller, request: Request, access
     sessions = get_runtime(request).sessions
     return Job.from_row(
         control.cancel_job(sessions, tenant_id=caller.tenant_id, job_id=job_id, access=access)
+    )
+
+
+@router.post(
+    "/fine_tuning/jobs/{job_id}/retry",
+    response_model=Job,
+    responses=errors(409, s409="`job_not_retryable`: only a failed or cancelled job can be retried."),
+)
+def retry_job(
+    request: Request,
+    job: CurrentJob,
+    caller: FineTuningCaller,
+    session: DbSession,
+    idempotency: IdempotentCreate,
+) -> Job:
+    """Retry a failed or cancelled job (native): a new job from the same create request (model,
+    files, method and hyperparameters as asked, suffix, seed, metadata), checked again as a
+    create is. The new job says which it retries in its first events. With an
+    `Idempotency-Key`, a retry of this call returns the job it created."""
+    providers = get_runtime(request).providers
+    return idempotency.create(
+        session,
+        tenant_id=caller.tenant_id,
+        route=f"POST /v1/fine_tuning/jobs/{job.id}/retry",
+        parameters={},
+        make=lambda: Job.from_row(service.retry_job(session, job, caller=caller, providers=providers)),
+        reload=reload_owned(session, JobRow, caller.tenant_id, Job.from_row),
     )
 
 
@@ -142,6 +205,21 @@ def list_events(
     """The job's events, newest first: lifecycle messages and training metrics."""
     rows, has_more = service.list_events(session, job, after=after, limit=limit)
     return Page[JobEvent].of([JobEvent.from_row(row) for row in rows], has_more)
+
+
+@router.get("/fine_tuning/jobs/{job_id}/metrics", response_model=JobMetrics)
+def job_metrics(request: Request, job: CurrentJob, session: DbSession) -> JobMetrics:
+    """A job's training figures as a series by step (native): train loss and token accuracy,
+    validation loss and accuracy, full-validation figures; from its metrics events while it runs
+    and its result file once it has one."""
+    series = metrics.job_metrics(session, get_runtime(request).blobs, job)
+    return JobMetrics(
+        fine_tuning_job_id=job.id,
+        status=job.status,
+        total_steps=series.total_steps,
+        trained_tokens=job.trained_tokens,
+        data=[StepMetrics(**row) for row in series.as_list()],
+    )
 
 
 @router.get("/fine_tuning/jobs/{job_id}/checkpoints", response_model=Page[JobCheckpoint])
