@@ -39,6 +39,7 @@ from service.migrate import upgrade
 from service.webhooks.signing import generate_secret
 
 STOP_GRACE_S = 15.0
+STOP_ORDER = ({"api", "beat"}, {"worker"})  # then the rest (the local provider)
 
 
 def free_port() -> int:
@@ -301,17 +302,23 @@ class DevStack:
                 raise RuntimeError(f"{name} exited with code {process.returncode}")
 
     def stop(self) -> None:
+        """Stop in the order that leaves nothing half-done: first what starts work (the API and
+        beat), then the worker (Celery's warm shutdown lets its running tasks finish, with the
+        local provider and Redis still up; what does not finish in time stays unacknowledged and
+        is delivered again), then the local provider and Redis."""
         self.stopping.set()
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        rest = set(self.processes).difference(*STOP_ORDER)
+        for group in (*STOP_ORDER, rest):
+            running = [p for name, p in self.processes.items() if name in group and p.poll() is None]
+            for process in running:
+                process.terminate()
+            for process in running:
+                try:
+                    process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if self.embedded is not None:
             self.embedded.stop()
 

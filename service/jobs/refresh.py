@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -102,10 +102,15 @@ def _lost(sessions: sessionmaker[Session], job_id: str, provider_job_id: str) ->
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 500) -> int:
     """Queue a submit or refresh for every active job that is due, leasing it for a minute so the
     next sweep does not queue it again while the task is pending. A job whose submit is claimed
-    is left alone until the claim's lease runs out."""
+    is left alone until the claim's lease runs out.
+
+    The due jobs are claimed by one UPDATE … RETURNING, so two sweepers at once never both take a
+    job: on PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED` (a second sweeper takes the
+    next ones), and SQLite runs one writing statement at a time. The work is the due jobs, found
+    by the `(status, next_refresh_at)` index, not every active one."""
     now = now or utcnow()
-    query = (
-        select(JobRow)
+    due = (
+        select(JobRow.id)
         .where(
             JobRow.status.in_([status.value for status in ACTIVE]),
             JobRow.next_refresh_at <= now,
@@ -115,13 +120,18 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 50
         .limit(batch_size)
     )
     if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    jobs = list(session.scalars(query))
-    for job in jobs:
-        job.next_refresh_at = now + SWEEP_LEASE
-        task = TaskName.JOBS_REFRESH if job.provider_job_id else TaskName.JOBS_SUBMIT
-        outbox.enqueue(session, task, job_id=job.id)
-    return len(jobs)
+        due = due.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(JobRow)
+        .where(JobRow.id.in_(due.scalar_subquery()))
+        .values(next_refresh_at=now + SWEEP_LEASE, version=JobRow.version + 1)
+        .returning(JobRow.id, JobRow.provider_job_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for job_id, provider_job_id in claimed:
+        task = TaskName.JOBS_REFRESH if provider_job_id else TaskName.JOBS_SUBMIT
+        outbox.enqueue(session, task, job_id=job_id)
+    return len(claimed)
 
 
 def kick_waiting_jobs(session: Session, file_id: str) -> int:
