@@ -36,8 +36,10 @@ from service.bootstrap import ensure_bootstrap_key
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.migrate import upgrade
+from service.webhooks.signing import generate_secret
 
 STOP_GRACE_S = 15.0
+STOP_ORDER = ({"api", "beat"}, {"worker"})  # then the rest (the local provider)
 
 
 def free_port() -> int:
@@ -209,6 +211,8 @@ class DevStack:
         engine.dispose()
 
         emulator_url = f"http://127.0.0.1:{settings.local_provider_port}/v1"
+        # The local provider tells the API when a job ends, as OpenAI does (a new secret each run).
+        webhook_secret = os.environ.get("FTM_LOCAL_PROVIDER_WEBHOOK_SECRET") or generate_secret()
         env = {
             **os.environ,
             "FTM_REDIS_URL": redis_url,
@@ -219,6 +223,9 @@ class DevStack:
             "FTM_LOCAL_PROVIDER_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_DATA_DIR": str(settings.data_dir / "emulator"),
+            "FTM_LOCAL_PROVIDER_WEBHOOK_SECRET": webhook_secret,
+            "FTM_EMULATOR_WEBHOOK_SECRET": webhook_secret,
+            "FTM_EMULATOR_WEBHOOK_URL": f"http://127.0.0.1:{settings.port}/providers/local/webhooks",
             # The local provider trains in seconds; follow its jobs closely unless told otherwise.
             "FTM_JOB_REFRESH_INTERVAL_S": os.environ.get("FTM_JOB_REFRESH_INTERVAL_S", "2"),
         }
@@ -295,17 +302,23 @@ class DevStack:
                 raise RuntimeError(f"{name} exited with code {process.returncode}")
 
     def stop(self) -> None:
+        """Stop in the order that leaves nothing half-done: first what starts work (the API and
+        beat), then the worker (Celery's warm shutdown lets its running tasks finish, with the
+        local provider and Redis still up; what does not finish in time stays unacknowledged and
+        is delivered again), then the local provider and Redis."""
         self.stopping.set()
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        rest = set(self.processes).difference(*STOP_ORDER)
+        for group in (*STOP_ORDER, rest):
+            running = [p for name, p in self.processes.items() if name in group and p.poll() is None]
+            for process in running:
+                process.terminate()
+            for process in running:
+                try:
+                    process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if self.embedded is not None:
             self.embedded.stop()
 

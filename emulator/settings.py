@@ -32,6 +32,13 @@ class EmulatorSettings(BaseSettings):
         description="How often the background task advances jobs while the app runs under a lifespan.",
     )
 
+    # Webhooks about jobs, as OpenAI sends them to a project (emulator.webhooks).
+    webhook_url: str | None = Field(
+        default=None, description="Where to post fine_tuning.job.* events; unset: none are sent."
+    )
+    webhook_secret: str | None = Field(default=None, description="The `whsec_…` secret that signs them.")
+    webhook_max_attempts: int = Field(default=8, ge=1, description="Attempts per event before giving up.")
+
     # Fault knobs (starting values; see emulator.faults.state).
     latency_ms: int = Field(default=0, ge=0, description="Delay added to every /v1 request.")
     rate_limit_next: int = Field(default=0, ge=0, description="The next N /v1 requests answer 429.")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httpx
+
 from emulator.runtime import Emulator
+from emulator.webhooks import send_due
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +26,19 @@ async def tick(emulator: Emulator) -> None:
         logger.exception("advancing fine-tuning jobs failed")
 
 
+async def send_webhooks(emulator: Emulator, client: httpx.AsyncClient) -> None:
+    """Post the due webhooks about jobs; a failure is logged and retried at the next tick."""
+    try:
+        await send_due(emulator, client)
+    except Exception:
+        logger.exception("sending webhooks failed")
+
+
 async def run_ticker(emulator: Emulator) -> None:
-    """``tick`` every ``tick_seconds`` of the emulator's clock, until cancelled."""
-    while True:
-        await emulator.clock.sleep(emulator.settings.tick_seconds)
-        await tick(emulator)
+    """``tick`` every ``tick_seconds`` of the emulator's clock, and send the webhooks that are
+    due, until cancelled."""
+    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
+        while True:
+            await emulator.clock.sleep(emulator.settings.tick_seconds)
+            await tick(emulator)
+            await send_webhooks(emulator, client)

@@ -46,20 +46,6 @@ def sparkline(values: Sequence[float], width: int = CURVE_WIDTH) -> str:
     return "".join(BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * len(BLOCKS)))] for v in values)
 
 
-def metric_rows(data: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per step (the last figures given for it), in step order, with the same keys always."""
-    by_step: dict[int, dict[str, Any]] = {}
-    for figures in data:
-        step = _number(figures.get("step"))
-        if step is not None:
-            row = by_step.setdefault(int(step), dict.fromkeys(METRIC_FIELDS))
-            row.update(
-                {name: figures[name] for name in METRIC_FIELDS[1:] if _number(figures.get(name)) is not None}
-            )
-            row["step"] = int(step)
-    return [by_step[step] for step in sorted(by_step)]
-
-
 @dataclass(frozen=True)
 class Event:
     id: str

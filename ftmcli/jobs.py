@@ -12,7 +12,7 @@ from openai.types.fine_tuning import FineTuningJob
 from rich.live import Live
 
 from ftmcli.errors import ExitCode
-from ftmcli.follow import METRIC_FIELDS, Event, FollowState, event_line, metric_rows, sparkline
+from ftmcli.follow import METRIC_FIELDS, Event, FollowState, event_line, sparkline
 from ftmcli.output import Output, json_option, when
 from ftmcli.state import current_state
 
@@ -163,11 +163,25 @@ def _show_job(out: Output, job: FineTuningJob) -> None:
 
 @jobs.command("list")
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--status", default=None, help="Only jobs in this status (e.g. running, failed).")
+@click.option("--model", default=None, help="Only jobs of this model.")
+@click.option(
+    "--metadata", "metadata", multiple=True, metavar="KEY=VALUE", help="Only jobs with this metadata."
+)
 @json_option
-def list_jobs(limit: int, as_json: bool) -> None:
-    """Your jobs, newest first."""
+def list_jobs(
+    limit: int, status: str | None, model: str | None, metadata: tuple[str, ...], as_json: bool
+) -> None:
+    """Your jobs, newest first; the filters combine."""
     out = Output(as_json=as_json)
-    listed = current_state().connection().sdk.fine_tuning.jobs.list(limit=limit).data
+    query: dict[str, object] = {"status": status, "model": model}
+    for pair in metadata:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--metadata")
+        query[f"metadata[{key}]"] = value
+    extra = {name: value for name, value in query.items() if value is not None}
+    listed = current_state().connection().sdk.fine_tuning.jobs.list(limit=limit, extra_query=extra).data
     if as_json:
         out.json({"data": listed})
         return
@@ -192,6 +206,15 @@ def show(job_id: str, as_json: bool) -> None:
 def cancel(job_id: str, as_json: bool) -> None:
     """Cancel a job."""
     _show_job(Output(as_json=as_json), current_state().connection().sdk.fine_tuning.jobs.cancel(job_id))
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@json_option
+def retry(job_id: str, as_json: bool) -> None:
+    """Retry a failed or cancelled job: a new job from the same request."""
+    created = current_state().connection().request("POST", f"fine_tuning/jobs/{job_id}/retry")
+    _show_job(Output(as_json=as_json), FineTuningJob.model_validate(created))
 
 
 @jobs.command("pause")
@@ -259,10 +282,10 @@ def checkpoints(job_id: str, as_json: bool) -> None:
 @click.argument("job_id")
 @json_option
 def metrics(job_id: str, as_json: bool) -> None:
-    """A job's figures by step (from its metrics events), and its training loss curve."""
+    """A job's figures by step (its events while it runs, its result file once it has one),
+    and its training loss curve."""
     out = Output(as_json=as_json)
-    listed = current_state().connection().sdk.fine_tuning.jobs.list_events(job_id, limit=100)
-    rows = metric_rows(e.data for e in listed if e.type == "metrics" and isinstance(e.data, dict))
+    rows = current_state().connection().get(f"fine_tuning/jobs/{job_id}/metrics")["data"]
     if as_json:
         out.json({"data": rows})
         return

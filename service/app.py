@@ -22,6 +22,7 @@ from service.contract import ServiceApp
 from service.deployments.router import router as deployments_router
 from service.errors import ServiceError
 from service.files.router import router as files_router
+from service.jobs.router import inbound_router as provider_webhooks_router
 from service.jobs.router import router as jobs_router
 from service.json_body import NOT_JSON
 from service.logs import configure_logging
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         auth_router,
         uploads_router,
         jobs_router,
+        provider_webhooks_router,
         models_router,
         deployments_router,
         webhooks_router,

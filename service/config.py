@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("FTM_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")
     )
     openai_base_url: str = "https://api.openai.com/v1"
+    # The signing secrets of the webhooks each provider sends to /providers/{name}/webhooks
+    # (OpenAI's from its dashboard); unset: that provider's webhooks are refused, polling alone.
+    openai_webhook_secret: SecretStr | None = None
+    local_provider_webhook_secret: SecretStr | None = None
 
     # File bodies. `dir` keeps them under FTM_DATA_DIR/blobs, which every api and worker process
     # must then share; `s3` keeps them in an S3-compatible bucket, so they can run anywhere.
@@ -84,6 +88,10 @@ class Settings(BaseSettings):
     files_validate_time_limit_s: int = Field(default=0, ge=0)  # 0: 1500, within half the visibility timeout
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     job_refresh_interval_s: float = Field(default=10.0, gt=0)
+    # Following a job: every FTM_JOB_REFRESH_INTERVAL_S while it runs, every FTM_JOB_POLL_QUEUED_S
+    # before; doubling after a refresh that brought nothing new, up to FTM_JOB_POLL_MAX_S.
+    job_poll_queued_s: float = Field(default=60.0, gt=0)
+    job_poll_max_s: float = Field(default=600.0, gt=0)
     job_submit_lease_s: float = Field(default=60.0, ge=1)
     job_submit_max_attempts: int = Field(default=10, ge=1)
     job_submit_backoff_s: float = Field(default=5.0, ge=0)

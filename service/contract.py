@@ -9,7 +9,9 @@ makes possible, all in OpenAI's shape (`ErrorResponse`):
   naming it;
 - a path parameter: 404 (missing, or another tenant's: never a 403);
 - a request body (JSON, a form, or one declared in `openapi_extra`): 400 for a malformed body and
-  413 for one over the size limit.
+  413 for one over the size limit;
+- an idempotent create (it depends on `get_idempotency`): 409 for a key reused or in use, 404 for
+  a replay whose object was deleted since.
 
 A route adds with `responses=errors(...)` what only its own logic answers (a state that forbids the
 action, a provider that cannot be reached, the proxy's relayed statuses). FastAPI's 422 is left
@@ -27,7 +29,7 @@ from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from service.deps import get_principal
+from service.deps import get_idempotency, get_principal
 
 SECURITY_SCHEME = "bearerAuth"
 
@@ -94,7 +96,30 @@ def inferred_statuses(route: APIRoute) -> set[int]:
         statuses.add(400)
     if route.body_field is not None or "requestBody" in (route.openapi_extra or {}):
         statuses |= {400, 413}
+    if _is_idempotent(dependencies):
+        statuses |= {400, 404, 409}
     return statuses
+
+
+IDEMPOTENCY_409 = (
+    "`idempotency_key_reused`: the `Idempotency-Key` was used for another request in the last 24 "
+    "hours; `idempotency_key_in_use`: a request with it is in progress, retry."
+)
+
+
+def inferred_descriptions(route: APIRoute) -> dict[str, str]:
+    """What the errors that `route`'s dependencies make possible mean there, by `s<code>`."""
+    if not _is_idempotent(list(_dependencies(route.dependant))):
+        return {}
+    return {
+        "s404": DESCRIPTIONS[404] + " Or `idempotency_object_deleted`: the object this "
+        "`Idempotency-Key` created has been deleted since.",
+        "s409": IDEMPOTENCY_409,
+    }
+
+
+def _is_idempotent(dependencies: list[Dependant]) -> bool:
+    return any(dependency.call is get_idempotency for dependency in dependencies)
 
 
 class ServiceApp(FastAPI):

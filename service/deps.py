@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,7 @@ from service.auth.keys import Scope
 from service.auth.service import Authenticator, Principal
 from service.db import session_scope
 from service.errors import AuthenticationFailed, PermissionDenied
+from service.idempotency.service import HEADER, REPLAYED_HEADER, Idempotency, checked_key
 from service.runtime import Runtime
 
 
@@ -71,3 +72,27 @@ FineTuningCaller = Annotated[Principal, Depends(require(Scope.FINE_TUNING))]
 WebhooksCaller = Annotated[Principal, Depends(require(Scope.WEBHOOKS))]
 InferenceCaller = Annotated[Principal, Depends(require(Scope.INFERENCE))]
 DeploymentsCaller = Annotated[Principal, Depends(require(Scope.DEPLOYMENTS))]
+
+
+def get_idempotency(
+    response: Response,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            max_length=255,
+            description="Makes the create safe to retry: the same key and parameters within 24 hours "
+            "return the object the first request made (with `Idempotent-Replayed: true`), creating "
+            "nothing; the same key with other parameters is a 409 `idempotency_key_reused`.",
+        ),
+    ] = None,
+) -> Idempotency:
+    """The create's `Idempotency-Key` (optional), checked; a replayed answer says so in a header."""
+
+    def mark_replayed() -> None:
+        response.headers[REPLAYED_HEADER] = "true"
+
+    return Idempotency(checked_key(key), mark_replayed)
+
+
+IdempotentCreate = Annotated[Idempotency, Depends(get_idempotency)]

@@ -57,7 +57,10 @@ class ServiceRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         statuses = contract.inferred_statuses(self)
         # A route's own `responses=` win: they describe its errors more precisely.
-        self.responses = {**contract.errors(*sorted(statuses)), **self.responses}
+        self.responses = {
+            **contract.errors(*sorted(statuses), **contract.inferred_descriptions(self)),
+            **self.responses,
+        }
         if 401 in statuses:
             security: dict[str, Any] = {"security": [{contract.SECURITY_SCHEME: []}]}
             self.openapi_extra = {**security, **(self.openapi_extra or {})}

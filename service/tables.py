@@ -6,7 +6,8 @@ from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
 from service.files.models import FileRow, PreparationRow, ProviderFileRow
-from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
+from service.idempotency.models import IdempotencyKeyRow
+from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderWebhookRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
 from service.uploads.models import UploadPartRow, UploadRow
@@ -20,12 +21,14 @@ __all__ = [
     "DeploymentVersionRow",
     "FileRow",
     "FineTunedModelRow",
+    "IdempotencyKeyRow",
     "JobCheckpointRow",
     "JobEventRow",
     "JobRow",
     "OutboxRow",
     "PreparationRow",
     "ProviderFileRow",
+    "ProviderWebhookRow",
     "TenantRow",
     "UploadPartRow",
     "UploadRow",

@@ -27,6 +27,7 @@ class TaskName(StrEnum):
     WEBHOOKS_DELIVER = "webhooks.deliver"
     WEBHOOKS_SWEEP = "webhooks.sweep"
     UPLOADS_SWEEP = "uploads.sweep"
+    DEDUP_SWEEP = "dedup.sweep"
 
 
 def queue_for(task_name: str) -> Queue:

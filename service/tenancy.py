@@ -40,10 +40,22 @@ def get_owned(
 ) -> Row:
     """`model` row `object_id` if `tenant_id` owns it (and it meets `where`); `not_found(id)`
     otherwise, whoever else may own it."""
-    row = session.scalar(owned(model, tenant_id).where(_column(model, "id") == object_id, *where))
+    row = find_owned(session, model, object_id, tenant_id=tenant_id, where=where)
     if row is None:
         raise not_found(object_id)
     return row
+
+
+def find_owned(
+    session: Session,
+    model: type[Row],
+    object_id: str,
+    *,
+    tenant_id: str,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Row | None:
+    """`model` row `object_id` if `tenant_id` owns it (and it meets `where`), else None."""
+    return session.scalar(owned(model, tenant_id).where(_column(model, "id") == object_id, *where))
 
 
 def keyset_page(

@@ -141,7 +141,7 @@ def test_another_tenants_object_is_the_same_404_as_a_missing_one_on_every_route(
     checked = []
 
     for method, path, _ in operations(app):
-        if "{" not in path:
+        if "{" not in path or not path.startswith("/v1/"):  # outside /v1 nothing is a tenant's
             continue
         body = BODIES.get((method, path))
         answer = client.request(method, fill(path, theirs.ids), headers=mine, json=body)

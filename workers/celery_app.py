@@ -53,6 +53,11 @@ celery_app.conf.beat_schedule = {
         "schedule": timedelta(seconds=5),
         "options": {"expires": 15},
     },
+    "dedup-sweep": {
+        "task": TaskName.DEDUP_SWEEP.value,
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
 }
 celery_app.conf.include = [
     "workers.outbox_tasks",
@@ -60,6 +65,7 @@ celery_app.conf.include = [
     "workers.jobs_tasks",
     "workers.webhooks_tasks",
     "workers.uploads_tasks",
+    "workers.dedup_tasks",
 ]
 
 

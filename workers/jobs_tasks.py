@@ -11,7 +11,7 @@ import logging
 from service.db import session_scope
 from service.jobs import refresh, submission
 from service.jobs.access import ProviderAccess
-from service.providers.errors import ProviderUnavailable
+from service.providers.errors import ProviderRejected, ProviderUnavailable
 from service.tasks import TaskName
 from workers.celery_app import celery_app
 from workers.runtime import get_runtime
@@ -32,10 +32,8 @@ def refresh_job(job_id: str) -> None:
     runtime = get_runtime()
     try:
         refresh.refresh(runtime.sessions, job_id, ProviderAccess.from_runtime(runtime))
-    except ProviderUnavailable as error:
-        log.warning(
-            "jobs.refresh %s: provider unavailable (%s); the next sweep retries", job_id, error.message
-        )
+    except (ProviderUnavailable, ProviderRejected):
+        pass  # the refresh has postponed the job and said why; its next refresh is in the database
 
 
 @celery_app.task(name=TaskName.JOBS_SWEEP.value, acks_late=True, ignore_result=True)

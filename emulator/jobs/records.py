@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from emulator.errors import NotFound
 from emulator.ids import new_id
+from emulator.webhooks import queue_webhook
 
 JobStatus = Literal["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
 ACTIVE_STATUSES: tuple[JobStatus, ...] = ("validating_files", "queued", "running")
@@ -125,6 +126,9 @@ def save_job(conn: sqlite3.Connection, job: JobRecord, *, new: bool = False) -> 
             "INSERT INTO jobs (id, status, doc) VALUES (?, ?, ?)", (job.id, job.status, job.model_dump_json())
         )
     else:
+        before = conn.execute("SELECT status FROM jobs WHERE id = ?", (job.id,)).fetchone()
         conn.execute(
             "UPDATE jobs SET status = ?, doc = ? WHERE id = ?", (job.status, job.model_dump_json(), job.id)
         )
+        if before is not None and before["status"] != job.status and job.status in FINAL_STATUSES:
+            queue_webhook(conn, f"fine_tuning.job.{job.status}", job.id)

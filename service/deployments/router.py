@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from service.contract import errors
+from service.contract import IDEMPOTENCY_409, errors
 from service.deployments import service
 from service.deployments.models import DeploymentRow
 from service.deployments.schemas import (
@@ -22,7 +22,8 @@ from service.deployments.schemas import (
     DeploymentUpdate,
     DeploymentVersion,
 )
-from service.deps import DbSession, DeploymentsCaller
+from service.deps import DbSession, DeploymentsCaller, IdempotentCreate
+from service.idempotency.service import reload_owned
 from service.pagination import After, Page
 from service.proxy.routes import invalidate_route
 from service.routing import ServiceRoute
@@ -50,18 +51,43 @@ def _changed(request: Request, session: DbSession, row: DeploymentRow) -> None:
 @router.post(
     "/deployments",
     response_model=Deployment,
-    responses=errors(409, s409="`deployment_exists`: your tenant has a deployment of that name."),
+    responses=errors(
+        409, s409="`deployment_exists`: your tenant has a deployment of that name. " + IDEMPOTENCY_409
+    ),
 )
 def create_deployment(
-    body: DeploymentCreate, request: Request, caller: DeploymentsCaller, session: DbSession
+    body: DeploymentCreate,
+    request: Request,
+    caller: DeploymentsCaller,
+    session: DbSession,
+    idempotency: IdempotentCreate,
 ) -> Deployment:
     """Create a deployment (its version 1). A target or fallback that is not a model you may call
-    is a 400 `model_not_found` naming it."""
-    row, version = service.create_deployment(
-        session, body, tenant_id=caller.tenant_id, created_by=caller.key_id
+    is a 400 `model_not_found` naming it. With an `Idempotency-Key`, a retry returns the deployment
+    the first request created."""
+
+    def make() -> Deployment:
+        row, version = service.create_deployment(
+            session, body, tenant_id=caller.tenant_id, created_by=caller.key_id
+        )
+        return Deployment.from_rows(row, version)
+
+    created = idempotency.create(
+        session,
+        tenant_id=caller.tenant_id,
+        route="POST /v1/deployments",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=make,
+        reload=reload_owned(
+            session,
+            DeploymentRow,
+            caller.tenant_id,
+            lambda row: Deployment.from_rows(row, service.current_version(session, row)),
+        ),
     )
-    _changed(request, session, row)
-    return Deployment.from_rows(row, version)
+    session.commit()  # before dropping the cached route, so no request can re-cache the old one
+    invalidate_route(request.app.state, tenant_id=caller.tenant_id, model=created.name)
+    return created
 
 
 @router.get("/deployments", response_model=Page[Deployment])

@@ -12,13 +12,15 @@ from fastapi.responses import StreamingResponse
 
 from service.blobs.store import iter_chunks
 from service.contract import errors
-from service.deps import DbSession, FilesCaller, get_runtime
+from service.deps import DbSession, FilesCaller, IdempotentCreate, get_runtime
 from service.errors import PayloadTooLarge
 from service.files import preparation_service, service
+from service.files.models import FileRow, PreparationRow
 from service.files.names import content_disposition
 from service.files.preparation import PreparationCreate
 from service.files.report import ValidationReport
 from service.files.schemas import File, FileDeleted, FilePreparation, FileValidation
+from service.idempotency.service import reload_owned
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
 
@@ -49,24 +51,40 @@ def create_file(
             json_schema_extra={"enum": ["fine-tune", "user_data"]},
         ),
     ],
+    idempotency: IdempotentCreate,
 ) -> File:
     """Upload a file. A `fine-tune` file is `uploaded` at once and validated by a worker within
-    seconds; `user_data` (source data) is `processed` at once and checked when it is prepared."""
+    seconds; `user_data` (source data) is `processed` at once and checked when it is prepared.
+    With an `Idempotency-Key`, a retry of the same upload (same name, purpose and bytes) returns
+    the file the first request created."""
     runtime = get_runtime(request)
     limit = runtime.settings.max_upload_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit + 64 * 1024:
         raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.", param="file")
-    row = service.create_file(
-        session,
-        runtime.blobs,
-        tenant_id=caller.tenant_id,
-        filename=file.filename,
-        purpose=purpose,
-        chunks=_chunks(file),
-        max_bytes=limit,
+    upload = service.store_upload(
+        runtime.blobs, filename=file.filename, purpose=purpose, chunks=_chunks(file), max_bytes=limit
     )
-    return File.from_row(row)
+    try:
+        created = idempotency.create(
+            session,
+            tenant_id=caller.tenant_id,
+            route="POST /v1/files",
+            parameters={
+                "filename": upload.filename,
+                "purpose": purpose,
+                "bytes": upload.stored.size,
+                "sha256": upload.stored.sha256,
+            },
+            make=lambda: File.from_row(service.record_upload(session, upload, tenant_id=caller.tenant_id)),
+            reload=reload_owned(session, FileRow, caller.tenant_id, File.from_row),
+        )
+    except Exception:
+        runtime.blobs.delete(upload.file_id)  # nothing references it
+        raise
+    if created.id != upload.file_id:  # a replay: the body stored again is nobody's
+        runtime.blobs.delete(upload.file_id)
+    return created
 
 
 @router.get("/files", response_model=Page[File])
@@ -129,7 +147,12 @@ def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> Fi
 
 @router.post("/files/{file_id}/preparations", response_model=FilePreparation, responses=errors(404))
 def prepare_file(
-    request: Request, file_id: str, body: PreparationCreate, caller: FilesCaller, session: DbSession
+    request: Request,
+    file_id: str,
+    body: PreparationCreate,
+    caller: FilesCaller,
+    session: DbSession,
+    idempotency: IdempotentCreate,
 ) -> FilePreparation:
     """Prepare a source file (native): a CSV, TSV or JSON array of objects uploaded with purpose
     `user_data` becomes JSONL `fine-tune` files, a training file and, with `validation_split`, a
@@ -140,16 +163,24 @@ def prepare_file(
     any upload and name their source and preparation (`GET /v1/files/{id}/validation`). A bad
     option, or a small source's row with a problem, is a 400 naming it, and nothing is created."""
     runtime = get_runtime(request)
-    row = preparation_service.create_preparation(
+    return idempotency.create(
         session,
-        runtime.blobs,
         tenant_id=caller.tenant_id,
-        file_id=file_id,
-        options=body,
-        inline_bytes=runtime.settings.preparation_inline_bytes,
-        max_upload_bytes=runtime.settings.max_upload_bytes,
+        route=f"POST /v1/files/{file_id}/preparations",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=lambda: FilePreparation.from_row(
+            preparation_service.create_preparation(
+                session,
+                runtime.blobs,
+                tenant_id=caller.tenant_id,
+                file_id=file_id,
+                options=body,
+                inline_bytes=runtime.settings.preparation_inline_bytes,
+                max_upload_bytes=runtime.settings.max_upload_bytes,
+            )
+        ),
+        reload=reload_owned(session, PreparationRow, caller.tenant_id, FilePreparation.from_row),
     )
-    return FilePreparation.from_row(row)
 
 
 @router.get("/preparations/{preparation_id}", response_model=FilePreparation, responses=errors(404))

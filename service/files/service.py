@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,39 +63,78 @@ def create_file(
     row by row when it is prepared.
 
     The client's file name is kept for display only, cleaned by `clean_filename`."""
+    upload = store_upload(blobs, filename=filename, purpose=purpose, chunks=chunks, max_bytes=max_bytes)
+    return record_upload(
+        session, upload, tenant_id=tenant_id, source_file_id=source_file_id, preparation_id=preparation_id
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded body, stored under a new file id, that no row references yet."""
+
+    file_id: str
+    filename: str
+    purpose: str
+    stored: StoredBlob
+
+
+def store_upload(
+    blobs: BlobStore, *, filename: str | None, purpose: str, chunks: Iterable[bytes], max_bytes: int
+) -> Upload:
+    """Check the purpose and name, then store the body as it streams in (a 400 or 413 stores
+    nothing)."""
     if purpose not in UPLOAD_PURPOSES:
         raise InvalidRequest(
             f"Invalid purpose '{purpose}'; supported: {', '.join(sorted(UPLOAD_PURPOSES))}.", param="purpose"
         )
-    filename = clean_filename(filename)
-    if purpose == SOURCE_PURPOSE and source_format_of(filename) is None:
+    cleaned = clean_filename(filename)
+    if purpose == SOURCE_PURPOSE and source_format_of(cleaned) is None:
         raise InvalidRequest(
             f"Source data must be named *{', *'.join(SOURCE_EXTENSIONS)}; prepare it into fine-tuning files "
             "with POST /v1/files/{file_id}/preparations.",
             param="file",
         )
-    if purpose == FINE_TUNE_PURPOSE and not filename.endswith(".jsonl"):
+    if purpose == FINE_TUNE_PURPOSE and not cleaned.endswith(".jsonl"):
         raise InvalidRequest("Fine-tuning files must be JSONL and named *.jsonl.", param="file")
     file_id = new_id("file-")
     stored = blobs.put(file_id, chunks, max_bytes=max_bytes)
     if stored.size == 0:
         blobs.delete(file_id)  # no row references it yet
         raise InvalidRequest("The file is empty.", param="file")
-    if purpose == SOURCE_PURPOSE:
+    return Upload(file_id, cleaned, purpose, stored)
+
+
+def record_upload(
+    session: Session,
+    upload: Upload,
+    *,
+    tenant_id: str,
+    source_file_id: str | None = None,
+    preparation_id: str | None = None,
+) -> FileRow:
+    """Record a stored upload: source data `processed` at once, a fine-tuning file `uploaded` with
+    its validation queued (one transaction)."""
+    if upload.purpose == SOURCE_PURPOSE:
         return _record(
             session,
-            stored,
+            upload.stored,
             tenant_id=tenant_id,
-            filename=filename,
-            purpose=purpose,
+            filename=upload.filename,
+            purpose=upload.purpose,
             status=FileStatus.PROCESSED,
         )
     row = _record(
-        session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
+        session,
+        upload.stored,
+        tenant_id=tenant_id,
+        filename=upload.filename,
+        purpose=upload.purpose,
+        status=FileStatus.UPLOADED,
     )
     row.source_file_id = source_file_id
     row.preparation_id = preparation_id
-    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=file_id)
+    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=upload.file_id)
     return row
 
 

@@ -47,13 +47,41 @@ class SubmitPolicy:
 
 
 @dataclass(frozen=True)
+class PollPolicy:
+    """How soon a job is looked at again after a refresh: every `running` while it runs, every
+    `queued` before that (a job can wait at the provider for hours), each doubling after a refresh
+    that brought nothing new, up to `longest`. A provider webhook makes it due at once."""
+
+    running: timedelta = timedelta(seconds=10)
+    queued: timedelta = timedelta(seconds=60)
+    longest: timedelta = timedelta(minutes=10)
+
+    @classmethod
+    def every(cls, interval: timedelta) -> PollPolicy:
+        """The same interval whatever happens (tests, a job to follow closely)."""
+        return cls(running=interval, queued=interval, longest=interval)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PollPolicy:
+        return cls(
+            running=timedelta(seconds=settings.job_refresh_interval_s),
+            queued=timedelta(seconds=settings.job_poll_queued_s),
+            longest=timedelta(seconds=max(settings.job_poll_max_s, settings.job_refresh_interval_s)),
+        )
+
+    def delay(self, *, running: bool, quiet_polls: int) -> timedelta:
+        base = self.running if running else self.queued
+        return min(base * (1 << min(quiet_polls, 20)), max(self.longest, base))
+
+
+@dataclass(frozen=True)
 class ProviderAccess:
-    """What following a job needs: the providers, the blob store, how often to refresh, and the
+    """What following a job needs: the providers, the blob store, how often to look again, and the
     submit policy."""
 
     providers: ProviderRegistry
     blobs: BlobStore
-    refresh_every: timedelta
+    polls: PollPolicy
     submit: SubmitPolicy = field(default_factory=SubmitPolicy)
     # Tells the API processes about a committed change to a route (`service.cache_changes`).
     announce: Callable[[Change], None] = field(default=lambda change: None)
@@ -64,7 +92,7 @@ class ProviderAccess:
         return cls(
             providers=runtime.providers,
             blobs=runtime.blobs,
-            refresh_every=timedelta(seconds=settings.job_refresh_interval_s),
+            polls=PollPolicy.from_settings(settings),
             submit=SubmitPolicy.from_settings(settings),
             announce=lambda change: publish(runtime.redis, change),
         )

@@ -43,11 +43,16 @@ class JobRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Refreshes in a row that brought nothing new: each one doubles the wait before the next.
+    quiet_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The submit claim: the one worker allowed to upload and create this job's provider job, until
     # its lease runs out (renewed while it works; a killed worker's claim simply expires).
     submit_claim: Mapped[str | None] = mapped_column(String(40), nullable=True)
     submit_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The create request as the client sent it (what a retry creates again); null before 0011.
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    retry_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # Optimistic locking: two workers applying the same provider change cannot both commit, so a
     # transition (and its webhook) happens once.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -86,3 +91,15 @@ class JobCheckpointRow(Base):
     fine_tuned_model_checkpoint: Mapped[str] = mapped_column(String(255))
     step_number: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ProviderWebhookRow(Base):
+    """A provider's webhook delivery already acted on, by its `webhook-id` (retries repeat it)."""
+
+    __tablename__ = "provider_webhooks"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    provider_job_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

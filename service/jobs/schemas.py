@@ -208,6 +208,30 @@ class JobCheckpoint(BaseModel):
         )
 
 
+class StepMetrics(BaseModel):
+    """One training step's figures; null where the provider did not compute one."""
+
+    step: int
+    train_loss: float | None
+    train_mean_token_accuracy: float | None
+    valid_loss: float | None
+    valid_mean_token_accuracy: float | None
+    full_valid_loss: float | None
+    full_valid_mean_token_accuracy: float | None
+
+
+class JobMetrics(BaseModel):
+    """A job's figures by step (native), from its metrics events while it runs and its result file
+    once it has one (which wins), with the full-validation figures of its checkpoints."""
+
+    object: Literal["fine_tuning.job.metrics"] = "fine_tuning.job.metrics"
+    fine_tuning_job_id: str
+    status: str
+    total_steps: int | None = Field(description="The steps of the whole run, once the provider said.")
+    trained_tokens: int | None
+    data: list[StepMetrics]
+
+
 class JobEstimate(BaseModel):
     """A job's pre-flight estimate (native): epochs, billed tokens and cost, from the files'
     validation reports. `allowed_to_proceed` is false when a job create would be refused or the

@@ -8,6 +8,8 @@ are `service.jobs.control`.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.auth.service import Principal
 from service.clock import utcnow
-from service.errors import InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.files.models import FileRow, FileStatus
 from service.ids import new_id
 from service.jobs.datasets import format_misfit
@@ -88,7 +90,12 @@ def hyperparameters_of(request: JobCreate) -> dict[str, Any]:
 
 
 def create_job(
-    session: Session, request: JobCreate, *, caller: Principal, providers: ProviderRegistry
+    session: Session,
+    request: JobCreate,
+    *,
+    caller: Principal,
+    providers: ProviderRegistry,
+    retry_of: str | None = None,
 ) -> JobRow:
     if request.model in BASE_MODELS:
         provider = providers.default
@@ -129,23 +136,79 @@ def create_job(
         next_refresh_at=now + SWEEP_LEASE,  # the submit is queued below; the sweep is a backstop
         submit_attempts=0,
         provider_state={"integrations": request.integrations} if request.integrations else None,
+        request=request.model_dump(mode="json", exclude_unset=True),
+        retry_of=retry_of,
     )
     session.add(job)
     session.flush()
     add_event(session, job, f"Created fine-tuning job: {job.id}")
+    if retry_of is not None:
+        add_event(session, job, f"Retry of fine-tuning job {retry_of}")
     outbox.enqueue(session, TaskName.JOBS_SUBMIT, job_id=job.id)
     return job
 
 
+RETRYABLE = {Status.FAILED, Status.CANCELLED}
+
+
+def retry_job(session: Session, job: JobRow, *, caller: Principal, providers: ProviderRegistry) -> JobRow:
+    """A new job from a failed or cancelled one's create request (the same files, model and
+    parameters, validated again as a create is); a 409 for a job in any other state."""
+    if Status(job.status) not in RETRYABLE:
+        raise Conflict(
+            f"Job {job.id} is {job.status}; only a failed or cancelled job can be retried.",
+            param="job_id",
+            code="job_not_retryable",
+        )
+    request = JobCreate.model_validate(job.request if job.request is not None else _request_of(job))
+    return create_job(session, request, caller=caller, providers=providers, retry_of=job.id)
+
+
+def _request_of(job: JobRow) -> dict[str, Any]:
+    """The create request of a job made before requests were recorded, from what it kept."""
+    request: dict[str, Any] = {"model": job.model, "training_file": job.training_file, "seed": job.seed}
+    for name, value in (
+        ("validation_file", job.validation_file),
+        ("suffix", job.suffix),
+        ("metadata", job.metadata_),
+        ("method", job.method),
+    ):
+        if value is not None:
+            request[name] = value
+    return request
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    """What a job list may be narrowed by; every field is optional."""
+
+    metadata: dict[str, str] = field(default_factory=dict)
+    status: Status | None = None
+    model: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
 def list_jobs(
-    session: Session, *, tenant_id: str, after: str | None, limit: int, metadata: dict[str, str]
+    session: Session, *, tenant_id: str, after: str | None, limit: int, filters: JobFilters
 ) -> tuple[list[JobRow], bool]:
+    metadata = filters.metadata
+
     def has_metadata(row: JobRow) -> bool:
         return all((row.metadata_ or {}).get(key) == value for key, value in metadata.items())
 
+    query = owned(JobRow, tenant_id)
+    if filters.status is not None:
+        query = query.where(JobRow.status == filters.status.value)
+    if filters.model is not None:
+        query = query.where(JobRow.model == filters.model)
+    if filters.created_after is not None:
+        query = query.where(JobRow.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        query = query.where(JobRow.created_at < filters.created_before)
     return keyset_page(
         session,
-        owned(JobRow, tenant_id),
+        query,
         keys=(JobRow.created_at, JobRow.id),
         identity=JobRow.id,
         after=after,

@@ -99,9 +99,10 @@ def apply_snapshot(
     job.trained_tokens = remote.trained_tokens or job.trained_tokens
     job.estimated_finish = _from_unix(remote.estimated_finish)
     job.updated_at = now
-    _apply_events(session, job, snapshot.events)
-    _apply_checkpoints(session, job, snapshot.checkpoints)
+    news = _apply_events(session, job, snapshot.events)
+    news += _apply_checkpoints(session, job, snapshot.checkpoints)
     _apply_result_files(session, job, snapshot.result_files, access.blobs)
+    status_before = job.status
     try:
         status = Status(remote.status)
     except ValueError:
@@ -136,15 +137,20 @@ def apply_snapshot(
         }
     transition(session, job, status, now=now)
     if Status(job.status) not in TERMINAL:
-        job.next_refresh_at = now + access.refresh_every
+        job.quiet_polls = 0 if news or job.status != status_before else job.quiet_polls + 1
+        running = Status(job.status) == Status.RUNNING
+        job.next_refresh_at = now + access.polls.delay(running=running, quiet_polls=job.quiet_polls)
     return [Change(tenant_id=job.tenant_id, model=name) for name in routes_changed]
 
 
-def _apply_events(session: Session, job: JobRow, events: list[RemoteEvent]) -> None:
+def _apply_events(session: Session, job: JobRow, events: list[RemoteEvent]) -> int:
+    """Record the events not seen before; how many."""
     known = known_provider_event_ids(session, job.id)
+    added = 0
     for event in events:
         if event.id in known:
             continue
+        added += 1
         add_event(
             session,
             job,
@@ -155,17 +161,18 @@ def _apply_events(session: Session, job: JobRow, events: list[RemoteEvent]) -> N
             provider_event_id=event.id,
             created_at=_from_unix(event.created_at),
         )
+    return added
 
 
-def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[RemoteCheckpoint]) -> None:
+def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[RemoteCheckpoint]) -> int:
+    """Record the checkpoints not seen before; how many."""
     known = set(
         session.scalars(
             select(JobCheckpointRow.provider_checkpoint_id).where(JobCheckpointRow.job_id == job.id)
         )
     )
-    for checkpoint in checkpoints:
-        if checkpoint.id in known:
-            continue
+    fresh = [checkpoint for checkpoint in checkpoints if checkpoint.id not in known]
+    for checkpoint in fresh:
         session.add(
             JobCheckpointRow(
                 id=new_id("ftckpt_"),
@@ -177,6 +184,7 @@ def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[RemoteCh
                 metrics=checkpoint.metrics,
             )
         )
+    return len(fresh)
 
 
 def _apply_result_files(session: Session, job: JobRow, contents: dict[str, bytes], blobs: BlobStore) -> None:

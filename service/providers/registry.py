@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 import openai
+from pydantic import SecretStr
 
 from service.config import Settings
 from service.errors import InvalidRequest
@@ -27,17 +28,28 @@ class ProviderConfig:
     name: str
     base_url: str
     api_key: str
+    webhook_secret: str | None = None  # verifies the webhooks it sends us
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
     configs = {
         LOCAL: ProviderConfig(
-            LOCAL, settings.local_provider_base_url, settings.local_provider_api_key.get_secret_value()
+            LOCAL,
+            settings.local_provider_base_url,
+            settings.local_provider_api_key.get_secret_value(),
+            _secret(settings.local_provider_webhook_secret),
         )
     }
     if settings.openai_api_key is not None:
         configs[OPENAI] = ProviderConfig(
-            OPENAI, settings.openai_base_url, settings.openai_api_key.get_secret_value()
+            OPENAI,
+            settings.openai_base_url,
+            settings.openai_api_key.get_secret_value(),
+            _secret(settings.openai_webhook_secret),
         )
     return configs
 

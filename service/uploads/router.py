@@ -16,9 +16,11 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.contract import errors
-from service.deps import DbSession, FilesCaller, get_runtime
+from service.deps import DbSession, FilesCaller, IdempotentCreate, get_runtime
+from service.idempotency.service import reload_owned
 from service.routing import ServiceRoute
 from service.uploads import service
+from service.uploads.models import UploadRow
 from service.uploads.multipart import field_chunks
 from service.uploads.schemas import Upload, UploadComplete, UploadCreate, UploadPart
 
@@ -66,15 +68,29 @@ def _blocking(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
 
 
 @router.post("/uploads", response_model=Upload)
-def create_upload(request: Request, body: UploadCreate, caller: FilesCaller, session: DbSession) -> Upload:
-    """Create an upload of `bytes` bytes (at most 8 GB), to be sent in parts within an hour."""
+def create_upload(
+    request: Request,
+    body: UploadCreate,
+    caller: FilesCaller,
+    session: DbSession,
+    idempotency: IdempotentCreate,
+) -> Upload:
+    """Create an upload of `bytes` bytes (at most 8 GB), to be sent in parts within an hour. With
+    an `Idempotency-Key`, a retry returns the upload the first request created."""
     runtime = get_runtime(request)
-    return service.create_upload(
+    return idempotency.create(
         session,
-        body,
         tenant_id=caller.tenant_id,
-        limits=service.Limits.of(runtime.settings),
-        now=runtime.clock(),
+        route="POST /v1/uploads",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=lambda: service.create_upload(
+            session,
+            body,
+            tenant_id=caller.tenant_id,
+            limits=service.Limits.of(runtime.settings),
+            now=runtime.clock(),
+        ),
+        reload=reload_owned(session, UploadRow, caller.tenant_id, lambda row: service.present(session, row)),
     )
 
 

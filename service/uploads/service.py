@@ -29,6 +29,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from service.files import service as files
+from service.files.models import FileRow
 from service.files.names import clean_filename
 from service.files.schemas import File
 from service.ids import new_id
@@ -247,6 +248,12 @@ def complete_upload(
     except BaseException:
         blobs.delete(file_id)  # no committed row references it
         raise
+
+
+def present(session: Session, row: UploadRow) -> Upload:
+    """An upload as its object shows it now: with its file once it is completed."""
+    file_row = session.get(FileRow, row.file_id) if row.file_id else None
+    return Upload.from_row(row, File.from_row(file_row) if file_row is not None else None)
 
 
 def cancel_upload(

@@ -9,7 +9,8 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request
 
 from service.clock import utcnow
-from service.deps import DbSession, WebhooksCaller, get_runtime
+from service.deps import DbSession, IdempotentCreate, WebhooksCaller, get_runtime
+from service.idempotency.service import reload_owned
 from service.pagination import After
 from service.routing import ServiceRoute
 from service.webhooks import delivery, service
@@ -54,11 +55,26 @@ CurrentEndpoint = Annotated[WebhookEndpointRow, Depends(get_endpoint_or_404)]
 
 @router.post("/webhook_endpoints", response_model=WebhookEndpointWithSecret)
 def create_webhook_endpoint(
-    body: WebhookEndpointCreate, session: DbSession, caller: WebhooksCaller, guard: Guard
+    body: WebhookEndpointCreate,
+    session: DbSession,
+    caller: WebhooksCaller,
+    guard: Guard,
+    idempotency: IdempotentCreate,
 ) -> WebhookEndpointWithSecret:
-    """Create a webhook endpoint. Its signing secret is in this response only; store it now."""
-    row = service.create_endpoint(session, body, tenant_id=caller.tenant_id, guard=guard)
-    return WebhookEndpointWithSecret.from_row(row)
+    """Create a webhook endpoint. Its signing secret is in this response only; store it now. With an
+    `Idempotency-Key`, a retry (the first answer was lost) returns the same endpoint and secret."""
+    return idempotency.create(
+        session,
+        tenant_id=caller.tenant_id,
+        route="POST /v1/webhook_endpoints",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=lambda: WebhookEndpointWithSecret.from_row(
+            service.create_endpoint(session, body, tenant_id=caller.tenant_id, guard=guard)
+        ),
+        reload=reload_owned(
+            session, WebhookEndpointRow, caller.tenant_id, WebhookEndpointWithSecret.from_row
+        ),
+    )
 
 
 @router.get("/webhook_endpoints", response_model=WebhookEndpointList)

@@ -6,7 +6,7 @@ import pytest
 from rich.console import Console
 
 from ftmcli.errors import ExitCode
-from ftmcli.follow import BLOCKS, METRIC_FIELDS, Event, FollowState, metric_rows, sparkline
+from ftmcli.follow import BLOCKS, Event, FollowState, sparkline
 
 
 def metrics(seq: int, step: int, train_loss: float, **extra: Any) -> Event:
@@ -106,20 +106,3 @@ def test_a_failed_job_shows_its_error() -> None:
     console = Console(width=100, record=True, color_system=None)
     console.print(state.render())
     assert "training diverged" in console.export_text()
-
-
-def test_metric_rows_keep_one_row_per_step_in_step_order_with_every_key() -> None:
-    rows = metric_rows(
-        [
-            {"step": 2, "total_steps": 2, "train_loss": 0.5},
-            {"step": 1, "total_steps": 2, "train_loss": 0.9, "valid_loss": 1.1},
-            {"step": 2, "total_steps": 2, "train_loss": 0.4},
-            {"note": "no step"},
-        ]
-    )
-
-    assert [(row["step"], row["train_loss"], row["valid_loss"]) for row in rows] == [
-        (1, 0.9, 1.1),
-        (2, 0.4, None),
-    ]
-    assert all(tuple(row) == METRIC_FIELDS for row in rows)

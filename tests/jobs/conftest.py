@@ -19,7 +19,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.files import service as files
 from service.jobs import refresh, submission
-from service.jobs.access import ProviderAccess
+from service.jobs.access import PollPolicy, ProviderAccess
 from service.jobs.models import JobRow
 from service.jobs.submission import SubmitOutcome
 from service.runtime import Runtime
@@ -71,7 +71,7 @@ def upload(sdk: openai.OpenAI, runtime: Runtime, body: bytes | None = None, *, v
 
 def access(runtime: Runtime) -> ProviderAccess:
     """Provider access as a worker has it, refreshing a job whenever asked."""
-    return dataclasses.replace(ProviderAccess.from_runtime(runtime), refresh_every=timedelta(0))
+    return dataclasses.replace(ProviderAccess.from_runtime(runtime), polls=PollPolicy.every(timedelta(0)))
 
 
 def submit(runtime: Runtime, job_id: str) -> SubmitOutcome:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import Settings
-from service.jobs.access import ProviderAccess, SubmitPolicy
+from service.jobs.access import PollPolicy, ProviderAccess, SubmitPolicy
 from service.jobs.submission import submit
 from service.runtime import Runtime
 
@@ -55,7 +55,7 @@ def _serve(orders: Any, results: Any, barrier: Barrier) -> None:
         access = ProviderAccess(
             runtime.providers,
             runtime.blobs,
-            timedelta(0),
+            PollPolicy.every(timedelta(0)),
             SubmitPolicy(lease=timedelta(seconds=30), max_attempts=50, backoff=timedelta(0)),
         )
         outcomes = []

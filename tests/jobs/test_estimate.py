@@ -12,7 +12,7 @@ from service.files import service as files
 from service.files.models import FileRow
 from service.files.report import ValidationReport
 from service.jobs import refresh, submission
-from service.jobs.access import ProviderAccess
+from service.jobs.access import PollPolicy, ProviderAccess
 from service.jobs.estimate import default_epochs, training_cost
 from service.models.prices import training_price
 from service.runtime import Runtime
@@ -190,7 +190,7 @@ def test_a_waiting_job_fails_naming_its_file_when_the_validated_format_does_not_
 ) -> None:
     file_id = upload(sdk, runtime, COMPLETIONS, validate=False)
     job = sdk.fine_tuning.jobs.create(model=BASE, training_file=file_id)
-    access = ProviderAccess(runtime.providers, runtime.blobs, timedelta(seconds=0))
+    access = ProviderAccess(runtime.providers, runtime.blobs, PollPolicy.every(timedelta(0)))
     submission.submit(runtime.sessions, job.id, access)
 
     files.validate_file(runtime.sessions, runtime.blobs, file_id)

@@ -13,7 +13,7 @@ from service.blobs.store import BlobNotFound
 from service.clock import utcnow
 from service.db import session_scope
 from service.jobs import claims, refresh, submission
-from service.jobs.access import ProviderAccess, SubmitPolicy
+from service.jobs.access import PollPolicy, ProviderAccess, SubmitPolicy
 from service.jobs.models import JobEventRow, JobRow
 from service.jobs.submission import SubmitOutcome
 from service.outbox.models import OutboxRow
@@ -25,7 +25,7 @@ POLICY = SubmitPolicy(lease=timedelta(seconds=30), max_attempts=3, backoff=timed
 
 
 def submit(runtime: Runtime, job_id: str, policy: SubmitPolicy = POLICY) -> SubmitOutcome:
-    access = ProviderAccess(runtime.providers, runtime.blobs, timedelta(0), policy)
+    access = ProviderAccess(runtime.providers, runtime.blobs, PollPolicy.every(timedelta(0)), policy)
     return submission.submit(runtime.sessions, job_id, access)
 
 
