@@ -7,8 +7,10 @@ from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
 from service.files.models import FileRow, ProviderFileRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
+from service.limits.models import LimitRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
+from service.usage.models import UsageRow
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
 
 metadata = Base.metadata
@@ -22,9 +24,11 @@ __all__ = [
     "JobCheckpointRow",
     "JobEventRow",
     "JobRow",
+    "LimitRow",
     "OutboxRow",
     "ProviderFileRow",
     "TenantRow",
+    "UsageRow",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",
     "WebhookEndpointRow",

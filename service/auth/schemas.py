@@ -11,6 +11,24 @@ from service.auth.keys import Scope
 from service.auth.models import ApiKeyRow, TenantRow
 from service.auth.service import TENANT_NAME
 from service.clock import to_unix
+from service.limits.models import LimitRow
+
+RPM_DESCRIPTION = (
+    "Proxied requests per minute allowed; null: the service's default (FTM_{owner}_REQUESTS_PER_MINUTE), "
+    "0: no limit."
+)
+TPM_DESCRIPTION = (
+    "Proxied tokens (input and output) per minute allowed; null: the service's default "
+    "(FTM_{owner}_TOKENS_PER_MINUTE), 0: no limit."
+)
+
+
+class LimitsUpdate(BaseModel):
+    """New per-minute limits; a field left out keeps its value, null returns it to the default."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int | None = Field(default=None, ge=0, description=RPM_DESCRIPTION)
+    tokens_per_minute: int | None = Field(default=None, ge=0, description=TPM_DESCRIPTION)
 
 
 class TenantCreate(BaseModel):
@@ -20,6 +38,12 @@ class TenantCreate(BaseModel):
         description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or "
         "digit.",
     )
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, description=RPM_DESCRIPTION.format(owner="TENANT")
+    )
+    tokens_per_minute: int | None = Field(
+        default=None, ge=0, description=TPM_DESCRIPTION.format(owner="TENANT")
+    )
 
 
 class Tenant(BaseModel):
@@ -27,10 +51,18 @@ class Tenant(BaseModel):
     object: Literal["tenant"] = "tenant"
     name: str
     created_at: int
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
 
     @classmethod
-    def from_row(cls, row: TenantRow) -> Tenant:
-        return cls(id=row.id, name=row.name, created_at=to_unix(row.created_at) or 0)
+    def from_row(cls, row: TenantRow, limits: LimitRow | None = None) -> Tenant:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=to_unix(row.created_at) or 0,
+            requests_per_minute=limits.requests_per_minute if limits else None,
+            tokens_per_minute=limits.tokens_per_minute if limits else None,
+        )
 
 
 class TenantList(BaseModel):
@@ -53,6 +85,10 @@ class ApiKeyCreate(BaseModel):
         "A key grants only scopes it holds; only a platform key grants platform.",
     )
     expires_at: datetime | None = Field(default=None, description="When the key stops working (optional).")
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, description=RPM_DESCRIPTION.format(owner="KEY")
+    )
+    tokens_per_minute: int | None = Field(default=None, ge=0, description=TPM_DESCRIPTION.format(owner="KEY"))
 
 
 class ApiKey(BaseModel):
@@ -68,9 +104,11 @@ class ApiKey(BaseModel):
     expires_at: int | None
     revoked_at: int | None
     last_used_at: int | None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
 
     @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+    def from_row(cls, row: ApiKeyRow, limits: LimitRow | None = None) -> ApiKey:
         return cls(
             id=row.id,
             tenant_id=row.tenant_id,
@@ -81,6 +119,8 @@ class ApiKey(BaseModel):
             expires_at=to_unix(row.expires_at),
             revoked_at=to_unix(row.revoked_at),
             last_used_at=to_unix(row.last_used_at),
+            requests_per_minute=limits.requests_per_minute if limits else None,
+            tokens_per_minute=limits.tokens_per_minute if limits else None,
         )
 
 

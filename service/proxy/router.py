@@ -26,7 +26,9 @@ from service.auth.service import Principal
 from service.contract import ErrorResponse, errors
 from service.deployments.routing import DeploymentRoute
 from service.deps import InferenceCaller, get_runtime
-from service.errors import InvalidRequest, ProviderError
+from service.errors import InvalidRequest, ProviderError, ServiceError
+from service.limits.limiter import RateLimiter
+from service.limits.policy import estimate_tokens
 from service.models.service import ModelRoute
 from service.providers.relay import PROVIDER_HEADER, forward
 from service.providers.types import UpstreamResponse
@@ -34,6 +36,8 @@ from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
 from service.routing import ServiceRoute
 from service.runtime import Runtime
+from service.usage.capture import ask_for_stream_usage, hides_stream_usage, usage_from_json
+from service.usage.metering import Meter
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["proxy"], route_class=ServiceRoute)
@@ -110,6 +114,15 @@ def _openapi(kind: str) -> dict[str, Any]:
 
 
 async def _proxy(request: Request, caller: Principal, path: str) -> Response:
+    meter = request.app.state.usage.start(caller)
+    try:
+        return await _metered_proxy(request, caller, path, meter)
+    except ServiceError as error:
+        meter.finish(error.status_code)
+        raise
+
+
+async def _metered_proxy(request: Request, caller: Principal, path: str, meter: Meter) -> Response:
     runtime = get_runtime(request)
     body = await read_body(
         request.stream(),
@@ -117,16 +130,38 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
         limit=runtime.settings.max_json_body_bytes,
     )
     payload = parse_payload(body)
+    meter.model = payload.model
+    limiter: RateLimiter = request.app.state.limiter
+    quota = await limiter.admit(caller, estimate_tokens(payload.raw, payload.body))
+    meter.on_usage.append(lambda usage: limiter.settle(quota, usage.input_tokens + usage.output_tokens))
+    try:
+        return await _route(request, caller, path, payload, meter, runtime, quota.headers)
+    except ServiceError as error:
+        error.headers.update(quota.headers)
+        raise
+
+
+async def _route(
+    request: Request,
+    caller: Principal,
+    path: str,
+    payload: InferencePayload,
+    meter: Meter,
+    runtime: Runtime,
+    limit_headers: dict[str, str],
+) -> Response:
     route = await get_route_cache(request.app.state).resolve(
         tenant_id=caller.tenant_id, tenant_name=caller.tenant_name, model=payload.model
     )
     if isinstance(route, DeploymentRoute):
         attempts = route.attempts(payload.body, request.headers)
         used = {DEPLOYMENT_HEADER: route.name, DEPLOYMENT_VERSION_HEADER: str(route.version)}
+        meter.deployment, meter.deployment_version = route.name, route.version
     else:
         attempts, used = [route], {}
     for number, attempt in enumerate(attempts, start=1):
         last = number == len(attempts)
+        meter.answered_by(attempt.model, attempt.provider)
         try:
             upstream = await _forward(runtime, path, payload, attempt)
         except ProviderError as error:
@@ -144,9 +179,10 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
             if upstream.aclose is not None:
                 await upstream.aclose()
             continue
-        headers = {**upstream.headers, MODEL_HEADER: attempt.model, **used}
+        headers = {**upstream.headers, MODEL_HEADER: attempt.model, **used, **limit_headers}
         if upstream.chunks is not None:
-            return UpstreamStream(upstream, headers)
+            return UpstreamStream(meter.tap(upstream, hide_usage=hides_stream_usage(payload.body)), headers)
+        meter.finish(upstream.status, usage_from_json(upstream.content or b""))
         return Response(upstream.content, upstream.status, headers=headers, media_type=upstream.media_type)
     raise AssertionError("a route has at least one attempt")  # pragma: no cover
 
@@ -169,10 +205,11 @@ async def _forward(
             code="provider_unavailable",
         ) from None
     log.debug("proxy %s %s -> %s %s", path, payload.model, route.provider, route.upstream_model)
+    content = payload.for_upstream(route.upstream_model)
     return await forward(
         client,
         path,
-        payload.for_upstream(route.upstream_model),
+        ask_for_stream_usage(content) if payload.stream else content,
         stream=payload.stream,
         provider=route.provider,
     )
