@@ -80,7 +80,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._metrics = metrics
+        self.metrics = metrics
         self._connect = client or self._default_client
         self._client: aioredis.Redis | None = None
         self._script: Any = None
@@ -104,7 +104,7 @@ class RateLimiter:
         if not limits:
             return NO_LIMITS
         if self._clock() < self._closed_until:
-            self._metrics.unavailable.inc()
+            self.metrics.unavailable.inc()
             return NO_LIMITS
         keys = [f"ftm:rl:{limit.scope}:{limit.owner}:{limit.kind}" for limit in limits]
         args: list[int] = []
@@ -121,7 +121,7 @@ class RateLimiter:
         headers = _headers(limits, used, reset_ms)
         if not admitted:
             limit = limits[refusing - 1]
-            self._metrics.refused.labels(caller.tenant_id, limit.kind).inc()
+            self.metrics.refused.labels(caller.tenant_id, limit.kind).inc()
             raise _refusal(limit, used[refusing - 1], retry_ms, headers)
         token_keys = tuple(
             f"{key}:{window}" for key, limit in zip(keys, limits, strict=True) if limit.kind == "tokens"
@@ -165,7 +165,7 @@ class RateLimiter:
             self._failed(error)
 
     def _failed(self, error: BaseException) -> None:
-        self._metrics.unavailable.inc()
+        self.metrics.unavailable.inc()
         self._closed_until = self._clock() + self._settings.rate_limit_breaker_s
         if not self._outage_logged:
             self._outage_logged = True
