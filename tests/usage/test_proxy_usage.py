@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,7 +16,7 @@ from tests.proxy.fakes import FT_MODEL, FakeUpstream, add_fine_tuned_model, open
 from tests.usage.conftest import flushed_usage, totals
 
 BASE = "gpt-4o-mini-2024-07-18"
-MESSAGES: list[dict[str, str]] = [{"role": "user", "content": "When was Jonny Whizbang born?"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "When was Jonny Whizbang born?"}]
 
 
 def reported(upstream: FakeUpstream) -> dict[str, int]:
@@ -30,13 +31,13 @@ def test_usage_totals_equal_what_the_provider_reported_for_json_and_streams(
 ) -> None:
     add_fine_tuned_model(runtime)
     sdk = sdk_for(client, tenant_key)
-    sdk.chat.completions.create(model=FT_MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    sdk.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
     sdk.completions.create(model=BASE, prompt="Jonny Whizbang was born")
-    for _ in sdk.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=True):  # type: ignore[arg-type]
+    for _ in sdk.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=True):
         pass
     for _ in sdk.chat.completions.create(
         model=BASE,
-        messages=MESSAGES,  # type: ignore[arg-type]
+        messages=MESSAGES,
         stream=True,
         stream_options={"include_usage": True},
     ):
@@ -53,7 +54,7 @@ def test_a_stream_the_caller_did_not_ask_usage_for_is_recorded_and_relayed_witho
 ) -> None:
     sdk = sdk_for(client, tenant_key)
 
-    chunks = list(sdk.chat.completions.create(model=BASE, messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    chunks = list(sdk.chat.completions.create(model=BASE, messages=MESSAGES, stream=True))
     usage = totals(flushed_usage(app, client, tenant_key))
 
     assert upstream.calls("/v1/chat/completions")[0].body["stream_options"] == {"include_usage": True}  # type: ignore[index]
@@ -71,7 +72,7 @@ def test_a_stream_that_asked_for_usage_gets_the_providers_usage_chunk(
     chunks = list(
         sdk.chat.completions.create(
             model=BASE,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -105,7 +106,7 @@ def test_a_refused_request_is_counted_as_an_error_without_tokens(
     sdk = sdk_for(client, tenant_key)
 
     try:
-        sdk.chat.completions.create(model=BASE, messages=MESSAGES)  # type: ignore[arg-type]
+        sdk.chat.completions.create(model=BASE, messages=MESSAGES)
     except openai.InternalServerError:
         pass
     body = flushed_usage(app, client, tenant_key)
@@ -120,8 +121,8 @@ def test_a_fine_tuned_model_is_priced_at_its_fine_tuned_rate_and_an_unpriced_mod
 ) -> None:
     add_fine_tuned_model(runtime)
     sdk = sdk_for(client, tenant_key)
-    sdk.chat.completions.create(model=FT_MODEL, messages=MESSAGES)  # type: ignore[arg-type]
-    sdk.chat.completions.create(model=BASE, messages=MESSAGES)  # type: ignore[arg-type]
+    sdk.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+    sdk.chat.completions.create(model=BASE, messages=MESSAGES)
     fine_tuned_usage, base_usage = upstream.reported_usage
 
     buckets = {bucket["model"]: bucket for bucket in flushed_usage(app, client, tenant_key)["data"]}
@@ -134,7 +135,7 @@ def test_a_fine_tuned_model_is_priced_at_its_fine_tuned_rate_and_an_unpriced_mod
 def test_proxy_metrics_count_requests_and_tokens_by_tenant_and_model(
     client: TestClient, tenant_key: str, upstream: FakeUpstream
 ) -> None:
-    sdk_for(client, tenant_key).chat.completions.create(model=BASE, messages=MESSAGES)  # type: ignore[arg-type]
+    sdk_for(client, tenant_key).chat.completions.create(model=BASE, messages=MESSAGES)
     tenant_id = client.get("/v1/me", headers=bearer(tenant_key)).json()["tenant_id"]
 
     metrics = client.get("/metrics").text
