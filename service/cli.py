@@ -17,6 +17,7 @@ from service.config import get_settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.errors import ServiceError
 from service.logs import configure_logging
+from service.ops.multiprocess import prepare_for_workers
 
 
 @click.group()
@@ -125,10 +126,13 @@ def api(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API with uvicorn."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    processes = workers or os.cpu_count() or 1
+    if processes > 1:  # /metrics then sums what every process counted
+        prepare_for_workers(settings.data_dir / "prometheus")
     uvicorn.run(
         "service.app:serve",
         factory=True,
-        workers=workers or os.cpu_count() or 1,
+        workers=processes,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,

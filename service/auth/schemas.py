@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,22 +13,24 @@ from service.auth.service import TENANT_NAME
 from service.clock import to_unix
 from service.limits.models import LimitRow
 
-RPM_DESCRIPTION = (
-    "Proxied requests per minute allowed; null: the service's default (FTM_{owner}_REQUESTS_PER_MINUTE), "
-    "0: no limit."
-)
-TPM_DESCRIPTION = (
-    "Proxied tokens (input and output) per minute allowed; null: the service's default "
-    "(FTM_{owner}_TOKENS_PER_MINUTE), 0: no limit."
-)
+
+def _limit(kind: str, owner: str) -> Any:
+    """A per-minute limit field: a whole number of at least 0 (0: no limit), null for the default."""
+    return Field(
+        default=None,
+        ge=0,
+        strict=True,
+        description=f"Proxied {kind} per minute allowed; null: the service's default "
+        f"(FTM_{owner}_{kind.upper()}_PER_MINUTE), 0: no limit.",
+    )
 
 
 class LimitsUpdate(BaseModel):
     """New per-minute limits; a field left out keeps its value, null returns it to the default."""
 
     model_config = ConfigDict(extra="forbid")
-    requests_per_minute: int | None = Field(default=None, ge=0, description=RPM_DESCRIPTION)
-    tokens_per_minute: int | None = Field(default=None, ge=0, description=TPM_DESCRIPTION)
+    requests_per_minute: int | None = _limit("requests", "KEY or FTM_TENANT")
+    tokens_per_minute: int | None = _limit("tokens", "KEY or FTM_TENANT")
 
 
 class TenantCreate(BaseModel):
@@ -38,12 +40,8 @@ class TenantCreate(BaseModel):
         description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or "
         "digit.",
     )
-    requests_per_minute: int | None = Field(
-        default=None, ge=0, description=RPM_DESCRIPTION.format(owner="TENANT")
-    )
-    tokens_per_minute: int | None = Field(
-        default=None, ge=0, description=TPM_DESCRIPTION.format(owner="TENANT")
-    )
+    requests_per_minute: int | None = _limit("requests", "TENANT")
+    tokens_per_minute: int | None = _limit("tokens", "TENANT")
 
 
 class Tenant(BaseModel):
@@ -85,10 +83,8 @@ class ApiKeyCreate(BaseModel):
         "A key grants only scopes it holds; only a platform key grants platform.",
     )
     expires_at: datetime | None = Field(default=None, description="When the key stops working (optional).")
-    requests_per_minute: int | None = Field(
-        default=None, ge=0, description=RPM_DESCRIPTION.format(owner="KEY")
-    )
-    tokens_per_minute: int | None = Field(default=None, ge=0, description=TPM_DESCRIPTION.format(owner="KEY"))
+    requests_per_minute: int | None = _limit("requests", "KEY")
+    tokens_per_minute: int | None = _limit("tokens", "KEY")
 
 
 class ApiKey(BaseModel):

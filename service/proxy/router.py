@@ -10,6 +10,10 @@ that arm's provider fails (5xx, unreachable, timed out, 429) tries the deploymen
 order. Every attempt's failure arrives before any byte goes to the caller (a stream's status comes
 first), so falling back never mixes two answers; a stream that breaks off midway is not retried.
 Every answer names the model that answered, the deployment and its version (`X-FTM-*` headers).
+
+Every request is counted (`service.usage`: tokens from the provider's usage, a stream's included,
+recorded off the request's path) and held to the caller's per-minute limits (`service.limits`:
+one Redis round trip before routing; a refusal is OpenAI's 429, an answer carries `x-ratelimit-*`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,16 @@ TRANSPARENCY_HEADERS = {
     DEPLOYMENT_HEADER: "When `model` named a deployment: its name.",
     DEPLOYMENT_VERSION_HEADER: "When `model` named a deployment: the version that routed the request.",
 }
+RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{what}-{kind}": f"When a {kind}-per-minute limit applies to your key or tenant (the "
+    f"tighter one): {text}"
+    for kind in ("requests", "tokens")
+    for what, text in (
+        ("limit", "the limit."),
+        ("remaining", "what is left of it in the last minute."),
+        ("reset", "when the current minute's window ends, e.g. `12s`."),
+    )
+}
 
 
 # The provider's errors come back with their status (401 excepted: our credentials, a 502).
@@ -62,7 +76,9 @@ PROXY_ERRORS: dict[int | str, dict[str, Any]] = {
         503,
         504,
         s404="`model_not_found`: not a fine-tuned model or deployment of your tenant, nor a base model.",
-        s429="The provider's rate limit, relayed with its `Retry-After`.",
+        s429="Over a per-minute limit of your key or tenant (`type` `requests` or `tokens`, code "
+        "`rate_limit_exceeded`, with `Retry-After` and the `x-ratelimit-*` headers), or the provider's "
+        "rate limit, relayed with its `Retry-After`.",
     ),
     "4XX": {
         "model": ErrorResponse,
@@ -107,7 +123,10 @@ def _openapi(kind: str) -> dict[str, Any]:
             "200": {
                 "description": f"The provider's {kind} object, or with `stream: true` its SSE chunks.",
                 "content": {"application/json": {}, "text/event-stream": {}},
-                "headers": {name: {"description": text} for name, text in TRANSPARENCY_HEADERS.items()},
+                "headers": {
+                    name: {"description": text}
+                    for name, text in {**TRANSPARENCY_HEADERS, **RATE_LIMIT_HEADERS}.items()
+                },
             }
         },
     }

@@ -37,7 +37,7 @@ class UsageFlusher:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._flush_lock = threading.Lock()  # one flush at a time: the thread's, or stop()'s last one
-        self._thread = threading.Thread(target=self._run, name="usage-flusher", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def record(self, record: UsageRecord) -> None:
         """Count `record` (non-blocking); a full batch wakes the flusher early."""
@@ -45,14 +45,18 @@ class UsageFlusher:
             self._wake.set()
 
     def start(self) -> None:
+        """Start the background writer (again after a `stop`: an app's lifespan can run twice)."""
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._run, name="usage-flusher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the thread and write what is left (the app's clean shutdown)."""
         self._stopped.set()
         self._wake.set()
-        if self._thread.is_alive():
+        if self._thread is not None:
             self._thread.join(10)
+            self._thread = None
         if not self.flush():
             log.error("usage of %d request(s) could not be written at shutdown", len(self.buffer))
 

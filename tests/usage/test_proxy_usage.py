@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from openai.types.chat import ChatCompletionMessageParam
 
 from service.runtime import Runtime
 from tests.conftest import bearer, sdk_for
