@@ -2,7 +2,9 @@
 it takes the buffer's sums and upserts them in one transaction.
 
 A flush that fails (database down, a lock timeout) puts its sums back into the buffer, to go with
-the next flush: usage is late, not lost. `stop` (the app's shutdown) flushes what is left. Each API
+the next flush: usage is late, not lost. A batch the database refuses for good (an integrity error:
+a bucket of a tenant deleted meanwhile) is written bucket by bucket instead, and only the refused
+buckets are dropped, logged, so that one cannot hold back every later flush. `stop` (the app's shutdown) flushes what is left. Each API
 process (`ftm api --workers N`) has its own buffer and flusher; the upserts add up in the database.
 """
 
@@ -11,11 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
-from service.usage.records import UsageBuffer, UsageRecord
+from service.usage.records import BucketKey, Counters, UsageBuffer, UsageRecord
 from service.usage.store import write_sums
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,32 @@ class UsageFlusher:
             try:
                 with session_scope(self._sessions) as session:
                     write_sums(session, sums)
+            except IntegrityError:
+                return self._write_each(sums)
             except SQLAlchemyError as error:
                 self.buffer.restore(sums)
                 log.warning("usage flush failed (%s); %d bucket(s) kept for the next one", error, len(sums))
                 return False
             return True
+
+    def _write_each(self, sums: dict[BucketKey, Counters]) -> bool:
+        pending = dict(sums)
+        for key, counters in sums.items():
+            try:
+                with session_scope(self._sessions) as session:
+                    write_sums(session, {key: counters})
+            except IntegrityError as error:
+                log.error(
+                    "usage of %d request(s) refused by the database, dropped: %s", counters.requests, error
+                )
+            except SQLAlchemyError as error:
+                self.buffer.restore(pending)
+                log.warning(
+                    "usage flush failed (%s); %d bucket(s) kept for the next one", error, len(pending)
+                )
+                return False
+            del pending[key]
+        return True
 
     def _run(self) -> None:
         while not self._stopped.is_set():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,7 @@ from service.usage.capture import TokenUsage, UsageTap
 from service.usage.flusher import UsageFlusher
 from service.usage.records import UsageBuffer, UsageRecord
 
+MAX_CACHED_SERIES = 10_000
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -29,6 +31,7 @@ class ProxyMetrics:
     """Per tenant and model: requests, errors, tokens and latency of proxied requests."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         labels = ["tenant", "model"]
         self.requests = Counter(
             "ftm_proxy_requests_total", "Proxied inference requests.", labels, registry=registry
@@ -54,14 +57,33 @@ class ProxyMetrics:
         )
 
     def observe(self, record: UsageRecord) -> None:
-        self.requests.labels(record.tenant_id, record.model).inc()
+        key = (record.tenant_id, record.model)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children_of(key)
+        requests, input_tokens, output_tokens, latency = children
+        requests.inc()
         if record.failed:
             self.errors.labels(record.tenant_id, record.model, str(record.status)).inc()
         if record.input_tokens:
-            self.tokens.labels(record.tenant_id, record.model, "input").inc(record.input_tokens)
+            input_tokens.inc(record.input_tokens)
         if record.output_tokens:
-            self.tokens.labels(record.tenant_id, record.model, "output").inc(record.output_tokens)
-        self.latency.labels(record.tenant_id, record.model).observe(record.latency_s)
+            output_tokens.inc(record.output_tokens)
+        latency.observe(record.latency_s)
+
+    def _children_of(self, key: tuple[str, str]) -> tuple[Any, Any, Any, Any]:
+        """The labelled series of (tenant, model), looked up once: `labels()` costs a lock and a
+        tuple of strings each time."""
+        if len(self._children) >= MAX_CACHED_SERIES:
+            self._children.clear()
+        children = (
+            self.requests.labels(*key),
+            self.tokens.labels(*key, "input"),
+            self.tokens.labels(*key, "output"),
+            self.latency.labels(*key),
+        )
+        self._children[key] = children
+        return children
 
 
 class Metering:

@@ -77,3 +77,19 @@ def test_a_failed_flush_keeps_the_usage_and_the_next_one_writes_it(runtime: Runt
     assert (first, second) == (False, True)
     [row] = rows(runtime)
     assert (row.requests, row.input_tokens, row.output_tokens) == (2, 15, 4)
+
+
+def test_a_bucket_the_database_refuses_for_good_is_dropped_without_holding_back_the_others(
+    runtime: Runtime,
+) -> None:
+    with session_scope(runtime.sessions) as session:
+        session.add(TenantRow(id="tenant_x", name="x"))
+    flusher = UsageFlusher(UsageBuffer({}), runtime.sessions, interval_s=3600, batch_records=100)
+    flusher.record(record(10))
+    flusher.record(UsageRecord("tenant_deleted", "key_y", BASE, "local", 200, 7, 1, 0.01, at=1_796_000_000.0))
+
+    written = flusher.flush()
+
+    assert written
+    assert [(row.tenant_id, row.input_tokens) for row in rows(runtime)] == [("tenant_x", 10)]
+    assert len(flusher.buffer) == 0
