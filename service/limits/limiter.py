@@ -85,7 +85,7 @@ class RateLimiter:
         self._client: aioredis.Redis | None = None
         self._script: Any = None
         self._clock = clock
-        self._closed_until = 0.0  # the breaker: Redis is not tried before this
+        self._skip_until = 0.0  # the breaker: after a failure Redis is not tried before this
         self._outage_logged = False
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -103,7 +103,7 @@ class RateLimiter:
         limits = limits_for(caller, self._settings)
         if not limits:
             return NO_LIMITS
-        if self._clock() < self._closed_until:
+        if self._clock() < self._skip_until:
             self.metrics.unavailable.inc()
             return NO_LIMITS
         keys = [f"ftm:rl:{limit.scope}:{limit.owner}:{limit.kind}" for limit in limits]
@@ -166,7 +166,7 @@ class RateLimiter:
 
     def _failed(self, error: BaseException) -> None:
         self.metrics.unavailable.inc()
-        self._closed_until = self._clock() + self._settings.rate_limit_breaker_s
+        self._skip_until = self._clock() + self._settings.rate_limit_breaker_s
         if not self._outage_logged:
             self._outage_logged = True
             log.warning(
