@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     provider_timeout_s: float = Field(default=30.0, gt=0)
     proxy_timeout_s: float = Field(default=120.0, gt=0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
+    # How long an API process trusts a cached route; changes arrive sooner through Redis pub/sub,
+    # so this is only the backstop while Redis is unreachable.
+    route_cache_ttl_s: float = Field(default=5.0, ge=0)
 
     # Usage: buffered in each API process, written every interval or once this many requests wait.
     usage_flush_interval_s: float = Field(default=1.0, gt=0)
