@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from service.config import get_settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.errors import ServiceError
 from service.logs import configure_logging
-from service.ops.multiprocess import prepare_for_workers
+from service.ops.multiprocess import metrics_shared_by_workers
 
 
 @click.group()
@@ -127,18 +128,18 @@ def api(host: str | None, port: int | None, workers: int | None) -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     processes = workers or os.cpu_count() or 1
-    if processes > 1:  # /metrics then sums what every process counted
-        prepare_for_workers(settings.data_dir / "prometheus")
-    uvicorn.run(
-        "service.app:serve",
-        factory=True,
-        workers=processes,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # With several processes, /metrics sums what every one of them counted.
+    with metrics_shared_by_workers() if processes > 1 else nullcontext():
+        uvicorn.run(
+            "service.app:serve",
+            factory=True,
+            workers=processes,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
 
 
 @main.command()

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     key_tokens_per_minute: int = Field(default=0, ge=0)
     tenant_requests_per_minute: int = Field(default=0, ge=0)
     tenant_tokens_per_minute: int = Field(default=0, ge=0)
-    rate_limit_redis_timeout_s: float = Field(default=0.05, gt=0)
+    rate_limit_redis_timeout_s: float = Field(default=0.1, gt=0)
     rate_limit_breaker_s: float = Field(default=5.0, ge=0)
 
     # Celery and sweeps.

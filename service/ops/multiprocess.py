@@ -4,14 +4,18 @@ Each uvicorn worker process counts in memory by default, so a scrape (answered b
 process accepts it) would show one process's share. With several workers, `ftm api` gives them a
 fresh directory in `PROMETHEUS_MULTIPROC_DIR` before they start: prometheus_client then keeps every
 process's counters and histograms in files there, and `/metrics` sums the files of all of them.
-The directory is emptied at each start, so counts restart with the service (as they would with
-one process), never doubling a dead process's.
+The directory is a new temporary one per `ftm api` (local to its machine or container, never the
+shared data volume, where two replicas would mix their processes' files), removed when it exits,
+so counts restart with the service as they would with one process.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -20,12 +24,21 @@ from prometheus_client.multiprocess import MultiProcessCollector
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def prepare_for_workers(directory: Path) -> None:
-    """Before the worker processes start (they inherit the environment): an empty directory for
-    their metric files."""
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+@contextmanager
+def metrics_shared_by_workers() -> Iterator[Path]:
+    """While the worker processes run (they inherit the environment): a new directory for their
+    metric files, removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="ftm-metrics-"))
+    previous = os.environ.get(MULTIPROC_ENV)
     os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def exposition(registry: CollectorRegistry) -> bytes:
