@@ -163,6 +163,8 @@ class Meter:
             await relayed.aclose()
             if inner_close is not None:
                 await inner_close()
+            # a stream never started (the caller left first) never ran the relay's `finally`
+            self.finish(upstream.status, seen[-1] if seen else None)
 
         return replace(upstream, chunks=relayed, aclose=aclose)
 
