@@ -2,7 +2,8 @@
 
 `admit` costs one Redis round trip (a Lua script, `window.lua`, that checks and counts every
 counter of the caller at once) on an async client with a short timeout. Token limits count an
-estimate first; `settle` adds the difference to the actual usage later, off the request's path.
+estimate first; `settle` adds the difference to the actual usage later, off the request's path,
+the corrections of many requests summed into one pipelined call.
 
 Redis unreachable or slow: the request is served without limits (fail open), the failure is
 logged (once per outage) and counted in `ftm_rate_limit_unavailable_total`, and for `breaker_s`
@@ -33,6 +34,7 @@ from service.limits.policy import Limit, limits_for
 
 log = logging.getLogger(__name__)
 SCRIPT = files("service.limits").joinpath("window.lua").read_text()
+CORRECTION_DELAY_S = 0.05
 
 
 def duration(ms: int) -> str:
@@ -87,7 +89,8 @@ class RateLimiter:
         self._clock = clock
         self._skip_until = 0.0  # the breaker: after a failure Redis is not tried before this
         self._outage_logged = False
-        self._pending: set[asyncio.Task[None]] = set()
+        self._corrections: dict[str, int] = {}  # counter -> tokens to add (negative: to give back)
+        self._correcting: asyncio.Task[None] | None = None
 
     def _default_client(self) -> aioredis.Redis:
         timeout = self._settings.rate_limit_redis_timeout_s
@@ -129,18 +132,26 @@ class RateLimiter:
         return Quota(headers, token_keys, tokens)
 
     def settle(self, quota: Quota, actual_tokens: int) -> None:
-        """Correct the token counters by the actual usage, in the background (never awaited by a
-        request)."""
+        """Correct the token counters by the actual usage, in the background: corrections are
+        summed per counter and sent together (one pipeline) `CORRECTION_DELAY_S` after the first
+        one, never awaited by a request."""
         delta = actual_tokens - quota.estimate
         if not quota.token_keys or not delta or self._client is None:
             return
-        task = asyncio.get_running_loop().create_task(self._adjust(quota.token_keys, delta))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        for key in quota.token_keys:
+            self._corrections[key] = self._corrections.get(key, 0) + delta
+        if self._correcting is None:
+            self._correcting = asyncio.get_running_loop().create_task(self._send_corrections())
+
+    async def send_corrections(self) -> None:
+        """Send the pending token corrections now (shutdown; tests)."""
+        if self._correcting is not None:
+            self._correcting.cancel()
+            await asyncio.gather(self._correcting, return_exceptions=True)
+        await self._adjust()
 
     async def aclose(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.send_corrections()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -154,15 +165,24 @@ class RateLimiter:
             reply: list[Any] = await self._script(keys=keys, args=args)
         return reply
 
-    async def _adjust(self, keys: Sequence[str], delta: int) -> None:
-        assert self._client is not None
+    async def _send_corrections(self) -> None:
+        try:
+            await asyncio.sleep(CORRECTION_DELAY_S)
+        finally:
+            self._correcting = None
+        await self._adjust()
+
+    async def _adjust(self) -> None:
+        corrections, self._corrections = self._corrections, {}
+        if not corrections or self._client is None:
+            return
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                for key in keys:
+                for key, delta in corrections.items():
                     pipe.incrby(key, delta)
                 await pipe.execute()
         except (TimeoutError, RedisError, OSError) as error:
-            self._failed(error)
+            self._failed(error)  # a counter stays at its estimate: never more than one minute's worth
 
     def _failed(self, error: BaseException) -> None:
         self.metrics.unavailable.inc()
