@@ -25,6 +25,7 @@ from service.files.router import router as files_router
 from service.jobs.router import inbound_router as provider_webhooks_router
 from service.jobs.router import router as jobs_router
 from service.json_body import NOT_JSON
+from service.limits.limiter import LimitMetrics, RateLimiter
 from service.logs import configure_logging
 from service.models.router import router as models_router
 from service.ops.limits import DeclaredBodySizeMiddleware
@@ -36,6 +37,8 @@ from service.routing import allowed_methods
 from service.runtime import Runtime
 from service.uploads.router import parts_router as upload_parts_router
 from service.uploads.router import router as uploads_router
+from service.usage.metering import create_metering
+from service.usage.router import router as usage_router
 from service.webhooks.router import router as webhooks_router
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -114,6 +117,8 @@ def _apply_change(app: FastAPI, change: Change) -> None:
         app.state.authenticator.forget_key(change.key_id)
     if change.tenant_id is not None and change.model is not None:
         forget_route(app.state, tenant_id=change.tenant_id, model=change.model)
+    elif change.tenant_id is not None:  # the tenant itself changed (its limits)
+        app.state.authenticator.forget_tenant(change.tenant_id)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -126,8 +131,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.runtime.redis, partial(_apply_change, app)
         )
         listener.start()
+        app.state.usage.flusher.start()
         yield
         listener.stop()
+        app.state.usage.flusher.stop()  # what is buffered is written before the process goes
+        await app.state.limiter.aclose()
         await app.state.runtime.providers.aclose()
         if runtime is None:
             app.state.runtime.close()
@@ -145,6 +153,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime or Runtime(settings)
     app.state.authenticator = Authenticator(app.state.runtime.sessions, settings.api_key_cache_ttl_s)
     app.state.metrics = ApiMetrics()
+    app.state.usage = create_metering(settings, app.state.runtime.sessions, app.state.metrics.registry)
+    app.state.limiter = RateLimiter(settings, LimitMetrics(app.state.metrics.registry))
 
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -173,6 +183,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         deployments_router,
         webhooks_router,
         proxy_router,
+        usage_router,
     ):
         app.include_router(router, max_body_size=settings.max_json_body_bytes)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from service.config import get_settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.errors import ServiceError
 from service.logs import configure_logging
+from service.ops.multiprocess import metrics_shared_by_workers
 
 
 @click.group()
@@ -125,16 +127,19 @@ def api(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API with uvicorn."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "service.app:serve",
-        factory=True,
-        workers=workers or os.cpu_count() or 1,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    processes = workers or os.cpu_count() or 1
+    # With several processes, /metrics sums what every one of them counted.
+    with metrics_shared_by_workers() if processes > 1 else nullcontext():
+        uvicorn.run(
+            "service.app:serve",
+            factory=True,
+            workers=processes,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
 
 
 @main.command()

@@ -75,12 +75,26 @@ class Settings(BaseSettings):
     preparation_inline_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # model -> US dollars per million training tokens, over service/models/prices.py's table
     training_prices: dict[str, float] = Field(default_factory=dict)
+    # model -> [input, output] US dollars per million tokens, over service/models/prices.py's table;
+    # `ft:BASE` prices the fine-tunes of BASE
+    inference_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
     provider_timeout_s: float = Field(default=30.0, gt=0)
     proxy_timeout_s: float = Field(default=120.0, gt=0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
     # How long an API process trusts a cached route; changes arrive sooner through Redis pub/sub,
     # so this is only the backstop while Redis is unreachable.
     route_cache_ttl_s: float = Field(default=5.0, ge=0)
+
+    # Usage: buffered in each API process, written every interval or once this many requests wait.
+    usage_flush_interval_s: float = Field(default=1.0, gt=0)
+    usage_flush_records: int = Field(default=1000, ge=1)
+    # Per-minute limits of the proxy, defaults for keys and tenants that set none (0: no limit).
+    key_requests_per_minute: int = Field(default=0, ge=0)
+    key_tokens_per_minute: int = Field(default=0, ge=0)
+    tenant_requests_per_minute: int = Field(default=0, ge=0)
+    tenant_tokens_per_minute: int = Field(default=0, ge=0)
+    rate_limit_redis_timeout_s: float = Field(default=0.1, gt=0)
+    rate_limit_breaker_s: float = Field(default=5.0, ge=0)
 
     # Celery and sweeps.
     celery_visibility_timeout_s: int = Field(default=3600, ge=10)

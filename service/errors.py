@@ -10,6 +10,7 @@ Hierarchy:
     ├── Conflict (409)                the object is in a state that forbids the action
     ├── PayloadTooLarge (413)
     ├── RateLimited (429)
+    │   └── RateLimitExceeded         a key's or tenant's own limit (type `requests` or `tokens`)
     ├── ProviderError (status kept)   the provider answered with an error; its status is kept
     └── DependencyUnavailable (503)   database, Redis or a provider cannot be reached
 
@@ -87,6 +88,14 @@ class RateLimited(ServiceError):
     status_code = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class RateLimitExceeded(RateLimited):
+    """Over a per-minute limit of the key or its tenant; `type` is OpenAI's `requests` or `tokens`."""
+
+    def __init__(self, message: str, *, kind: str, headers: dict[str, str]) -> None:
+        super().__init__(message, headers=headers)
+        self.type = kind
 
 
 class ProviderError(ServiceError):

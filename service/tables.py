@@ -8,9 +8,11 @@ from service.deployments.models import DeploymentRow, DeploymentVersionRow
 from service.files.models import FileRow, PreparationRow, ProviderFileRow
 from service.idempotency.models import IdempotencyKeyRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderWebhookRow
+from service.limits.models import LimitRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
 from service.uploads.models import UploadPartRow, UploadRow
+from service.usage.models import UsageRow
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
 
 metadata = Base.metadata
@@ -25,6 +27,7 @@ __all__ = [
     "JobCheckpointRow",
     "JobEventRow",
     "JobRow",
+    "LimitRow",
     "OutboxRow",
     "PreparationRow",
     "ProviderFileRow",
@@ -32,6 +35,7 @@ __all__ = [
     "TenantRow",
     "UploadPartRow",
     "UploadRow",
+    "UsageRow",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",
     "WebhookEndpointRow",

@@ -29,6 +29,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
     ("post", "/v1/uploads/{upload_id}/complete"): {"part_ids": ["part_any"]},
     ("post", "/v1/files/{file_id}/preparations"): {"user_column": "question", "assistant_column": "answer"},
+    ("patch", "/v1/api_keys/{key_id}"): {"requests_per_minute": 1},
+    ("patch", "/v1/tenants/{name}"): {"requests_per_minute": 1},
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -39,6 +41,7 @@ MISSING = {
     "deployment": "no-such-deployment",
     "upload_id": "upload_doesnotexist000000000",
     "preparation_id": "prep-doesnotexist000000000000",
+    "name": "no-such-tenant",
 }
 
 
@@ -111,7 +114,7 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         "model": model,
         "deployment": deployment,
     }
-    return Theirs({**ids, "key_id": me["key_id"]})
+    return Theirs({**ids, "key_id": me["key_id"], "name": me["tenant"]})
 
 
 def operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from service.auth import administration, service
+from service.auth.keys import Scope
 from service.auth.models import TenantRow
 from service.auth.schemas import (
     ApiKey,
@@ -15,6 +16,7 @@ from service.auth.schemas import (
     ApiKeyCreated,
     ApiKeyList,
     Caller,
+    LimitsUpdate,
     Tenant,
     TenantCreate,
     TenantList,
@@ -23,6 +25,8 @@ from service.auth.service import Principal
 from service.cache_changes import Change, publish
 from service.contract import errors
 from service.deps import DbSession, KeyAdminCaller, PlatformCaller, get_principal, get_runtime
+from service.errors import PermissionDenied
+from service.limits.store import LIMIT_FIELDS, limits_of, set_limits
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)
@@ -41,15 +45,41 @@ def whoami(principal: Annotated[Principal, Depends(get_principal)]) -> Caller:
 
 @router.post("/tenants", response_model=Tenant)
 def create_tenant(body: TenantCreate, session: DbSession, _: PlatformCaller) -> Tenant:
-    """Create a tenant (an internal service or team). Platform admins only."""
-    return Tenant.from_row(service.create_tenant(session, body.name))
+    """Create a tenant (an internal service or team), optionally with its per-minute proxy limits.
+    Platform admins only."""
+    tenant = service.create_tenant(session, body.name)
+    limits = set_limits(
+        session, tenant_id=tenant.id, owner_id=tenant.id, limits=body.model_dump(include=set(LIMIT_FIELDS))
+    )
+    return Tenant.from_row(tenant, limits)
+
+
+@router.patch("/tenants/{name}", response_model=Tenant, responses=errors(403, 404))
+def update_tenant_limits(
+    name: str, body: LimitsUpdate, request: Request, session: DbSession, caller: KeyAdminCaller
+) -> Tenant:
+    """Change a tenant's per-minute proxy limits (the fields given; null: back to the default).
+    Every API process applies them within a second. Platform admins only (a tenant admin naming its
+    own tenant gets a 403, any other tenant is a 404)."""
+    tenant = administration.get_administered_tenant(session, caller, name)
+    if not caller.has(Scope.PLATFORM):
+        raise PermissionDenied("Only a key with the 'platform' scope changes a tenant's limits.")
+    limits = set_limits(
+        session, tenant_id=tenant.id, owner_id=tenant.id, limits=body.model_dump(exclude_unset=True)
+    )
+    updated = Tenant.from_row(tenant, limits)
+    session.commit()  # before the caches drop the old limits, so none re-reads them
+    request.app.state.authenticator.forget_tenant(tenant.id)
+    publish(get_runtime(request).redis, Change(tenant_id=tenant.id))
+    return updated
 
 
 @router.get("/tenants", response_model=TenantList)
 def list_tenants(session: DbSession, _: PlatformCaller) -> TenantList:
     """List tenants. Platform admins only."""
-    rows = session.scalars(select(TenantRow).order_by(TenantRow.name))
-    return TenantList(data=[Tenant.from_row(row) for row in rows])
+    rows = list(session.scalars(select(TenantRow).order_by(TenantRow.name)))
+    limits = limits_of(session, [row.id for row in rows])
+    return TenantList(data=[Tenant.from_row(row, limits.get(row.id)) for row in rows])
 
 
 @router.post("/api_keys", response_model=ApiKeyCreated, responses=errors(404))
@@ -58,9 +88,17 @@ def create_api_key(body: ApiKeyCreate, session: DbSession, caller: KeyAdminCalle
     admin: any). The key grants only scopes the caller holds. The key is in this response only;
     store it now."""
     row, key = administration.create_key_as(
-        session, caller, tenant=body.tenant, scopes=body.scopes, name=body.name, expires_at=body.expires_at
+        session,
+        caller,
+        tenant=body.tenant,
+        scopes=body.scopes,
+        name=body.name,
+        expires_at=body.expires_at,
     )
-    return ApiKeyCreated(**ApiKey.from_row(row).model_dump(), key=key)
+    limits = set_limits(
+        session, tenant_id=row.tenant_id, owner_id=row.id, limits=body.model_dump(include=set(LIMIT_FIELDS))
+    )
+    return ApiKeyCreated(**ApiKey.from_row(row, limits).model_dump(), key=key)
 
 
 @router.get("/api_keys", response_model=ApiKeyList, responses=errors(404))
@@ -68,7 +106,25 @@ def list_api_keys(session: DbSession, caller: KeyAdminCaller, tenant: str | None
     """List API keys (prefixes only) of one tenant the caller administers; without `tenant`, a
     tenant admin gets its own tenant's and a platform admin every tenant's."""
     rows = administration.list_keys_as(session, caller, tenant)
-    return ApiKeyList(data=[ApiKey.from_row(row) for row in rows])
+    limits = limits_of(session, [row.id for row in rows])
+    return ApiKeyList(data=[ApiKey.from_row(row, limits.get(row.id)) for row in rows])
+
+
+@router.patch("/api_keys/{key_id}", response_model=ApiKey, responses=errors(404))
+def update_api_key_limits(
+    key_id: str, body: LimitsUpdate, request: Request, session: DbSession, caller: KeyAdminCaller
+) -> ApiKey:
+    """Change the per-minute proxy limits of a key the caller administers (the fields given; null:
+    back to the default). Every API process applies them within a second."""
+    row = administration.get_administered_key(session, caller, key_id)
+    limits = set_limits(
+        session, tenant_id=row.tenant_id, owner_id=row.id, limits=body.model_dump(exclude_unset=True)
+    )
+    updated = ApiKey.from_row(row, limits)
+    session.commit()
+    request.app.state.authenticator.forget_key(key_id)
+    publish(get_runtime(request).redis, Change(key_id=key_id))
+    return updated
 
 
 @router.delete("/api_keys/{key_id}", response_model=ApiKey)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,26 @@ from service.auth.keys import Scope
 from service.auth.models import ApiKeyRow, TenantRow
 from service.auth.service import TENANT_NAME
 from service.clock import to_unix
+from service.limits.models import LimitRow
+
+
+def _limit(kind: str, owner: str) -> Any:
+    """A per-minute limit field: a whole number of at least 0 (0: no limit), null for the default."""
+    return Field(
+        default=None,
+        ge=0,
+        strict=True,
+        description=f"Proxied {kind} per minute allowed; null: the service's default "
+        f"(FTM_{owner}_{kind.upper()}_PER_MINUTE), 0: no limit.",
+    )
+
+
+class LimitsUpdate(BaseModel):
+    """New per-minute limits; a field left out keeps its value, null returns it to the default."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int | None = _limit("requests", "KEY or FTM_TENANT")
+    tokens_per_minute: int | None = _limit("tokens", "KEY or FTM_TENANT")
 
 
 class TenantCreate(BaseModel):
@@ -20,6 +40,8 @@ class TenantCreate(BaseModel):
         description="Unique name: 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or "
         "digit.",
     )
+    requests_per_minute: int | None = _limit("requests", "TENANT")
+    tokens_per_minute: int | None = _limit("tokens", "TENANT")
 
 
 class Tenant(BaseModel):
@@ -27,10 +49,18 @@ class Tenant(BaseModel):
     object: Literal["tenant"] = "tenant"
     name: str
     created_at: int
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
 
     @classmethod
-    def from_row(cls, row: TenantRow) -> Tenant:
-        return cls(id=row.id, name=row.name, created_at=to_unix(row.created_at) or 0)
+    def from_row(cls, row: TenantRow, limits: LimitRow | None = None) -> Tenant:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=to_unix(row.created_at) or 0,
+            requests_per_minute=limits.requests_per_minute if limits else None,
+            tokens_per_minute=limits.tokens_per_minute if limits else None,
+        )
 
 
 class TenantList(BaseModel):
@@ -53,6 +83,8 @@ class ApiKeyCreate(BaseModel):
         "A key grants only scopes it holds; only a platform key grants platform.",
     )
     expires_at: datetime | None = Field(default=None, description="When the key stops working (optional).")
+    requests_per_minute: int | None = _limit("requests", "KEY")
+    tokens_per_minute: int | None = _limit("tokens", "KEY")
 
 
 class ApiKey(BaseModel):
@@ -68,9 +100,11 @@ class ApiKey(BaseModel):
     expires_at: int | None
     revoked_at: int | None
     last_used_at: int | None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
 
     @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+    def from_row(cls, row: ApiKeyRow, limits: LimitRow | None = None) -> ApiKey:
         return cls(
             id=row.id,
             tenant_id=row.tenant_id,
@@ -81,6 +115,8 @@ class ApiKey(BaseModel):
             expires_at=to_unix(row.expires_at),
             revoked_at=to_unix(row.revoked_at),
             last_used_at=to_unix(row.last_used_at),
+            requests_per_minute=limits.requests_per_minute if limits else None,
+            tokens_per_minute=limits.tokens_per_minute if limits else None,
         )
 
 

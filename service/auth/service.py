@@ -29,6 +29,7 @@ from service.auth.models import ApiKeyRow, TenantRow
 from service.clock import utcnow
 from service.errors import AuthenticationFailed, InvalidRequest, NotFound
 from service.ids import new_id
+from service.limits.store import limits_of
 
 DEFAULT_TENANT = "default"
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -43,6 +44,11 @@ class Principal:
     tenant_name: str
     key_id: str
     scopes: frozenset[str]
+    # Per-minute proxy limits of the key and of its tenant (None: the settings' default; 0: none).
+    key_rpm: int | None = None
+    key_tpm: int | None = None
+    tenant_rpm: int | None = None
+    tenant_tpm: int | None = None
 
     def has(self, scope: Scope) -> bool:
         """`admin` implies every scope within its tenant; `platform` is never implied."""
@@ -183,7 +189,18 @@ def authenticate(session: Session, key: str) -> Principal:
             row.last_used_at = now
         tenant = session.get(TenantRow, row.tenant_id)
         assert tenant is not None  # the foreign key guarantees it
-        return Principal(tenant.id, tenant.name, row.id, frozenset(row.scopes))
+        limits = limits_of(session, [row.id, tenant.id])
+        own, tenants = limits.get(row.id), limits.get(tenant.id)
+        return Principal(
+            tenant.id,
+            tenant.name,
+            row.id,
+            frozenset(row.scopes),
+            key_rpm=own.requests_per_minute if own else None,
+            key_tpm=own.tokens_per_minute if own else None,
+            tenant_rpm=tenants.requests_per_minute if tenants else None,
+            tenant_tpm=tenants.tokens_per_minute if tenants else None,
+        )
     raise AuthenticationFailed(INVALID_KEY)
 
 
@@ -209,6 +226,12 @@ class Authenticator:
         """Drop every cached check of the key `key_id` (it was revoked), from any thread."""
         with self._lock:
             for digest in [d for d, (_, principal) in self._cache.items() if principal.key_id == key_id]:
+                del self._cache[digest]
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop every cached check of the keys of `tenant_id` (its limits changed), from any thread."""
+        with self._lock:
+            for digest in [d for d, (_, p) in self._cache.items() if p.tenant_id == tenant_id]:
                 del self._cache[digest]
 
     def __call__(self, key: str) -> Principal:

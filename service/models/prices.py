@@ -39,3 +39,42 @@ def training_price(model: str, overrides: Mapping[str, float]) -> float | None:
         return overrides[model]
     known = TRAINING_PRICES.get(model)
     return known.usd_per_million if known is not None else None
+
+
+@dataclass(frozen=True)
+class InferencePrice:
+    """US dollars per million input (prompt) and output (completion) tokens."""
+
+    input_usd_per_million: float
+    output_usd_per_million: float
+    source: str
+
+
+# Inference prices of fine-tuned models, by their base model: a fine-tuned model is billed at its
+# base model's fine-tuned rate, which is higher than the base model's own.
+FINE_TUNED_INFERENCE_PRICES: Mapping[str, InferencePrice] = {
+    "gpt-4o-mini-2024-07-18": InferencePrice(
+        0.30, 1.20, "OpenAI pricing page, as summarised by tokonomics.ca (secondary)"
+    ),
+    # Every other family is left out: no source was read. Set FTM_INFERENCE_PRICES.
+}
+# Inference prices of base models called as themselves. None is sourced yet, so a base model's
+# calls carry no cost until FTM_INFERENCE_PRICES names them.
+BASE_INFERENCE_PRICES: Mapping[str, InferencePrice] = {}
+
+
+def inference_price(model: str, overrides: Mapping[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """(input, output) dollars per million tokens for `model` as the proxy called it, None if unknown.
+
+    A fine-tuned model (`ft:BASE:…`) is priced by `ft:BASE` in the setting, else the fine-tuned table;
+    a base model by its name in the setting, else the base table. The setting's keys are therefore
+    `gpt-4o-mini-2024-07-18` (the base model) and `ft:gpt-4o-mini-2024-07-18` (its fine-tunes).
+    """
+    if model.startswith("ft:"):
+        key, table = "ft:" + model.split(":")[1], FINE_TUNED_INFERENCE_PRICES
+    else:
+        key, table = model, BASE_INFERENCE_PRICES
+    if key in overrides:
+        return overrides[key]
+    known = table.get(key.removeprefix("ft:"))
+    return (known.input_usd_per_million, known.output_usd_per_million) if known is not None else None

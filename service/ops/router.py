@@ -6,12 +6,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from service.deps import get_runtime
 from service.ops.access import check_metrics_access
 from service.ops.health import check_dependencies
+from service.ops.multiprocess import exposition
 from service.routing import ServiceRoute
 
 router = APIRouter(tags=["operations"], route_class=ServiceRoute)
@@ -49,5 +50,6 @@ def _metrics_allowed(request: Request) -> None:
 )
 def metrics(request: Request) -> Response:
     """Prometheus metrics in the text exposition format. With `FTM_METRICS_TOKEN` set they need
-    `Authorization: Bearer <token>`; in `FTM_ENV=prod` without one they are off (404)."""
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    `Authorization: Bearer <token>`; in `FTM_ENV=prod` without one they are off (404). With several
+    API worker processes, the figures are the sum over all of them."""
+    return Response(exposition(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

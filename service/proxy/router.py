@@ -10,6 +10,10 @@ that arm's provider fails (5xx, unreachable, timed out, 429) tries the deploymen
 order. Every attempt's failure arrives before any byte goes to the caller (a stream's status comes
 first), so falling back never mixes two answers; a stream that breaks off midway is not retried.
 Every answer names the model that answered, the deployment and its version (`X-FTM-*` headers).
+
+Every request is counted (`service.usage`: tokens from the provider's usage, a stream's included,
+recorded off the request's path) and held to the caller's per-minute limits (`service.limits`:
+one Redis round trip before routing; a refusal is OpenAI's 429, an answer carries `x-ratelimit-*`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from service.auth.service import Principal
 from service.contract import ErrorResponse, errors
 from service.deployments.routing import DeploymentRoute
 from service.deps import InferenceCaller, get_runtime
-from service.errors import InvalidRequest, ProviderError
+from service.errors import InvalidRequest, ProviderError, ServiceError
+from service.limits.limiter import RateLimiter
+from service.limits.policy import estimate_tokens
 from service.models.service import ModelRoute
 from service.providers.relay import PROVIDER_HEADER, forward
 from service.providers.types import UpstreamResponse
@@ -34,6 +40,8 @@ from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
 from service.routing import ServiceRoute
 from service.runtime import Runtime
+from service.usage.capture import ask_for_stream_usage, hides_stream_usage, usage_from_json
+from service.usage.metering import Meter
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["proxy"], route_class=ServiceRoute)
@@ -47,6 +55,16 @@ TRANSPARENCY_HEADERS = {
     DEPLOYMENT_HEADER: "When `model` named a deployment: its name.",
     DEPLOYMENT_VERSION_HEADER: "When `model` named a deployment: the version that routed the request.",
 }
+RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{what}-{kind}": f"When a {kind}-per-minute limit applies to your key or tenant (the "
+    f"tighter one): {text}"
+    for kind in ("requests", "tokens")
+    for what, text in (
+        ("limit", "the limit."),
+        ("remaining", "what is left of it in the last minute."),
+        ("reset", "when the current minute's window ends, e.g. `12s`."),
+    )
+}
 
 
 # The provider's errors come back with their status (401 excepted: our credentials, a 502).
@@ -58,7 +76,9 @@ PROXY_ERRORS: dict[int | str, dict[str, Any]] = {
         503,
         504,
         s404="`model_not_found`: not a fine-tuned model or deployment of your tenant, nor a base model.",
-        s429="The provider's rate limit, relayed with its `Retry-After`.",
+        s429="Over a per-minute limit of your key or tenant (`type` `requests` or `tokens`, code "
+        "`rate_limit_exceeded`, with `Retry-After` and the `x-ratelimit-*` headers), or the provider's "
+        "rate limit, relayed with its `Retry-After`.",
     ),
     "4XX": {
         "model": ErrorResponse,
@@ -103,13 +123,25 @@ def _openapi(kind: str) -> dict[str, Any]:
             "200": {
                 "description": f"The provider's {kind} object, or with `stream: true` its SSE chunks.",
                 "content": {"application/json": {}, "text/event-stream": {}},
-                "headers": {name: {"description": text} for name, text in TRANSPARENCY_HEADERS.items()},
+                "headers": {
+                    name: {"description": text}
+                    for name, text in {**TRANSPARENCY_HEADERS, **RATE_LIMIT_HEADERS}.items()
+                },
             }
         },
     }
 
 
 async def _proxy(request: Request, caller: Principal, path: str) -> Response:
+    meter = request.app.state.usage.start(caller)
+    try:
+        return await _metered_proxy(request, caller, path, meter)
+    except ServiceError as error:
+        meter.finish(error.status_code)
+        raise
+
+
+async def _metered_proxy(request: Request, caller: Principal, path: str, meter: Meter) -> Response:
     runtime = get_runtime(request)
     body = await read_body(
         request.stream(),
@@ -117,16 +149,38 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
         limit=runtime.settings.max_json_body_bytes,
     )
     payload = parse_payload(body)
+    meter.model = payload.model
+    limiter: RateLimiter = request.app.state.limiter
+    quota = await limiter.admit(caller, estimate_tokens(payload.raw, payload.body))
+    meter.on_usage.append(lambda usage: limiter.settle(quota, usage.input_tokens + usage.output_tokens))
+    try:
+        return await _route(request, caller, path, payload, meter, runtime, quota.headers)
+    except ServiceError as error:
+        error.headers.update(quota.headers)
+        raise
+
+
+async def _route(
+    request: Request,
+    caller: Principal,
+    path: str,
+    payload: InferencePayload,
+    meter: Meter,
+    runtime: Runtime,
+    limit_headers: dict[str, str],
+) -> Response:
     route = await get_route_cache(request.app.state).resolve(
         tenant_id=caller.tenant_id, tenant_name=caller.tenant_name, model=payload.model
     )
     if isinstance(route, DeploymentRoute):
         attempts = route.attempts(payload.body, request.headers)
         used = {DEPLOYMENT_HEADER: route.name, DEPLOYMENT_VERSION_HEADER: str(route.version)}
+        meter.deployment, meter.deployment_version = route.name, route.version
     else:
         attempts, used = [route], {}
     for number, attempt in enumerate(attempts, start=1):
         last = number == len(attempts)
+        meter.answered_by(attempt.model, attempt.provider)
         try:
             upstream = await _forward(runtime, path, payload, attempt)
         except ProviderError as error:
@@ -144,9 +198,10 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
             if upstream.aclose is not None:
                 await upstream.aclose()
             continue
-        headers = {**upstream.headers, MODEL_HEADER: attempt.model, **used}
+        headers = {**upstream.headers, MODEL_HEADER: attempt.model, **used, **limit_headers}
         if upstream.chunks is not None:
-            return UpstreamStream(upstream, headers)
+            return UpstreamStream(meter.tap(upstream, hide_usage=hides_stream_usage(payload.body)), headers)
+        meter.finish(upstream.status, usage_from_json(upstream.content or b""))
         return Response(upstream.content, upstream.status, headers=headers, media_type=upstream.media_type)
     raise AssertionError("a route has at least one attempt")  # pragma: no cover
 
@@ -169,10 +224,11 @@ async def _forward(
             code="provider_unavailable",
         ) from None
     log.debug("proxy %s %s -> %s %s", path, payload.model, route.provider, route.upstream_model)
+    content = payload.for_upstream(route.upstream_model)
     return await forward(
         client,
         path,
-        payload.for_upstream(route.upstream_model),
+        ask_for_stream_usage(content) if payload.stream else content,
         stream=payload.stream,
         provider=route.provider,
     )

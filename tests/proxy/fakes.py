@@ -3,6 +3,9 @@
 `FakeUpstream.app` answers `/v1/chat/completions` and `/v1/completions` (JSON or SSE) and
 `DELETE /v1/models/{id}` with canned OpenAI-shaped objects, records what it received, and can be
 told to fail (`fail_with`, or `failing[model]` for one model only). It can sleep between SSE chunks and records when it sent each one.
+Like OpenAI it reports token usage in a JSON answer's `usage`, and in a stream's last chunk when
+asked with `stream_options.include_usage` (every other chunk then carrying `"usage": null`); each
+usage it reported is kept in `reported_usage`.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class FakeUpstream:
         self.chunk_sent_at: list[float] = []  # time.monotonic() as each SSE chunk was handed on
         self.stream_finished = threading.Event()
         self.stream_abandoned = threading.Event()  # the reader went away before the last chunk
+        self.reported_usage: list[dict[str, int]] = []
         self.app = self._build()
 
     def _build(self) -> FastAPI:
@@ -110,8 +114,14 @@ class FakeUpstream:
         model = body["model"]
         if model in self.failing:
             return self._failure(self.failing[model])
+        usage = self._usage(body)
         if body.get("stream"):
-            return StreamingResponse(self._chunks(model, chat=chat), media_type="text/event-stream")
+            options = body.get("stream_options") or {}
+            reported = usage if options.get("include_usage") else None
+            return StreamingResponse(
+                self._chunks(model, chat=chat, usage=reported), media_type="text/event-stream"
+            )
+        self.reported_usage.append(usage)
         if chat:
             choice: dict[str, Any] = {
                 "index": 0,
@@ -119,12 +129,22 @@ class FakeUpstream:
                 "message": {"role": "assistant", "content": ANSWER},
             }
             return JSONResponse(
-                _envelope("chat.completion", model, choice), headers={"x-request-id": "req_up"}
+                {**_envelope("chat.completion", model, choice), "usage": usage},
+                headers={"x-request-id": "req_up"},
             )
         choice = {"index": 0, "finish_reason": "stop", "text": ANSWER, "logprobs": None}
-        return JSONResponse(_envelope("text_completion", model, choice))
+        return JSONResponse({**_envelope("text_completion", model, choice), "usage": usage})
 
-    async def _chunks(self, model: str, *, chat: bool) -> AsyncIterator[bytes]:
+    def _usage(self, body: dict[str, Any]) -> dict[str, int]:
+        """Tokens as a provider would count them: about one per 4 characters of the prompt, one per
+        word of the answer."""
+        prompt = len(json.dumps(body.get("messages", body.get("prompt", "")))) // 4 + 1
+        completion = len(self.words)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    async def _chunks(
+        self, model: str, *, chat: bool, usage: dict[str, int] | None = None
+    ) -> AsyncIterator[bytes]:
         finished = False
         try:
             for index, word in enumerate([*self.words, None]):
@@ -141,8 +161,18 @@ class FakeUpstream:
                 else:
                     choice = {"index": 0, "text": word or "", "finish_reason": None if word else "stop"}
                     event = _envelope("text_completion", model, choice)
+                if usage is not None:
+                    event["usage"] = None
                 self.chunk_sent_at.append(time.monotonic())
                 yield f"data: {json.dumps(event)}\n\n".encode()
+            if usage is not None:
+                self.reported_usage.append(usage)
+                last = {
+                    **_envelope("chat.completion.chunk" if chat else "text_completion", model, {}),
+                    "usage": usage,
+                }
+                last["choices"] = []
+                yield f"data: {json.dumps(last)}\n\n".encode()
             yield b"data: [DONE]\n\n"
             finished = True
         finally:

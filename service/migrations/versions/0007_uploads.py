@@ -1,7 +1,7 @@
 """uploads and their parts: OpenAI's /v1/uploads, for files larger than one request
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 00:55:00.000000
 """
 
@@ -14,7 +14,7 @@ import service.db
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

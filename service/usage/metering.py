@@ -1,0 +1,191 @@
+"""Usage accounting of the proxy: each request's `Meter` produces one `UsageRecord`, which goes to
+the process's buffer (written in batches by the flusher) and to the Prometheus metrics.
+
+A `Meter` is created when the request arrives and learns what served it as the proxy goes on
+(`answered_by`); `finish` records it once: for a JSON answer when it is built, for a stream when
+the stream ends (finished, broken off or abandoned by the client), with the usage it reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.auth.service import Principal
+from service.config import Settings
+from service.providers.types import UpstreamResponse
+from service.usage.capture import TokenUsage, UsageTap
+from service.usage.flusher import UsageFlusher
+from service.usage.records import UsageBuffer, UsageRecord
+
+MAX_CACHED_SERIES = 10_000
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class ProxyMetrics:
+    """Per tenant and model: requests, errors, tokens and latency of proxied requests."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+        labels = ["tenant", "model"]
+        self.requests = Counter(
+            "ftm_proxy_requests_total", "Proxied inference requests.", labels, registry=registry
+        )
+        self.errors = Counter(
+            "ftm_proxy_errors_total",
+            "Proxied inference requests answered with an error status, by status.",
+            [*labels, "status"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "ftm_proxy_tokens_total",
+            "Tokens used by proxied requests, as the provider reported them, by kind (input|output).",
+            [*labels, "kind"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "ftm_proxy_request_duration_seconds",
+            "Time from a proxied request's arrival to the end of its answer (a stream's last chunk).",
+            labels,
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+
+    def observe(self, record: UsageRecord) -> None:
+        key = (record.tenant_id, record.model)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children_of(key)
+        requests, input_tokens, output_tokens, latency = children
+        requests.inc()
+        if record.failed:
+            self.errors.labels(record.tenant_id, record.model, str(record.status)).inc()
+        if record.input_tokens:
+            input_tokens.inc(record.input_tokens)
+        if record.output_tokens:
+            output_tokens.inc(record.output_tokens)
+        latency.observe(record.latency_s)
+
+    def _children_of(self, key: tuple[str, str]) -> tuple[Any, Any, Any, Any]:
+        """The labelled series of (tenant, model), looked up once: `labels()` costs a lock and a
+        tuple of strings each time."""
+        if len(self._children) >= MAX_CACHED_SERIES:
+            self._children.clear()
+        children = (
+            self.requests.labels(*key),
+            self.tokens.labels(*key, "input"),
+            self.tokens.labels(*key, "output"),
+            self.latency.labels(*key),
+        )
+        self._children[key] = children
+        return children
+
+
+class Metering:
+    """The app's usage accounting: the flusher (with its buffer) and the metrics."""
+
+    def __init__(
+        self,
+        flusher: UsageFlusher,
+        metrics: ProxyMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.flusher = flusher
+        self.metrics = metrics
+        self.clock = clock
+        self.timer = timer
+
+    def start(self, caller: Principal) -> Meter:
+        return Meter(self, caller, self.timer())
+
+    def record(self, record: UsageRecord) -> None:
+        self.flusher.record(record)
+        self.metrics.observe(record)
+
+
+@dataclass
+class Meter:
+    """One request's accounting; `finish` records it (only the first call counts)."""
+
+    metering: Metering
+    caller: Principal
+    started: float
+    model: str = ""
+    provider: str = ""
+    deployment: str = ""
+    deployment_version: int = 0
+    on_usage: list[Callable[[TokenUsage], None]] = field(default_factory=list)
+    _done: bool = False
+
+    def answered_by(self, model: str, provider: str) -> None:
+        self.model, self.provider = model, provider
+
+    def finish(self, status: int, usage: TokenUsage | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        metering = self.metering
+        metering.record(
+            UsageRecord(
+                tenant_id=self.caller.tenant_id,
+                key_id=self.caller.key_id,
+                model=self.model,
+                provider=self.provider,
+                status=status,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+                latency_s=metering.timer() - self.started,
+                at=metering.clock(),
+                deployment=self.deployment,
+                deployment_version=self.deployment_version,
+            )
+        )
+        if usage is not None:
+            for callback in self.on_usage:
+                callback(usage)
+
+    def tap(self, upstream: UpstreamResponse, *, hide_usage: bool) -> UpstreamResponse:
+        """`upstream` (a stream) with its usage read as it passes, and hidden if the caller did not
+        ask for it; the request is recorded when the stream ends."""
+        assert upstream.chunks is not None
+        seen: list[TokenUsage] = []
+        relayed = self._relay(UsageTap(seen.append, hide=hide_usage).relay(upstream.chunks), upstream, seen)
+        inner_close = upstream.aclose
+
+        async def aclose() -> None:
+            await relayed.aclose()
+            if inner_close is not None:
+                await inner_close()
+            # a stream never started (the caller left first) never ran the relay's `finally`
+            self.finish(upstream.status, seen[-1] if seen else None)
+
+        return replace(upstream, chunks=relayed, aclose=aclose)
+
+    async def _relay(
+        self, chunks: AsyncGenerator[bytes, None], upstream: UpstreamResponse, seen: list[TokenUsage]
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+            self.finish(upstream.status, seen[-1] if seen else None)
+
+
+def create_metering(
+    settings: Settings, sessions: sessionmaker[Session], registry: CollectorRegistry
+) -> Metering:
+    flusher = UsageFlusher(
+        UsageBuffer(settings.inference_prices),
+        sessions,
+        interval_s=settings.usage_flush_interval_s,
+        batch_records=settings.usage_flush_records,
+    )
+    return Metering(flusher, ProxyMetrics(registry))

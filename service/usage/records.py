@@ -1,0 +1,137 @@
+"""What one proxied request used, and the in-process buffer that sums records before they are written.
+
+Recording is a dictionary update under a lock: it never touches the database or the network, so it
+costs the request next to nothing. The flusher (`service.usage.flusher`) takes the sums away in
+batches; a batch that fails to be written is put back (`restore`) and tried again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.models.prices import inference_price
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One proxied request: who asked, what served it, how it went and what it used."""
+
+    tenant_id: str
+    key_id: str
+    model: str  # the model that answered (for a deployment: the arm or fallback), else the one asked for
+    provider: str  # "" when no provider was reached (refused before routing)
+    status: int
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    at: float  # unix seconds
+    deployment: str = ""
+    deployment_version: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400
+
+
+@dataclass(frozen=True)
+class BucketKey:
+    tenant_id: str
+    key_id: str
+    deployment: str
+    deployment_version: int
+    model: str
+    provider: str
+    hour: datetime
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms_total: float = 0.0
+    cost_usd: float | None = None
+
+    def add(self, other: Counters) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.latency_ms_total += other.latency_ms_total
+        if other.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + other.cost_usd
+
+
+def cost_of(record: UsageRecord, prices: Mapping[str, tuple[float, float]]) -> float | None:
+    """The request's cost in US dollars at its model's price; None when the price is unknown."""
+    price = inference_price(record.model, prices)
+    if price is None:
+        return None
+    return (record.input_tokens * price[0] + record.output_tokens * price[1]) / 1_000_000
+
+
+def hour_of(at: float) -> datetime:
+    return datetime.fromtimestamp(at - at % 3600, UTC)
+
+
+class UsageBuffer:
+    """Sums of records by bucket, safe to add to from any thread."""
+
+    def __init__(self, prices: Mapping[str, tuple[float, float]]) -> None:
+        self._prices = prices
+        self._sums: dict[BucketKey, Counters] = {}
+        self._records = 0
+        self._lock = threading.Lock()
+
+    def add(self, record: UsageRecord) -> int:
+        """Count `record`; returns how many records wait to be flushed."""
+        key = BucketKey(
+            record.tenant_id,
+            record.key_id,
+            record.deployment,
+            record.deployment_version,
+            record.model,
+            record.provider,
+            hour_of(record.at),
+        )
+        counters = Counters(
+            1,
+            int(record.failed),
+            record.input_tokens,
+            record.output_tokens,
+            record.latency_s * 1000,
+            cost_of(record, self._prices),
+        )
+        with self._lock:
+            existing = self._sums.get(key)
+            if existing is None:
+                self._sums[key] = counters
+            else:
+                existing.add(counters)
+            self._records += 1
+            return self._records
+
+    def take(self) -> dict[BucketKey, Counters]:
+        """Everything summed so far, leaving the buffer empty."""
+        with self._lock:
+            taken, self._sums, self._records = self._sums, {}, 0
+        return taken
+
+    def restore(self, sums: Mapping[BucketKey, Counters]) -> None:
+        """Put back a batch that could not be written, merged with what arrived meanwhile."""
+        with self._lock:
+            for key, counters in sums.items():
+                existing = self._sums.get(key)
+                if existing is None:
+                    self._sums[key] = counters
+                else:
+                    existing.add(counters)
+                self._records += counters.requests
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._records

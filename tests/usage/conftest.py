@@ -1,0 +1,39 @@
+"""Fixtures for the usage tests: the fake provider wired in, and reading usage back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from service.runtime import Runtime
+from tests.conftest import bearer
+from tests.proxy.fakes import FakeUpstream, attach
+
+
+@pytest.fixture
+def upstream(runtime: Runtime) -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    sync_http = attach(runtime, fake)
+    yield fake
+    sync_http.close()
+
+
+def flushed_usage(app: FastAPI, client: TestClient, key: str, **params: Any) -> dict[str, Any]:
+    """`GET /v1/usage` once this process's buffered usage is written."""
+    assert app.state.usage.flusher.flush()
+    answer = client.get("/v1/usage", params=params, headers=bearer(key))
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def totals(body: dict[str, Any]) -> dict[str, int]:
+    buckets = body["data"]
+    return {
+        name: sum(bucket[name] for bucket in buckets)
+        for name in ("requests", "errors", "input_tokens", "output_tokens")
+    }
