@@ -5,6 +5,7 @@ from __future__ import annotations
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
+from service.evals.models import EvalRow, EvalRunItemRow, EvalRunRow
 from service.files.models import FileRow, ProviderFileRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.models.models import FineTunedModelRow
@@ -17,6 +18,9 @@ __all__ = [
     "ApiKeyRow",
     "DeploymentRow",
     "DeploymentVersionRow",
+    "EvalRow",
+    "EvalRunItemRow",
+    "EvalRunRow",
     "FileRow",
     "FineTunedModelRow",
     "JobCheckpointRow",

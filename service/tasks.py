@@ -13,6 +13,7 @@ class Queue(StrEnum):
     FILES = "files"
     JOBS = "jobs"
     WEBHOOKS = "webhooks"
+    EVALS = "evals"
 
 
 class TaskName(StrEnum):
@@ -25,6 +26,8 @@ class TaskName(StrEnum):
     JOBS_SWEEP = "jobs.sweep"
     WEBHOOKS_DELIVER = "webhooks.deliver"
     WEBHOOKS_SWEEP = "webhooks.sweep"
+    EVALS_RUN = "evals.run"
+    EVALS_SWEEP = "evals.sweep"
 
 
 def queue_for(task_name: str) -> Queue:

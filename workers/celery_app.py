@@ -43,6 +43,11 @@ celery_app.conf.beat_schedule = {
         "schedule": timedelta(seconds=settings.blob_sweep_interval_s),
         "options": {"expires": settings.blob_sweep_interval_s},
     },
+    "evals-sweep": {
+        "task": TaskName.EVALS_SWEEP.value,
+        "schedule": timedelta(seconds=settings.evals_sweep_interval_s),
+        "options": {"expires": settings.evals_sweep_interval_s * 3},
+    },
     "webhooks-sweep": {
         "task": TaskName.WEBHOOKS_SWEEP.value,
         "schedule": timedelta(seconds=5),
@@ -54,6 +59,7 @@ celery_app.conf.include = [
     "workers.files_tasks",
     "workers.jobs_tasks",
     "workers.webhooks_tasks",
+    "workers.evals_tasks",
 ]
 
 
