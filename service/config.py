@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     evals_backoff_s: float = Field(default=2.0, ge=0)  # after a 429/5xx without Retry-After
     evals_sweep_interval_s: float = Field(default=5.0, gt=0)
     evals_embedding_model: str = "text-embedding-3-small"  # cosine similarity's embeddings
-    evals_wordnet_dir: str | None = None  # a WordNet 3.0 dict directory, for meteor
+    evals_wordnet_dir: str | None = "/usr/share/wordnet"  # a WordNet 3.0 dict directory, for meteor
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:

@@ -135,7 +135,7 @@ def retrieve_run(run: CurrentRun) -> Run:
 
 
 @router.post(
-    "/evals/{eval_id}/runs/{run_id}",
+    "/evals/{eval_id}/runs/{run_id}/cancel",
     response_model=Run,
     responses=errors(409, s409="`run_not_cancelable`: the run has already finished."),
 )

@@ -22,7 +22,7 @@ from service.deployments.routing import load_deployment_route
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.evals import datasource
 from service.evals.criteria import check_testing_criteria, uses_model
-from service.evals.graders.similarity import MetricUnavailable, wordnet_reader
+from service.evals.graders.wordnet import WordNetMissing, wordnet_reader
 from service.evals.models import (
     FINAL_RUN_STATUSES,
     EvalRow,
@@ -155,9 +155,9 @@ def _check_metrics(criteria: list[dict[str, Any]], settings: Settings) -> None:
         if grader.get("evaluation_metric") == "meteor":
             try:
                 if not settings.evals_wordnet_dir:
-                    raise MetricUnavailable("meteor needs the WordNet database; set FTM_EVALS_WORDNET_DIR.")
+                    raise WordNetMissing("meteor needs the WordNet database; set FTM_EVALS_WORDNET_DIR.")
                 wordnet_reader(settings.evals_wordnet_dir)
-            except MetricUnavailable as error:
+            except WordNetMissing as error:
                 raise InvalidRequest(
                     str(error), param=f"{param}.evaluation_metric", code="metric_unavailable"
                 ) from None
