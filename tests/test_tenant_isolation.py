@@ -27,6 +27,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test"): {"event_type": "fine_tuning.job.succeeded"},
     ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
+    ("post", "/v1/evals/{eval_id}"): {"name": "renamed"},
+    ("post", "/v1/evals/{eval_id}/runs"): {
+        "data_source": {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {}}]}}
+    },
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -35,6 +39,10 @@ MISSING = {
     "model": "ft:gpt-4o-mini-2024-07-18:nobody:gone:000000",
     "key_id": "key_doesnotexist00000000000",
     "deployment": "no-such-deployment",
+    "eval_id": "eval_doesnotexist0000000000000",
+    "run_id": "evalrun_doesnotexist000000000000",
+    "other_run_id": "evalrun_doesnotexist000000000001",
+    "output_item_id": "outputitem_doesnotexist00000000000000000",
 }
 
 
@@ -77,7 +85,29 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         headers=headers,
         json={"name": "theirs-bot", "targets": [{"model": model}], "fallbacks": [BASE]},
     ).json()["name"]
+    eval_id = client.post(
+        "/v1/evals",
+        headers=headers,
+        json={
+            "data_source_config": {"type": "custom", "item_schema": {"type": "object"}},
+            "testing_criteria": [
+                {"type": "string_check", "name": "s", "input": "a", "reference": "a", "operation": "eq"}
+            ],
+        },
+    ).json()["id"]
+    source = {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {"q": "secret"}}]}}
+    run_ids = [
+        client.post(f"/v1/evals/{eval_id}/runs", headers=headers, json={"data_source": source}).json()["id"]
+        for _ in range(2)
+    ]
+    item_id = client.get(f"/v1/evals/{eval_id}/runs/{run_ids[0]}/output_items", headers=headers).json()[
+        "data"
+    ][0]["id"]
     ids = {
+        "eval_id": eval_id,
+        "run_id": run_ids[0],
+        "other_run_id": run_ids[1],
+        "output_item_id": item_id,
         "file_id": file_id,
         "job_id": job_id,
         "webhook_endpoint_id": endpoint_id,

@@ -44,7 +44,7 @@ def work(runtime: Runtime, run_id: str, *, rounds: int = 50) -> list[Outcome]:
     raise AssertionError(f"the run did not finish: {outcomes}")
 
 
-def completions_source(items: list[dict[str, Any]], model: str, **extra: Any) -> dict[str, Any]:
+def completions_source(items: list[dict[str, Any]], model: str, **extra: Any) -> Any:
     return {
         "type": "completions",
         "model": model,

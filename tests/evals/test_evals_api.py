@@ -15,7 +15,7 @@ from service.runtime import Runtime
 from tests.conftest import bearer, make_key, sdk_for
 from tests.evals.conftest import EXACT, ITEM_SCHEMA, ROUGE_L, work
 
-CONFIG: dict[str, Any] = {"type": "custom", "item_schema": ITEM_SCHEMA, "include_sample_schema": True}
+CONFIG: Any = {"type": "custom", "item_schema": ITEM_SCHEMA, "include_sample_schema": True}
 ITEMS = [
     {
         "item": {"question": "Capital of France?", "answer": "Paris"},
@@ -26,6 +26,10 @@ ITEMS = [
         "sample": {"model": "m", "choices": [], "output_text": "Milan"},
     },
 ]
+
+
+def inline(content: list[Any]) -> Any:
+    return {"type": "jsonl", "source": {"type": "file_content", "content": content}}
 
 
 def create_eval(sdk: openai.OpenAI, criteria: list[Any] | None = None) -> Any:
@@ -42,7 +46,7 @@ def test_an_eval_is_created_retrieved_updated_listed_and_deleted(sdk: openai.Ope
 
     assert created.id.startswith("eval_")
     assert created.data_source_config.type == "custom"
-    assert created.data_source_config.schema_["properties"]["item"] == ITEM_SCHEMA  # type: ignore[index]
+    assert created.data_source_config.schema_["properties"]["item"] == ITEM_SCHEMA
     assert [c.name for c in created.testing_criteria] == ["exact", "rouge"]
     assert sdk.evals.retrieve(created.id).name == "capitals"
     updated = sdk.evals.update(created.id, name="capitals v2", metadata={"team": "maps"})
@@ -59,7 +63,7 @@ def test_a_jsonl_run_grades_each_item_and_reports_counts(sdk: openai.OpenAI, run
     run = sdk.evals.runs.create(
         evaluation.id,
         name="given samples",
-        data_source={"type": "jsonl", "source": {"type": "file_content", "content": ITEMS}},
+        data_source=inline(ITEMS),
     )
     assert run.status == "queued"
 
@@ -100,7 +104,7 @@ def test_a_run_over_a_file_id_reads_the_tenants_jsonl_file(sdk: openai.OpenAI, r
 
 def test_runs_are_listed_cancelled_and_deleted(sdk: openai.OpenAI) -> None:
     evaluation = create_eval(sdk)
-    source: Any = {"type": "jsonl", "source": {"type": "file_content", "content": ITEMS}}
+    source = inline(ITEMS)
     first = sdk.evals.runs.create(evaluation.id, data_source=source)
     second = sdk.evals.runs.create(evaluation.id, data_source=source)
 
@@ -189,7 +193,7 @@ def test_bad_testing_criteria_are_a_400_naming_the_field(
 @pytest.mark.parametrize("kind", ["logs", "stored_completions"])
 def test_stored_traffic_data_source_configs_are_refused(sdk: openai.OpenAI, kind: str) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
-        sdk.evals.create(data_source_config={"type": kind}, testing_criteria=[EXACT])  # type: ignore[arg-type, list-item]
+        sdk.evals.create(data_source_config={"type": kind}, testing_criteria=[EXACT])  # type: ignore[arg-type, list-item, misc]
 
     assert raised.value.body["param"] == "data_source_config.type"  # type: ignore[index]
 
@@ -255,7 +259,7 @@ def test_an_item_that_does_not_match_the_schema_is_named_with_its_field(sdk: ope
     with pytest.raises(openai.BadRequestError) as raised:
         sdk.evals.runs.create(
             evaluation.id,
-            data_source={"type": "jsonl", "source": {"type": "file_content", "content": content}},
+            data_source=inline(content),
         )
 
     assert "Item 1" in raised.value.message
@@ -266,9 +270,7 @@ def test_another_tenants_eval_and_run_are_404(
     client: TestClient, sdk: openai.OpenAI, runtime: Runtime
 ) -> None:
     evaluation = create_eval(sdk)
-    run = sdk.evals.runs.create(
-        evaluation.id, data_source={"type": "jsonl", "source": {"type": "file_content", "content": ITEMS}}
-    )
+    run = sdk.evals.runs.create(evaluation.id, data_source=inline(ITEMS))
     other = sdk_for(client, make_key(runtime, "globex"))
 
     with pytest.raises(openai.NotFoundError):

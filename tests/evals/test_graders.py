@@ -37,7 +37,7 @@ def reference(metric: str, hypothesis: str, ref: str) -> float:
     if metric == "gleu":
         return float(sentence_gleu([ref.split()], hypothesis.split()))
     name = ROUGE[metric]
-    return rouge_scorer.RougeScorer([name]).score(ref, hypothesis)[name].fmeasure
+    return float(rouge_scorer.RougeScorer([name]).score(ref, hypothesis)[name].fmeasure)
 
 
 @pytest.mark.parametrize("metric", ["fuzzy_match", "bleu", "gleu", *ROUGE])

@@ -76,8 +76,8 @@ def test_a_fine_tuned_model_beats_its_base_model_on_held_out_questions(
     sdk: openai.OpenAI, runtime: Runtime, client: TestClient, tenant_key: str, fine_tuned: str
 ) -> None:
     eval_id = new_eval(sdk, [ROUGE_L, JUDGE])
-    base = sdk.evals.runs.create(eval_id, name="base", data_source=completions_source(ITEMS, BASE))  # type: ignore[arg-type]
-    tuned = sdk.evals.runs.create(eval_id, name="tuned", data_source=completions_source(ITEMS, fine_tuned))  # type: ignore[arg-type]
+    base = sdk.evals.runs.create(eval_id, name="base", data_source=completions_source(ITEMS, BASE))
+    tuned = sdk.evals.runs.create(eval_id, name="tuned", data_source=completions_source(ITEMS, fine_tuned))
     work(runtime, base.id)
     work(runtime, tuned.id)
 
@@ -107,7 +107,7 @@ def test_a_completions_run_samples_each_item_once_and_records_usage(
     source = completions_source(
         ITEMS[:4], BASE, sampling_params={"temperature": 0.2, "seed": 3, "max_completion_tokens": 64}
     )
-    run = sdk.evals.runs.create(eval_id, data_source=source)  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=source)
 
     work(runtime, run.id)
 
@@ -140,7 +140,7 @@ def test_a_deployment_is_sampled_through_its_arm(
     )
     assert created.status_code == 200
     eval_id = new_eval(sdk, [ROUGE_L])
-    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:3], "jonny-bot"))  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:3], "jonny-bot"))
 
     work(runtime, run.id)
 
@@ -156,7 +156,7 @@ def test_another_tenants_model_cannot_be_sampled(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as raised:
         sdk.evals.runs.create(
             eval_id, data_source=completions_source(ITEMS[:1], "ft:gpt-4o-mini-2024-07-18:globex::x")
-        )  # type: ignore[arg-type]
+        )
 
     assert raised.value.body["param"] == "data_source.model"  # type: ignore[index]
 
@@ -165,7 +165,7 @@ def test_a_rate_limited_provider_is_waited_for_and_no_item_is_sampled_twice(
     sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client
 ) -> None:
     eval_id = new_eval(sdk, [ROUGE_L])
-    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:6], BASE))  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:6], BASE))
     emulator.post("/_emulator/faults", json={"rate_limit_next": 2, "retry_after_s": 30})
 
     first = process_run(runtime.sessions, runtime.providers, runtime.settings, run.id)
@@ -186,7 +186,7 @@ def test_an_item_claimed_by_a_dead_worker_is_not_sampled_again(
     sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client
 ) -> None:
     eval_id = new_eval(sdk, [ROUGE_L])
-    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:3], BASE))  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:3], BASE))
     with session_scope(runtime.sessions) as session:
         claimed = session.scalars(
             select(EvalRunItemRow).where(
@@ -208,7 +208,7 @@ def test_a_canceled_run_samples_nothing_more_and_announces_it(
     sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client
 ) -> None:
     eval_id = new_eval(sdk, [ROUGE_L])
-    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS, BASE))  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS, BASE))
     sdk.evals.runs.cancel(run.id, eval_id=eval_id)
 
     outcome = process_run(runtime.sessions, runtime.providers, runtime.settings, run.id)
@@ -222,7 +222,7 @@ def test_a_canceled_run_samples_nothing_more_and_announces_it(
 
 def test_a_finished_run_emits_succeeded(sdk: openai.OpenAI, runtime: Runtime) -> None:
     eval_id = new_eval(sdk, [ROUGE_L])
-    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:2], BASE))  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:2], BASE))
 
     work(runtime, run.id)
 
@@ -233,7 +233,7 @@ def test_a_finished_run_emits_succeeded(sdk: openai.OpenAI, runtime: Runtime) ->
 
 def test_a_run_whose_every_item_errors_fails(sdk: openai.OpenAI, runtime: Runtime) -> None:
     eval_id = new_eval(sdk, [{**ROUGE_L, "reference": "{{item.missing}}"}])
-    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:2], BASE))  # type: ignore[arg-type]
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:2], BASE))
 
     work(runtime, run.id)
 
