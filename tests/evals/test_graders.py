@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sacrebleu
 from nltk.translate.gleu_score import sentence_gleu
@@ -15,8 +16,11 @@ from rouge_score import rouge_scorer
 
 from service.evals.graders.checks import string_check
 from service.evals.graders.formula import FormulaError, evaluate, parse_formula
+from service.evals.graders.grade import GradingSettings, grade
 from service.evals.graders.similarity import ROUGE, MetricUnavailable, similarity
 from service.evals.graders.wordnet import wordnet_reader
+from service.evals.sampling import ModelCaller
+from service.providers.inference import Usage
 
 TABLE = [
     ("Jonny Whizbang was born on February 22, 1957.", "Jonny Whizbang was born on February 22, 1957."),
@@ -104,3 +108,37 @@ def test_formula_combines_named_scores() -> None:
 def test_formula_refuses_anything_but_arithmetic_over_grader_names(formula: str) -> None:
     with pytest.raises(FormulaError):
         evaluate(parse_formula(formula, names={"exact", "fuzzy"}), {"exact": 2.0, "fuzzy": 1.0})
+
+
+class Embeddings(ModelCaller):
+    """A caller whose provider embeds by a fixed table (the cosine arithmetic is what is tested)."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], Usage]:
+        return [self.vectors[text] for text in texts], Usage(prompt_tokens=4, total_tokens=4)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [([1.0, 0.0, 2.0], [1.0, 0.0, 2.0]), ([1.0, 2.0, 3.0], [-2.0, 0.5, 4.0]), ([0.0, 1.0], [1.0, 0.0])],
+)
+def test_cosine_is_numpys_cosine_of_the_providers_embeddings(left: list[float], right: list[float]) -> None:
+    criterion = {
+        "type": "text_similarity",
+        "name": "cos",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "evaluation_metric": "cosine",
+        "pass_threshold": 0.5,
+    }
+    context = {"item": {"answer": "b"}, "sample": {"output_text": "a"}}
+    caller = Embeddings({"a": left, "b": right})
+
+    result = grade(criterion, context, caller=caller, settings=GradingSettings("emb", None))
+
+    expected = float(np.dot(left, right) / (np.linalg.norm(left) * np.linalg.norm(right)))
+    assert result["score"] == pytest.approx(expected)
+    assert result["passed"] is (expected >= 0.5)
+    assert result["usage"][0]["model_name"] == "emb"

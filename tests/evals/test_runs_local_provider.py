@@ -241,3 +241,18 @@ def test_a_run_whose_every_item_errors_fails(sdk: openai.OpenAI, runtime: Runtim
     assert (done.status, done.error.code, done.result_counts.errored) == ("failed", "all_items_errored", 2)
     item = sdk.evals.runs.output_items.list(run.id, eval_id=eval_id).data[0]
     assert "item.missing" in item.sample.error.message
+
+
+def test_cosine_without_provider_embeddings_is_a_clear_item_error(
+    sdk: openai.OpenAI, runtime: Runtime
+) -> None:
+    eval_id = new_eval(
+        sdk, [{**ROUGE_L, "name": "cos", "evaluation_metric": "cosine", "pass_threshold": 0.8}]
+    )
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:1], BASE))
+
+    work(runtime, run.id)
+
+    item = sdk.evals.runs.output_items.list(run.id, eval_id=eval_id).data[0]
+    assert (item.status, item.sample.error.code) == ("error", "embeddings_unavailable")
+    assert "text-embedding-3-small" in item.sample.error.message

@@ -90,7 +90,7 @@ def _score(
         text, reference = render(criterion["input"], context), render(criterion["reference"], context)
         metric = criterion["evaluation_metric"]
         if metric == "cosine":
-            vectors, usage = caller.embed(settings.embedding_model, [text, reference])
+            vectors, usage = _embed(caller, settings.embedding_model, [text, reference])
             return (
                 _cosine(vectors[0], vectors[1]),
                 criterion["pass_threshold"],
@@ -126,6 +126,18 @@ def _score(
         tree = parse_formula(criterion["calculate_output"], names=set(scores))
         return evaluate(tree, scores), criterion["pass_threshold"], {"scores": scores}, spent
     raise GradingError("unsupported_grader", f"Grader type '{kind}' is not supported.")
+
+
+def _embed(caller: ModelCaller, model: str, texts: list[str]) -> tuple[list[list[float]], Usage]:
+    """Both texts' embeddings; a clear error when the provider (or the routing) has none."""
+    try:
+        return caller.embed(model, texts)
+    except (ProviderRejected, NotFound) as error:
+        raise GradingError(
+            "embeddings_unavailable",
+            f"cosine similarity needs embeddings of '{model}' (FTM_EVALS_EMBEDDING_MODEL), which the "
+            f"provider did not give: {error.message}",
+        ) from None
 
 
 def _cosine(left: list[float], right: list[float]) -> float:
