@@ -37,6 +37,7 @@ UNSUPPORTED_KINDS = ("logs", "stored_completions", "responses")
 class Item:
     item: dict[str, Any]
     sample: dict[str, Any] | None
+    line: int | None = None  # its line in a file
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def read_jsonl_items(lines: Iterable[bytes], *, max_items: int) -> list[Item]:
         if isinstance(row, dict) and not isinstance(row.get("item"), dict):
             row = {"item": row}
         try:
-            items.append(_item(row, param))
+            parsed = _item(row, param)
+            items.append(Item(parsed.item, parsed.sample, number))
         except InvalidRequest as error:
             raise _invalid(f"Line {number} of the file: {error.message}", "data_source.source.id") from None
         if len(items) > max_items:
@@ -179,15 +181,17 @@ def read_jsonl_items(lines: Iterable[bytes], *, max_items: int) -> list[Item]:
     return items
 
 
-def check_items(items: list[Item], item_schema: dict[str, Any], *, param: str) -> None:
-    """Each item against the eval's `item_schema`; the first failure is a 400 naming its item."""
+def check_items(items: list[Item], item_schema: dict[str, Any], *, param: str, inline: bool) -> None:
+    """Each item against the eval's `item_schema`; the first failure is a 400 naming its item
+    (`param[3].item` for inline content; for a file, `param` and the item's line in the message)."""
     validator = jsonschema.Draft202012Validator(item_schema)
     for index, item in enumerate(items):
         error = best_match(validator.iter_errors(item.item))
         if error is not None:
             where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            origin = f"Item {index}" if inline else f"Item {index} (line {item.line} of the file)"
             raise _invalid(
-                f"Item {index} does not match the eval's item_schema at 'item{where}': {error.message}",
-                f"{param}[{index}].item",
+                f"{origin} does not match the eval's item_schema at 'item{where}': {error.message}",
+                f"{param}[{index}].item" if inline else param,
                 "item_schema_mismatch",
             )

@@ -12,7 +12,7 @@ An item found `sampling` under another token was being sampled when its worker d
 or may not have answered, so it is not sampled again but recorded as errored (`sample_interrupted`)
 — a run never samples an item twice. A provider 429 or 5xx puts the item back to `pending` (the
 provider did not answer it) and the run waits for the provider's Retry-After (else
-`FTM_EVALS_BACKOFF_S`) before it goes on. A cancel is seen before each item's model call.
+`FTM_EVALS_BACKOFF_S`) before it goes on. A cancel is seen before each item's model call, where the lease is renewed too.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class RunContext:
     data_source: dict[str, Any]
     caller: ModelCaller
     grading: GradingSettings
+    settings: Settings
 
 
 class _Backoff(Exception):
@@ -111,6 +112,7 @@ def process_run(
             run.data_source,
             ModelCaller(sessions, providers, tenant.id, tenant.name),
             GradingSettings(settings.evals_embedding_model, settings.evals_wordnet_dir),
+            settings,
         )
     deadline = time.monotonic() + settings.evals_run_slice_s
     try:
@@ -181,16 +183,6 @@ def _renew(sessions: sessionmaker[Session], settings: Settings, context: RunCont
             )
         )
         return getattr(renewed, "rowcount", 0) == 1
-
-
-def _running(sessions: sessionmaker[Session], context: RunContext) -> bool:
-    with sessions() as session:
-        status = session.scalar(
-            select(EvalRunRow.status).where(
-                EvalRunRow.id == context.run_id, EvalRunRow.lease_token == context.token
-            )
-        )
-    return status == RunStatus.IN_PROGRESS
 
 
 def _next_batch(sessions: sessionmaker[Session], settings: Settings, context: RunContext) -> bool:
@@ -267,8 +259,10 @@ def _sample_item(sessions: sessionmaker[Session], context: RunContext, item_id: 
     model = context.data_source["model"]
     error: dict[str, str] | None = None
     sample: dict[str, Any] | None = None
-    if not _running(sessions, context):
-        _set_item(sessions, item_id, status=ItemStatus.PENDING, claim_token=None)
+    if not _renew(sessions, context.settings, context, utcnow()):  # cancelled, or taken over
+        _set_item(
+            sessions, item_id, ItemStatus.SAMPLING, context.token, status=ItemStatus.PENDING, claim_token=None
+        )
         return None
     try:
         messages = _messages(context.data_source, item)
@@ -297,16 +291,28 @@ def _sample_item(sessions: sessionmaker[Session], context: RunContext, item_id: 
             "max_completion_tokens": params.get("max_completion_tokens", 0),
         }
     except ProviderUnavailable as unavailable:
-        _set_item(sessions, item_id, status=ItemStatus.PENDING, claim_token=None)
+        _set_item(
+            sessions, item_id, ItemStatus.SAMPLING, context.token, status=ItemStatus.PENDING, claim_token=None
+        )
         return unavailable.retry_after_s if unavailable.retry_after_s is not None else -1.0
     except MissingReference as missing:
         error = {"code": "missing_reference", "message": str(missing)}
     except (ProviderRejected, NotFound) as rejected:
         error = {"code": rejected.code or "sample_failed", "message": rejected.message}
     if error is not None:
-        _set_item(sessions, item_id, status=ItemStatus.DONE, error=error, passed=None)
+        _set_item(
+            sessions,
+            item_id,
+            ItemStatus.SAMPLING,
+            context.token,
+            status=ItemStatus.DONE,
+            error=error,
+            passed=None,
+        )
     else:
-        _set_item(sessions, item_id, status=ItemStatus.SAMPLED, sample=sample)
+        _set_item(
+            sessions, item_id, ItemStatus.SAMPLING, context.token, status=ItemStatus.SAMPLED, sample=sample
+        )
     return None
 
 
@@ -327,13 +333,29 @@ def _grade_item(sessions: sessionmaker[Session], context: RunContext, item_id: s
         except GradingError as failed:
             error = error or {"code": failed.code, "message": f"{criterion['name']}: {failed.message}"}
     passed = error is None and all(result["passed"] for result in results)
-    _set_item(sessions, item_id, status=ItemStatus.DONE, results=results, passed=passed, error=error)
+    _set_item(
+        sessions,
+        item_id,
+        ItemStatus.SAMPLED,
+        None,
+        status=ItemStatus.DONE,
+        results=results,
+        passed=passed,
+        error=error,
+    )
     return None
 
 
-def _set_item(sessions: sessionmaker[Session], item_id: str, **values: Any) -> None:
+def _set_item(
+    sessions: sessionmaker[Session], item_id: str, expected: ItemStatus, token: str | None, **values: Any
+) -> None:
+    """Update an item still in the `expected` state (and, for a claim, still this task's): a task
+    whose lease ran out never overwrites what the worker that took over decided."""
     with session_scope(sessions) as session:
-        session.execute(update(EvalRunItemRow).where(EvalRunItemRow.id == item_id).values(**values))
+        query = update(EvalRunItemRow).where(EvalRunItemRow.id == item_id, EvalRunItemRow.status == expected)
+        if token is not None:
+            query = query.where(EvalRunItemRow.claim_token == token)
+        session.execute(query.values(**values))
 
 
 def _complete(sessions: sessionmaker[Session], context: RunContext) -> Outcome:

@@ -235,8 +235,8 @@ def create_run(
         file = get_file(session, tenant_id=eval_row.tenant_id, file_id=source.file_id)
         with blobs.open(file.blob_key) as stream:
             items = datasource.read_jsonl_items(stream, max_items=settings.evals_max_items)
-        param = "data_source.source.id items"
-    datasource.check_items(items, item_schema_of(eval_row), param=param)
+        param = "data_source.source.id"
+    datasource.check_items(items, item_schema_of(eval_row), param=param, inline=source.inline is not None)
     if source.model is not None:
         check_model(
             session,

@@ -282,3 +282,21 @@ def test_another_tenants_eval_and_run_are_404(
         f"/v1/evals/{evaluation.id}/runs/{run.id}/output_items", headers=bearer(make_key(runtime, "globex"))
     )
     assert response.status_code == 404
+
+
+def test_a_file_item_that_does_not_match_the_schema_is_named_by_its_line(sdk: openai.OpenAI) -> None:
+    import io
+    import json
+
+    rows = [ITEMS[0]["item"], {}, {"question": "Q?", "answer": False}]
+    body = b"\n".join(json.dumps(row).encode() for row in [rows[0]]) + b"\n\n" + json.dumps(rows[2]).encode()
+    file = sdk.files.create(file=("items.jsonl", io.BytesIO(body)), purpose="fine-tune")
+    evaluation = create_eval(sdk)
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.evals.runs.create(
+            evaluation.id, data_source={"type": "jsonl", "source": {"type": "file_id", "id": file.id}}
+        )
+
+    assert raised.value.body["param"] == "data_source.source.id"  # type: ignore[index]
+    assert "line 3 of the file" in raised.value.message

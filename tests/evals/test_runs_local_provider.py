@@ -256,3 +256,22 @@ def test_cosine_without_provider_embeddings_is_a_clear_item_error(
     item = sdk.evals.runs.output_items.list(run.id, eval_id=eval_id).data[0]
     assert (item.status, item.sample.error.code) == ("error", "embeddings_unavailable")
     assert "text-embedding-3-small" in item.sample.error.message
+
+
+def test_a_tenant_waits_while_its_share_of_runs_is_in_progress(
+    sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client
+) -> None:
+    eval_id = new_eval(sdk, [ROUGE_L])
+    busy = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:1], BASE))
+    waiting = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS[:1], BASE))
+    runtime.settings.evals_tenant_runs = 1
+    with session_scope(runtime.sessions) as session:
+        held = session.get_one(EvalRunRow, busy.id)
+        held.status, held.lease_token = "in_progress", "lease_other"
+        held.lease_until = held.created_at.replace(year=held.created_at.year + 1)
+
+    outcome = process_run(runtime.sessions, runtime.providers, runtime.settings, waiting.id)
+
+    assert outcome == Outcome.WAITING
+    assert CHAT not in emulator.get("/_emulator/stats").json()
+    assert sdk.evals.runs.retrieve(waiting.id, eval_id=eval_id).status == "queued"
