@@ -153,6 +153,10 @@ def _score_model(spec: Mapping[str, Any], param: str) -> dict[str, Any]:
     params = spec.get("sampling_params") or {}
     if not isinstance(params, dict):
         raise _invalid(f"'{param}.sampling_params' must be an object.", f"{param}.sampling_params")
+    if "max_completions_tokens" in params:  # the name OpenAI's score_model grader gives it
+        params = {k: v for k, v in params.items() if k != "max_completions_tokens"} | {
+            "max_completion_tokens": params["max_completions_tokens"]
+        }
     return {
         "model": _model(spec, param),
         "input": _messages(spec, param),
