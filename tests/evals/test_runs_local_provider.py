@@ -4,6 +4,8 @@ events, and the comparison of a fine-tuned model with its base model on held-out
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -275,3 +277,31 @@ def test_a_tenant_waits_while_its_share_of_runs_is_in_progress(
     assert outcome == Outcome.WAITING
     assert CHAT not in emulator.get("/_emulator/stats").json()
     assert sdk.evals.runs.retrieve(waiting.id, eval_id=eval_id).status == "queued"
+
+
+def test_cancel_stops_a_run_in_progress_before_its_next_model_call(
+    sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client
+) -> None:
+    eval_id = new_eval(sdk, [ROUGE_L])
+    run = sdk.evals.runs.create(eval_id, data_source=completions_source(ITEMS * 4, BASE))
+    emulator.post("/_emulator/faults", json={"latency_ms": 200, "paths": ["/v1/chat/completions"]})
+    worker = threading.Thread(
+        target=process_run, args=(runtime.sessions, runtime.providers, runtime.settings, run.id)
+    )
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not emulator.get("/_emulator/stats").json().get(CHAT) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    sdk.evals.runs.cancel(run.id, eval_id=eval_id)
+    worker.join(30)
+
+    calls = emulator.get("/_emulator/stats").json()[CHAT]
+    with session_scope(runtime.sessions) as session:
+        left = session.scalars(
+            select(EvalRunItemRow).where(EvalRunItemRow.run_id == run.id, EvalRunItemRow.status == "pending")
+        ).all()
+    assert not worker.is_alive()
+    assert sdk.evals.runs.retrieve(run.id, eval_id=eval_id).status == "canceled"
+    assert calls < len(ITEMS) * 4  # the rest were never sent
+    assert len(left) == len(ITEMS) * 4 - calls
