@@ -261,7 +261,7 @@ class DevStack:
                 "--concurrency",
                 "2",
                 "--queues",
-                "maintenance,files,jobs,webhooks",
+                "maintenance,files,jobs,webhooks,evals",
                 "--loglevel",
                 settings.log_level,
                 "--hostname",

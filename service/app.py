@@ -21,6 +21,7 @@ from service.config import Settings, get_settings
 from service.contract import ServiceApp
 from service.deployments.router import router as deployments_router
 from service.errors import ServiceError
+from service.evals.router import router as evals_router
 from service.files.router import router as files_router
 from service.jobs.router import inbound_router as provider_webhooks_router
 from service.jobs.router import router as jobs_router
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         provider_webhooks_router,
         models_router,
         deployments_router,
+        evals_router,
         webhooks_router,
         proxy_router,
         usage_router,

@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     job_submit_backoff_max_s: float = Field(default=900.0, ge=0)
     beat_lock_ttl_s: int = Field(default=30, ge=3)
 
+    # Evaluation runs (service.evals)
+    evals_max_items: int = Field(default=10_000, ge=1)
+    evals_batch_size: int = Field(default=20, ge=1, le=1000)  # items claimed at a time
+    evals_concurrency: int = Field(default=4, ge=1, le=64)  # model calls in flight per run
+    evals_tenant_runs: int = Field(default=2, ge=1)  # runs of one tenant in progress at once
+    evals_run_slice_s: float = Field(default=60.0, gt=0)  # one task's share of a run before it yields
+    evals_lease_s: float = Field(default=120.0, ge=2)  # a dead worker's run is taken over after this
+    evals_backoff_s: float = Field(default=2.0, ge=0)  # after a 429/5xx without Retry-After
+    evals_sweep_interval_s: float = Field(default=5.0, gt=0)
+    evals_embedding_model: str = "text-embedding-3-small"  # cosine similarity's embeddings
+    evals_wordnet_dir: str | None = "/usr/share/wordnet"  # a WordNet 3.0 dict directory, for meteor
+
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if self.openai_api_key is not None and not self.openai_api_key.get_secret_value().strip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
 from service.deployments.models import DeploymentRow, DeploymentVersionRow
+from service.evals.models import EvalRow, EvalRunItemRow, EvalRunRow
 from service.files.models import FileRow, PreparationRow, ProviderFileRow
 from service.idempotency.models import IdempotencyKeyRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderWebhookRow
@@ -21,6 +22,9 @@ __all__ = [
     "ApiKeyRow",
     "DeploymentRow",
     "DeploymentVersionRow",
+    "EvalRow",
+    "EvalRunItemRow",
+    "EvalRunRow",
     "FileRow",
     "FineTunedModelRow",
     "IdempotencyKeyRow",

@@ -13,6 +13,7 @@ class Queue(StrEnum):
     FILES = "files"
     JOBS = "jobs"
     WEBHOOKS = "webhooks"
+    EVALS = "evals"
 
 
 class TaskName(StrEnum):
@@ -28,6 +29,8 @@ class TaskName(StrEnum):
     WEBHOOKS_SWEEP = "webhooks.sweep"
     UPLOADS_SWEEP = "uploads.sweep"
     DEDUP_SWEEP = "dedup.sweep"
+    EVALS_RUN = "evals.run"
+    EVALS_SWEEP = "evals.sweep"
 
 
 def queue_for(task_name: str) -> Queue:

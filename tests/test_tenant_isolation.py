@@ -31,6 +31,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/files/{file_id}/preparations"): {"user_column": "question", "assistant_column": "answer"},
     ("patch", "/v1/api_keys/{key_id}"): {"requests_per_minute": 1},
     ("patch", "/v1/tenants/{name}"): {"requests_per_minute": 1},
+    ("post", "/v1/evals/{eval_id}"): {"name": "renamed"},
+    ("post", "/v1/evals/{eval_id}/runs"): {
+        "data_source": {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {}}]}}
+    },
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -42,6 +46,10 @@ MISSING = {
     "upload_id": "upload_doesnotexist000000000",
     "preparation_id": "prep-doesnotexist000000000000",
     "name": "no-such-tenant",
+    "eval_id": "eval_doesnotexist0000000000000",
+    "run_id": "evalrun_doesnotexist000000000000",
+    "other_run_id": "evalrun_doesnotexist000000000001",
+    "output_item_id": "outputitem_doesnotexist00000000000000000",
 }
 
 
@@ -105,8 +113,30 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         headers=headers,
         json={"user_column": "question", "assistant_column": "answer"},
     ).json()["id"]
+    eval_id = client.post(
+        "/v1/evals",
+        headers=headers,
+        json={
+            "data_source_config": {"type": "custom", "item_schema": {"type": "object"}},
+            "testing_criteria": [
+                {"type": "string_check", "name": "s", "input": "a", "reference": "a", "operation": "eq"}
+            ],
+        },
+    ).json()["id"]
+    source = {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {"q": "secret"}}]}}
+    run_ids = [
+        client.post(f"/v1/evals/{eval_id}/runs", headers=headers, json={"data_source": source}).json()["id"]
+        for _ in range(2)
+    ]
+    item_id = client.get(f"/v1/evals/{eval_id}/runs/{run_ids[0]}/output_items", headers=headers).json()[
+        "data"
+    ][0]["id"]
     ids = {
         "upload_id": upload_id,
+        "eval_id": eval_id,
+        "run_id": run_ids[0],
+        "other_run_id": run_ids[1],
+        "output_item_id": item_id,
         "file_id": file_id,
         "preparation_id": preparation_id,
         "job_id": job_id,

@@ -48,6 +48,11 @@ celery_app.conf.beat_schedule = {
         "schedule": timedelta(seconds=settings.uploads_sweep_interval_s),
         "options": {"expires": settings.uploads_sweep_interval_s},
     },
+    "evals-sweep": {
+        "task": TaskName.EVALS_SWEEP.value,
+        "schedule": timedelta(seconds=settings.evals_sweep_interval_s),
+        "options": {"expires": settings.evals_sweep_interval_s * 3},
+    },
     "webhooks-sweep": {
         "task": TaskName.WEBHOOKS_SWEEP.value,
         "schedule": timedelta(seconds=5),
@@ -66,6 +71,7 @@ celery_app.conf.include = [
     "workers.webhooks_tasks",
     "workers.uploads_tasks",
     "workers.dedup_tasks",
+    "workers.evals_tasks",
 ]
 
 

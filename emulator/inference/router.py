@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from emulator.deps import CurrentEmulator, advance_jobs
 from emulator.errors import NotFound
 from emulator.ids import new_id
+from emulator.inference import grading
 from emulator.inference import service as inference
 from emulator.inference.schemas import ChatRequest, CompletionRequest, Generation
 from emulator.inference.streaming import Choice, stream_chunks
@@ -56,7 +57,14 @@ def chat_completions(emulator: CurrentEmulator, body: ChatRequest) -> dict[str, 
     max_tokens = body.max_completion_tokens or body.max_tokens
     inference.check_context(served, prompt_tokens, max_tokens, "messages")
     question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
-    text, finish, tokens = inference.reply(tokenizers, served, question, max_tokens, body.stop)
+    response_format = (body.model_extra or {}).get("response_format")
+    kind = grading.grader_kind(response_format)
+    if kind is not None and isinstance(response_format, dict):
+        texts = [m.text() for m in body.messages if m.role != "system"]
+        text = grading.grade(kind, response_format, texts)
+        finish, tokens = "stop", tokenizers.count(served.base.encoding, text)
+    else:
+        text, finish, tokens = inference.reply(tokenizers, served, question, max_tokens, body.stop)
     choices = [Choice(i, text, finish) for i in range(body.n)]
     head = {
         "id": new_id("chatcmpl-", 29),

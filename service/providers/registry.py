@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from service.config import Settings
 from service.errors import InvalidRequest
 from service.providers.fine_tuning import FineTuningProvider
+from service.providers.inference import InferenceProvider
 
 LOCAL = "local"
 OPENAI = "openai"
@@ -89,6 +90,9 @@ class ProviderRegistry:
 
     def fine_tuning(self, name: str) -> FineTuningProvider:
         return FineTuningProvider(name, self.sync_client(name))
+
+    def inference(self, name: str) -> InferenceProvider:
+        return InferenceProvider(name, self.sync_client(name))
 
     def async_client(self, name: str) -> openai.AsyncOpenAI:
         with self._lock:

@@ -24,6 +24,9 @@ class EventType(StrEnum):
     FINE_TUNING_JOB_SUCCEEDED = "fine_tuning.job.succeeded"
     FINE_TUNING_JOB_FAILED = "fine_tuning.job.failed"
     FINE_TUNING_JOB_CANCELLED = "fine_tuning.job.cancelled"
+    EVAL_RUN_SUCCEEDED = "eval.run.succeeded"
+    EVAL_RUN_FAILED = "eval.run.failed"
+    EVAL_RUN_CANCELED = "eval.run.canceled"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
@@ -58,8 +61,7 @@ def render_event(event: WebhookEventRow) -> bytes:
 
 
 def sample_event(type: str, *, created_at: int) -> tuple[str, bytes]:
-    """A test event of `type` about a made-up job: (event id, body)."""
+    """A test event of `type` about a made-up object of its kind: (event id, body)."""
     event_id = new_id("evt_")
-    return event_id, render(
-        event_id=event_id, type=type, created_at=created_at, data={"id": new_id("ftjob-")}
-    )
+    prefix = "evalrun_" if type.startswith("eval.run.") else "ftjob-"
+    return event_id, render(event_id=event_id, type=type, created_at=created_at, data={"id": new_id(prefix)})

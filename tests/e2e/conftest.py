@@ -57,7 +57,9 @@ def _e2e_redis_url() -> str:
 
 
 @contextmanager
-def run_stack(data_dir: Path, *, redis_url: str, database_url: str) -> Iterator[Stack]:
+def run_stack(
+    data_dir: Path, *, redis_url: str, database_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """`ftm dev` on free ports, fast job refreshes, its log in `data_dir/stack.log`."""
     api_port, emulator_port = free_port(), free_port()
     env = {
@@ -74,6 +76,7 @@ def run_stack(data_dir: Path, *, redis_url: str, database_url: str) -> Iterator[
         "FTM_JOB_SUBMIT_BACKOFF_S": "0.5",
         "FTM_JOB_SUBMIT_BACKOFF_MAX_S": "4",
         "FTM_LOG_LEVEL": "INFO",
+        **(extra_env or {}),
     }
     env.pop("FTM_BOOTSTRAP_API_KEY", None)
     log_path = data_dir / "stack.log"

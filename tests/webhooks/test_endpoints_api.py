@@ -192,7 +192,14 @@ def test_a_key_without_the_webhooks_scope_gets_a_403(client: TestClient, runtime
         sdk.webhooks.list()
 
 
-def test_the_event_types_list_names_the_fine_tuning_events(sdk: openai.OpenAI) -> None:
+def test_the_event_types_list_names_the_fine_tuning_and_eval_run_events(sdk: openai.OpenAI) -> None:
     event_types = sdk.webhooks.event_types.list()
 
-    assert event_types.data == [SUCCEEDED, "fine_tuning.job.failed", "fine_tuning.job.cancelled"]
+    assert event_types.data == [
+        SUCCEEDED,
+        "fine_tuning.job.failed",
+        "fine_tuning.job.cancelled",
+        "eval.run.succeeded",
+        "eval.run.failed",
+        "eval.run.canceled",
+    ]

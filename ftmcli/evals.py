@@ -1,0 +1,140 @@
+"""`ftm evals`: run an eval over a JSONL file of items with a model (and wait for it), and compare
+two runs as a table (`/v1/evals/{eval_id}/runs/{run_id}/compare/{other_run_id}`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ftmcli.errors import CliError, ExitCode
+from ftmcli.output import Output, json_option
+from ftmcli.state import current_state
+
+FINAL = ("completed", "failed", "canceled")
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    """`{"item": {...}}` rows (a bare object is taken as the item); a bad line is a usage error naming it."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            raise CliError(f"{path}: line {number} is not JSON", exit_code=ExitCode.USAGE) from None
+        if not isinstance(value, dict):
+            raise CliError(f"{path}: line {number} is not a JSON object", exit_code=ExitCode.USAGE)
+        rows.append(value if isinstance(value.get("item"), dict) else {"item": value})
+    if not rows:
+        raise CliError(f"{path} holds no items", exit_code=ExitCode.USAGE)
+    return rows
+
+
+def _number(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if sign else f"{value:.3f}"
+
+
+def comparison_rows(comparison: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            c["testing_criteria"],
+            f"{c['wins']}/{c['ties']}/{c['losses']}",
+            _number(c["mean_difference"], sign=True),
+            f"{_number(c['ci_low'], sign=True)} .. {_number(c['ci_high'], sign=True)}",
+            f"{c['p_value']:.3g}",
+            c["verdict"],
+        ]
+        for c in comparison["criteria"]
+    ]
+
+
+@click.group()
+def evals() -> None:
+    """Evaluate models on your items, and compare two runs."""
+
+
+@evals.command("run")
+@click.argument("eval_id")
+@click.option("--model", required=True, help="A base model, your fine-tuned model, or a deployment.")
+@click.option(
+    "--items", "items_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--prompt", default="{{item.question}}", show_default=True, help="The user message template.")
+@click.option("--name", default=None, help="The run's name.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the run finishes.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between checks while waiting.")
+@json_option
+def run(
+    eval_id: str,
+    model: str,
+    items_path: Path,
+    prompt: str,
+    name: str | None,
+    wait: bool,
+    interval: float,
+    as_json: bool,
+) -> None:
+    """Sample MODEL on each item of a JSONL file and grade it by the eval's criteria."""
+    out = Output(as_json=as_json)
+    sdk = current_state().connection().sdk
+    source: Any = {
+        "type": "completions",
+        "model": model,
+        "source": {"type": "file_content", "content": read_items(items_path)},
+        "input_messages": {"type": "template", "template": [{"role": "user", "content": prompt}]},
+    }
+    created = sdk.evals.runs.create(eval_id, data_source=source, name=name or f"{model} run")
+    current: Any = created
+    while wait and current.status not in FINAL:
+        time.sleep(interval)
+        current = sdk.evals.runs.retrieve(created.id, eval_id=eval_id)
+    if as_json:
+        out.json(current.model_dump(mode="json"))
+        return
+    counts = current.result_counts
+    out.fields(
+        [
+            ("run", current.id),
+            ("model", current.model),
+            ("status", current.status),
+            (
+                "items",
+                f"{counts.total}: {counts.passed} passed, {counts.failed} failed, {counts.errored} errored",
+            ),
+        ]
+    )
+    if current.status == "failed":
+        raise CliError(f"run {current.id} failed: {current.error.message}", exit_code=ExitCode.FAILED)
+
+
+@evals.command("compare")
+@click.argument("eval_id")
+@click.argument("candidate_run")
+@click.argument("baseline_run")
+@click.option("--seed", default=0, show_default=True, help="The bootstrap's seed.")
+@json_option
+def compare(eval_id: str, candidate_run: str, baseline_run: str, seed: int, as_json: bool) -> None:
+    """Compare CANDIDATE_RUN with BASELINE_RUN item by item: a table per criterion and a verdict."""
+    out = Output(as_json=as_json)
+    comparison = (
+        current_state()
+        .connection()
+        .get(f"evals/{eval_id}/runs/{candidate_run}/compare/{baseline_run}", params={"seed": str(seed)})
+    )
+    if as_json:
+        out.json(comparison)
+        return
+    title = f"{comparison['candidate_model']} vs {comparison['baseline_model']} ({comparison['shared_items']} items)"
+    out.table(
+        title,
+        ["criterion", "win/tie/loss", "mean diff", "95% CI", "p", "verdict"],
+        comparison_rows(comparison),
+    )
+    out.note(f"verdict: {comparison['verdict']}")
