@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from service.contract import errors
-from service.deps import DbSession, FineTuningCaller, get_runtime
+from service.deps import DbSession, FineTuningCaller, IdempotentCreate, get_runtime
 from service.evals import service
 from service.evals.comparison import Comparison, compare_runs
 from service.evals.models import EvalRow, EvalRunRow
@@ -23,6 +23,7 @@ from service.evals.schemas import (
     RunCreate,
     RunDeleted,
 )
+from service.idempotency.service import reload_owned
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
 from service.runtime import Runtime
@@ -50,14 +51,33 @@ CurrentRun = Annotated[EvalRunRow, Depends(get_run_or_404)]
 
 
 @router.post("/evals", response_model=Eval)
-def create_eval(body: EvalCreate, caller: FineTuningCaller, session: DbSession, runtime: RuntimeDep) -> Eval:
+def create_eval(
+    body: EvalCreate,
+    caller: FineTuningCaller,
+    session: DbSession,
+    runtime: RuntimeDep,
+    idempotency: IdempotentCreate,
+) -> Eval:
     """Create an eval: a `custom` data source config (`item_schema`, `include_sample_schema`) and
     its testing criteria. `logs` and `stored_completions` configs and `python` graders are a 400
-    naming the parameter; so is a grader model that is not yours to call."""
-    row = service.create_eval(
-        session, body, tenant_id=caller.tenant_id, tenant_name=caller.tenant_name, settings=runtime.settings
+    naming the parameter; so is a grader model that is not yours to call. With an
+    `Idempotency-Key`, a retry returns the eval the first request created."""
+    return idempotency.create(
+        session,
+        tenant_id=caller.tenant_id,
+        route="POST /v1/evals",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=lambda: Eval.from_row(
+            service.create_eval(
+                session,
+                body,
+                tenant_id=caller.tenant_id,
+                tenant_name=caller.tenant_name,
+                settings=runtime.settings,
+            )
+        ),
+        reload=reload_owned(session, EvalRow, caller.tenant_id, Eval.from_row),
     )
-    return Eval.from_row(row)
 
 
 @router.get("/evals", response_model=Page[Eval])
@@ -98,15 +118,34 @@ def delete_eval(eval_row: CurrentEval, session: DbSession) -> EvalDeleted:
 
 @router.post("/evals/{eval_id}/runs", response_model=Run)
 def create_run(
-    body: RunCreate, eval_row: CurrentEval, caller: FineTuningCaller, session: DbSession, runtime: RuntimeDep
+    body: RunCreate,
+    eval_row: CurrentEval,
+    caller: FineTuningCaller,
+    session: DbSession,
+    runtime: RuntimeDep,
+    idempotency: IdempotentCreate,
 ) -> Run:
     """Start a run over a `jsonl` or `completions` data source. Items that do not match the eval's
     `item_schema` are a 400 naming the item; `logs`, `stored_completions` and `responses` sources
-    are a 400 naming `data_source.type`; a model that is not yours to call is a 404."""
-    run = service.create_run(
-        session, runtime.blobs, eval_row, body, tenant_name=caller.tenant_name, settings=runtime.settings
+    are a 400 naming `data_source.type`; a model that is not yours to call is a 404. With an
+    `Idempotency-Key`, a retry returns the run the first request started."""
+    return idempotency.create(
+        session,
+        tenant_id=caller.tenant_id,
+        route=f"POST /v1/evals/{eval_row.id}/runs",
+        parameters=body.model_dump(mode="json", exclude_unset=True),
+        make=lambda: Run.from_row(
+            service.create_run(
+                session,
+                runtime.blobs,
+                eval_row,
+                body,
+                tenant_name=caller.tenant_name,
+                settings=runtime.settings,
+            )
+        ),
+        reload=reload_owned(session, EvalRunRow, caller.tenant_id, Run.from_row),
     )
-    return Run.from_row(run)
 
 
 @router.get("/evals/{eval_id}/runs", response_model=Page[Run])
