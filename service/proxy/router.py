@@ -1,4 +1,4 @@
-"""`/v1/chat/completions` and `/v1/completions`: the inference proxy.
+"""`/v1/chat/completions`, `/v1/completions` and `/v1/embeddings`: the inference proxy.
 
 Each request is checked (a JSON object with a `model`), routed for the caller's tenant from an
 in-memory route cache, and relayed to the model's provider with the provider's credentials. The
@@ -71,7 +71,25 @@ PROXY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _openapi(kind: str) -> dict[str, Any]:
+def _openapi(kind: str, *, streams: bool = True) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "model": {
+            "type": "string",
+            "minLength": 1,
+            "description": "A fine-tuned model of your tenant (`ft:…`), a base model, or the name of "
+            "one of your tenant's deployments.",
+        }
+    }
+    if streams:
+        properties["stream"] = {"type": "boolean", "description": "Stream the answer as server-sent events."}
+    content: dict[str, Any] = {"application/json": {}}
+    if streams:
+        content["text/event-stream"] = {}
+    answer = (
+        f"The provider's {kind} object, or with `stream: true` its SSE chunks."
+        if streams
+        else (f"The provider's {kind} object.")
+    )
     return {
         "requestBody": {
             "required": True,
@@ -80,18 +98,7 @@ def _openapi(kind: str) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "required": ["model"],
-                        "properties": {
-                            "model": {
-                                "type": "string",
-                                "minLength": 1,
-                                "description": "A fine-tuned model of your tenant (`ft:…`), a base "
-                                "model, or the name of one of your tenant's deployments.",
-                            },
-                            "stream": {
-                                "type": "boolean",
-                                "description": "Stream the answer as server-sent events.",
-                            },
-                        },
+                        "properties": properties,
                         "additionalProperties": True,
                         "description": f"OpenAI's {kind} request; every other field goes to the provider "
                         "unchanged.",
@@ -101,8 +108,8 @@ def _openapi(kind: str) -> dict[str, Any]:
         },
         "responses": {
             "200": {
-                "description": f"The provider's {kind} object, or with `stream: true` its SSE chunks.",
-                "content": {"application/json": {}, "text/event-stream": {}},
+                "description": answer,
+                "content": content,
                 "headers": {name: {"description": text} for name, text in TRANSPARENCY_HEADERS.items()},
             }
         },
@@ -221,3 +228,16 @@ async def create_completion(request: Request, caller: InferenceCaller) -> Respon
     """Create a (legacy) completion with one of your fine-tuned models or a base model (OpenAI's
     `POST /v1/completions`); same routing and error rules as chat completions."""
     return await _proxy(request, caller, "/completions")
+
+
+@router.post(
+    "/embeddings",
+    openapi_extra=_openapi("embeddings list", streams=False),
+    response_class=Response,
+    responses=PROXY_ERRORS,
+)
+async def create_embeddings(request: Request, caller: InferenceCaller) -> Response:
+    """Create embeddings with an embedding model of the provider (OpenAI's `POST /v1/embeddings`);
+    same routing and error rules as chat completions. A provider that has no embeddings answers
+    its own 404, which is relayed."""
+    return await _proxy(request, caller, "/embeddings")
