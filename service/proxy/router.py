@@ -28,7 +28,7 @@ from service.deployments.routing import DeploymentRoute
 from service.deps import InferenceCaller, get_runtime
 from service.errors import InvalidRequest, ProviderError
 from service.models.service import ModelRoute
-from service.providers.relay import PROVIDER_HEADER, forward
+from service.providers.relay import PROVIDER_HEADER
 from service.providers.types import UpstreamResponse
 from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
@@ -168,7 +168,7 @@ async def _forward(
     runtime: Runtime, path: str, payload: InferencePayload, route: ModelRoute
 ) -> UpstreamResponse:
     try:
-        client = runtime.providers.async_client(route.provider)
+        client = runtime.providers.relay_client(route.provider)
     except InvalidRequest:  # the provider was configured when the model was made, not any more
         raise ProviderError(
             f"The provider '{route.provider}' serving this model is not configured.",
@@ -176,13 +176,7 @@ async def _forward(
             code="provider_unavailable",
         ) from None
     log.debug("proxy %s %s -> %s %s", path, payload.model, route.provider, route.upstream_model)
-    return await forward(
-        client,
-        path,
-        payload.for_upstream(route.upstream_model),
-        stream=payload.stream,
-        provider=route.provider,
-    )
+    return await client.forward(path, payload.for_upstream(route.upstream_model), stream=payload.stream)
 
 
 class UpstreamStream(StreamingResponse):
