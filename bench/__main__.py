@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import datasets, foundation, proxy
+from bench import datasets, foundation, proxy, proxy_clients
 
 
 def main() -> int:
-    for module in (foundation, proxy, datasets):
+    for module in (foundation, proxy_clients, proxy, datasets):
         print(f"== {module.__name__}", flush=True)
         module.run()
     return 0
