@@ -4,10 +4,12 @@ how often to refresh, and how submits are claimed, retried and given up on."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from service.blobs.store import BlobStore
+from service.cache_changes import Change, publish
 from service.config import Settings
 from service.providers.registry import ProviderRegistry
 from service.runtime import Runtime
@@ -53,6 +55,8 @@ class ProviderAccess:
     blobs: BlobStore
     refresh_every: timedelta
     submit: SubmitPolicy = field(default_factory=SubmitPolicy)
+    # Tells the API processes about a committed change to a route (`service.cache_changes`).
+    announce: Callable[[Change], None] = field(default=lambda change: None)
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ProviderAccess:
@@ -62,4 +66,5 @@ class ProviderAccess:
             blobs=runtime.blobs,
             refresh_every=timedelta(seconds=settings.job_refresh_interval_s),
             submit=SubmitPolicy.from_settings(settings),
+            announce=lambda change: publish(runtime.redis, change),
         )
