@@ -105,10 +105,9 @@ class RelayClient:
             headers = _relayed_headers(upstream, provider)
             media_type = upstream.headers.get("Content-Type")
             if not stream:
-                content = await upstream.read()
-                upstream.release()
+                body = await upstream.read()  # read to its end: the connection goes back to the pool
                 return UpstreamResponse(
-                    upstream.status, headers, media_type or "application/json", content=content
+                    upstream.status, headers, media_type or "application/json", content=body
                 )
             chunks = upstream.content.iter_any()
             # Read before answering: a failure here is still ours to report (and to fall back from).
