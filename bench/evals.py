@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.proxy import _server
+from bench.servers import service_process
 from devtools.devstack import free_port
 from service.auth import service as auth
 from service.auth.keys import ALL_SCOPES
@@ -97,7 +97,7 @@ def run() -> None:
                 tenant_name=tenant_name,
                 settings=settings,
             ).id
-        with _server(["emulator", "--port", str(emulator_port)], env, f"{emulator}/models"):
+        with service_process(["emulator", "--port", str(emulator_port)], env, f"{emulator}/models"):
             started = time.perf_counter()
             while process_run(runtime.sessions, runtime.providers, settings, run_id) != Outcome.FINISHED:
                 pass

@@ -1,22 +1,37 @@
-"""What the proxy adds to an inference call: the same chat completion sent straight to the local
-provider and through ftm (auth, route lookup, relay), sequentially, in one run.
+"""What the proxy costs: the same chat completion sent straight to a fast fake upstream, through a
+minimal hand-written relay (the floor, `bench/floor.py`) and through `ftm api`, in one run.
 
-Both servers run as their own processes (uvicorn), as in `make run`."""
+Everything runs as production runs it: `ftm api --workers <cores>` and the floor on uvicorn
+(uvloop, httptools) with as many workers, the upstream (`bench/upstream.py`) answering after
+0 ms and after 50 ms. Traffic to ftm names a deployment (made in the bench's own database), so
+routing goes through a deployment's version as a client's would. For concurrency 1, 16 and 64,
+non-streamed and streamed (the sample is then the time to the first chunk), it prints requests/s,
+the p50/p99 latency added over calling the upstream directly, the share of direct throughput, and
+CPU milliseconds per request of the server's processes (the master and its workers, from /proc).
+
+Figures are never asserted (machines are noisy); compare ftm with the floor of the same run.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
+import uvloop
 
+from bench.load import Result, run_load
 from devtools.devstack import free_port
 from service.auth import service as auth
 from service.auth.keys import ALL_SCOPES
@@ -24,88 +39,246 @@ from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.migrate import upgrade
 
-REQUESTS = 300
-BODY = {"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": "Say hello."}]}
+MODEL = "gpt-4o-mini-2024-07-18"
+DEPLOYMENT = "bench-bot"
+CONCURRENCY = (1, 16, 64)
+DELAYS_MS = (0, 50)
+DURATION_S = {0: 2.0, 50: 3.0}
+WARMUP_S = 1.0
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/10"  # a real Redis if there is one (route-change pub/sub)
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str  # the chat completions URL
+    model: str
+    headers: dict[str, str]
+    pid: int | None  # the server's master process (None: not measured)
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    delay_ms: int
+    stream: bool
+    concurrency: int
+    result: Result
+    cpu_s: float | None
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's workers are its children)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _cpu_s(pid: int) -> float:
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total * TICK_S
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {port}") from None
+            time.sleep(0.1)
 
 
 @contextmanager
-def _server(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", *args], env=env, stderr=subprocess.DEVNULL
-    )
+def _process(args: list[str], env: dict[str, str], port: int) -> Iterator[int]:
+    process = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(ready_url, timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args[0]} did not start")
-            time.sleep(0.1)
-        yield
+        _wait_for_port(port, process)
+        yield process.pid
     finally:
         process.terminate()
-        process.wait(15)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
-def _latencies_ms(call: Callable[[], object]) -> list[float]:
-    for _ in range(20):
-        call()
-    samples = []
-    for _ in range(REQUESTS):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
+def _redis_url() -> str:
+    try:
+        redis.Redis.from_url(BENCH_REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return "redis://127.0.0.1:1/0"  # none: the proxy serves on, with only its cache TTL
+    return BENCH_REDIS_URL
 
 
-def _describe(name: str, samples: list[float]) -> str:
+def _make_key(data: Path) -> str:
+    settings = Settings(_env_file=None, data_dir=data)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        _, key = auth.create_key(session, auth.get_or_create_tenant(session, "bench"), scopes=ALL_SCOPES)
+    engine.dispose()
+    return key
+
+
+def _body(target: Target, delay_ms: int, stream: bool) -> bytes:
+    body = {
+        "model": target.model,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "stream": stream,
+        "bench_delay_ms": delay_ms,
+    }
+    return json.dumps(body).encode()
+
+
+async def _measure(targets: list[Target]) -> list[Row]:
+    rows = []
+    for delay_ms in DELAYS_MS:
+        for stream in (False, True):
+            for concurrency in CONCURRENCY:
+                for target in targets:
+                    body = _body(target, delay_ms, stream)
+                    await run_load(
+                        target.url,
+                        body,
+                        target.headers,
+                        concurrency=16,
+                        duration_s=WARMUP_S,
+                        first_byte=stream,
+                    )
+                    before = _cpu_s(target.pid) if target.pid is not None else None
+                    result = await run_load(
+                        target.url,
+                        body,
+                        target.headers,
+                        concurrency=concurrency,
+                        duration_s=DURATION_S[delay_ms],
+                        first_byte=stream,
+                    )
+                    cpu = (
+                        _cpu_s(target.pid) - before if target.pid is not None and before is not None else None
+                    )
+                    rows.append(Row(target.name, delay_ms, stream, concurrency, result, cpu))
+    return rows
+
+
+def _quantile_ms(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    p50, p99 = statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1]
-    return f"{name:<28}: p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def _table(rows: list[Row]) -> str:
+    direct = {(r.delay_ms, r.stream, r.concurrency): r for r in rows if r.target == "direct"}
+    lines = [
+        "| upstream | mode | c | target | req/s | % of direct | p50 ms | added p50 ms | added p99 ms "
+        "| CPU ms/req | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        base = direct[(row.delay_ms, row.stream, row.concurrency)]
+        samples, base_samples = row.result.latencies_s, base.result.latencies_s
+        if not samples or not base_samples:
+            lines.append(
+                f"| {row.delay_ms} ms | … | {row.concurrency} | {row.target} | no answers | | | | | | |"
+            )
+            continue
+        p50 = statistics.median(samples) * 1000
+        added50 = p50 - statistics.median(base_samples) * 1000
+        added99 = _quantile_ms(samples, 0.99) - _quantile_ms(base_samples, 0.99)
+        share = 100 * row.result.requests_per_s / base.result.requests_per_s
+        count = len(samples) + row.result.errors
+        cpu = f"{row.cpu_s * 1000 / count:.2f}" if row.cpu_s is not None and count else "-"
+        mode = "stream (first chunk)" if row.stream else "json"
+        added = "-" if row.target == "direct" else f"{added50:+.2f}"
+        added_tail = "-" if row.target == "direct" else f"{added99:+.2f}"
+        lines.append(
+            f"| {row.delay_ms} ms | {mode} | {row.concurrency} | {row.target} | "
+            f"{row.result.requests_per_s:,.0f} | {share:.0f}% | {p50:.2f} | {added} | {added_tail} | "
+            f"{cpu} | {row.result.errors} |"
+        )
+    return "\n".join(lines)
 
 
 def run() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         data = Path(tmp)
-        settings = Settings(_env_file=None, data_dir=data)
-        upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
-        with session_scope(make_session_factory(engine)) as session:
-            _, key = auth.create_key(session, auth.get_or_create_tenant(session, "bench"), scopes=ALL_SCOPES)
-        engine.dispose()
-        emulator_port, api_port = free_port(), free_port()
+        key = _make_key(data)
+        upstream_port, floor_port, api_port = free_port(), free_port(), free_port()
+        upstream = f"http://127.0.0.1:{upstream_port}/v1"
         env = {
             **os.environ,
             "FTM_DATA_DIR": str(data),
-            "FTM_EMULATOR_DATA_DIR": str(data / "emulator"),
-            "FTM_LOCAL_PROVIDER_BASE_URL": f"http://127.0.0.1:{emulator_port}/v1",
-            "FTM_REDIS_URL": "redis://127.0.0.1:1/0",
+            "FTM_LOCAL_PROVIDER_BASE_URL": upstream,
+            "FTM_REDIS_URL": _redis_url(),
             "FTM_LOG_LEVEL": "WARNING",
+            "BENCH_UPSTREAM": upstream,
         }
-        emulator = f"http://127.0.0.1:{emulator_port}/v1"
+        stack.enter_context(_process(["-m", "bench.upstream", str(upstream_port)], env, upstream_port))
+        floor_pid = stack.enter_context(
+            _process(
+                [
+                    "-m",
+                    "uvicorn",
+                    "bench.floor:app",
+                    "--port",
+                    str(floor_port),
+                    "--workers",
+                    str(workers),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                env,
+                floor_port,
+            )
+        )
+        api_pid = stack.enter_context(
+            _process(
+                ["-m", "service.cli", "api", "--port", str(api_port), "--workers", str(workers)],
+                env,
+                api_port,
+            )
+        )
         api = f"http://127.0.0.1:{api_port}/v1"
-        with (
-            _server(["emulator", "--port", str(emulator_port)], env, f"{emulator}/models"),
-            _server(["api", "--port", str(api_port)], env, f"http://127.0.0.1:{api_port}/healthz"),
-            httpx.Client(timeout=30) as http,
-        ):
-            direct_headers = {"Authorization": "Bearer sk-local"}
-            proxy_headers = {"Authorization": f"Bearer {key}"}
-
-            def direct() -> None:
-                http.post(
-                    f"{emulator}/chat/completions", json=BODY, headers=direct_headers
-                ).raise_for_status()
-
-            def proxied() -> None:
-                http.post(f"{api}/chat/completions", json=BODY, headers=proxy_headers).raise_for_status()
-
-            straight = _latencies_ms(direct)
-            through = _latencies_ms(proxied)
-        added = statistics.median(through) - statistics.median(straight)
-        print(_describe("local provider, direct", straight))
-        print(_describe("through the ftm proxy", through))
-        print(f"{'added by the proxy':<28}: {added:6.2f} ms at p50 ({REQUESTS} sequential requests each)")
+        created = httpx.post(
+            f"{api}/deployments",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"name": DEPLOYMENT, "targets": [{"model": MODEL}]},
+            timeout=30,
+        )
+        created.raise_for_status()
+        targets = [
+            Target(
+                "direct", f"{upstream}/chat/completions", MODEL, {"Authorization": "Bearer sk-bench"}, None
+            ),
+            Target("floor", f"http://127.0.0.1:{floor_port}/v1/chat/completions", MODEL, {}, floor_pid),
+            Target("ftm", f"{api}/chat/completions", DEPLOYMENT, {"Authorization": f"Bearer {key}"}, api_pid),
+        ]
+        rows = uvloop.run(_measure(targets))
+    print(f"workers per server: {workers}; upstream: raw asyncio + httptools; load: raw asyncio, keep-alive")
+    print(_table(rows))

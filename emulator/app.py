@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from emulator.clock import Clock, SystemClock
+from emulator.embeddings.router import router as embeddings_router
 from emulator.error_handlers import install_error_handlers
 from emulator.faults.router import router as faults_router
 from emulator.files.router import router as files_router
@@ -51,7 +52,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.emulator = emulator
-    routers = [files_router, jobs_router, models_router, inference_router, faults_router]
+    routers = [files_router, jobs_router, models_router, inference_router, embeddings_router, faults_router]
     for router in routers:
         app.include_router(router)
     install_error_handlers(app)

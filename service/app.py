@@ -170,6 +170,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Outermost of ours: it also logs and answers unhandled errors, inside the request's context.
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
+    # The proxy's routes first: every request walks the routers in order until one matches, and
+    # inference is most of the traffic (no other router serves these paths).
+    app.include_router(proxy_router, max_body_size=settings.max_json_body_bytes)
     app.include_router(ops_router)
     # Bodies are limited while they stream in (chunked ones too): JSON routes to
     # FTM_MAX_JSON_BODY_BYTES, uploads to FTM_MAX_UPLOAD_BYTES plus the multipart framing.
@@ -184,7 +187,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         deployments_router,
         evals_router,
         webhooks_router,
-        proxy_router,
         usage_router,
     ):
         app.include_router(router, max_body_size=settings.max_json_body_bytes)

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from service.auth.keys import Scope
 from service.auth.service import Authenticator, Principal
@@ -34,7 +33,8 @@ DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 async def get_principal(request: Request) -> Principal:
     """The caller. Async so that a cached key costs no thread-pool hop (the proxy's hot path);
-    a cache miss reads the database in the thread pool."""
+    a cache miss reads the database in the thread pool, once for all the requests with that key
+    in flight."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -43,10 +43,7 @@ async def get_principal(request: Request) -> Principal:
             code="missing_api_key",
         )
     authenticator: Authenticator = request.app.state.authenticator
-    key = key.strip()
-    principal = authenticator.cached(key)
-    if principal is None:
-        principal = await run_in_threadpool(authenticator, key)
+    principal = await authenticator.check(key.strip())
     request.state.principal = principal
     return principal
 

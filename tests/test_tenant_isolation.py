@@ -235,6 +235,7 @@ def test_naming_another_tenants_model_in_a_body_is_a_404(
     assert sorted(checked) == [
         "/v1/chat/completions",
         "/v1/completions",
+        "/v1/embeddings",
         "/v1/fine_tuning/estimates",
         "/v1/fine_tuning/jobs",
     ]

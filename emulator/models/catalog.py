@@ -1,6 +1,7 @@
 """The base models the emulator serves and fine-tunes, with their context limits.
 
-Figures follow OpenAI's fine-tuning guide (inference context / training example context);
+Embedding models are served (``/v1/embeddings``) but not fine-tuned. Figures follow OpenAI's
+fine-tuning guide (inference context / training example context);
 ``encoding`` picks the tokenizer used for usage and training-token counts.
 """
 
@@ -46,6 +47,28 @@ ALIASES: tuple[tuple[str, str], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """An embedding model the emulator serves."""
+
+    id: str
+    dimensions: int
+    shortenable: bool  # whether `dimensions` may ask for a shorter vector
+    created: int
+    encoding: str = "cl100k_base"
+    max_input_tokens: int = 8191
+
+
+EMBEDDING_MODELS: dict[str, EmbeddingModel] = {
+    model.id: model
+    for model in (
+        EmbeddingModel("text-embedding-3-small", 1536, True, 1705948997),
+        EmbeddingModel("text-embedding-3-large", 3072, True, 1705953180),
+        EmbeddingModel("text-embedding-ada-002", 1536, False, 1671217299),
+    )
+}
+
+
 def find_base_model(name: str) -> BaseModelInfo | None:
     """The base model called ``name`` (a snapshot or an alias such as ``gpt-4o-mini``), if any."""
     target = dict(ALIASES).get(name, name)
@@ -59,6 +82,7 @@ def listed_base_model_ids() -> list[tuple[str, int]]:
         info = find_base_model(target)
         if info is not None:
             rows.append((alias, info.created))
+    rows += [(model.id, model.created) for model in EMBEDDING_MODELS.values()]
     return rows
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from emulator.errors import ModelNotFound, PermissionDenied
 from emulator.jobs.runs import RunCache
-from emulator.models.catalog import BaseModelInfo, find_base_model, listed_base_model_ids
+from emulator.models.catalog import EMBEDDING_MODELS, BaseModelInfo, find_base_model, listed_base_model_ids
 from emulator.models.responder import MemorisedModel
 from emulator.store import Store
 
@@ -83,6 +83,8 @@ class ModelRegistry:
         base = find_base_model(name)
         if base is not None:
             return model_object(name, base.created, "system")
+        if name in EMBEDDING_MODELS:
+            return model_object(name, EMBEDDING_MODELS[name].created, "system")
         with self.store.read() as conn:
             row = self._row(conn, name)
         if row is None:

@@ -5,13 +5,16 @@ Every query elsewhere is scoped by the `Principal.tenant_id` this module resolve
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -207,7 +210,9 @@ def authenticate(session: Session, key: str) -> Principal:
 class Authenticator:
     """`authenticate` behind a short in-memory cache, so a request costs no query most of the time.
 
-    A revoked or expired key stops working within `ttl_s` seconds.
+    A revoked or expired key stops working within `ttl_s` seconds. On the event loop, `check`
+    runs one lookup per key at a time: when an entry expires under load, the requests in flight
+    with that key share one query instead of each making its own.
     """
 
     def __init__(self, sessions: sessionmaker[Session], ttl_s: float) -> None:
@@ -215,6 +220,27 @@ class Authenticator:
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self._pending: dict[str, asyncio.Future[Principal]] = {}  # by digest; event loop only
+
+    async def check(self, key: str) -> Principal:
+        """The principal for `key`: from the cache (no I/O), else from one lookup in the thread
+        pool shared with every request asking for the same key meanwhile."""
+        principal = self.cached(key)
+        if principal is not None:
+            return principal
+        digest = hash_key(key)
+        lookup = self._pending.get(digest)
+        if lookup is None:
+            lookup = self._pending[digest] = asyncio.ensure_future(anyio.to_thread.run_sync(self, key))
+            lookup.add_done_callback(partial(self._forget_pending, digest))
+        # shield: one caller going away must not cancel the lookup the others wait for
+        return await asyncio.shield(lookup)
+
+    def _forget_pending(self, digest: str, lookup: asyncio.Future[Principal]) -> None:
+        if self._pending.get(digest) is lookup:
+            del self._pending[digest]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved: a failure nobody awaits any more is not reported again
 
     def cached(self, key: str) -> Principal | None:
         """The principal if this key was checked within the TTL (no I/O: safe on the event loop)."""

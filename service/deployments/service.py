@@ -27,7 +27,7 @@ from service.deployments.schemas import (
 )
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.ids import new_id
-from service.models.catalog import BASE_MODELS
+from service.models.catalog import is_catalog_model
 from service.models.models import FineTunedModelRow
 from service.tenancy import keyset_page, owned
 
@@ -47,7 +47,7 @@ def check_name(name: str) -> str:
             param="name",
             code="invalid_value",
         )
-    if name in BASE_MODELS:
+    if is_catalog_model(name):
         raise InvalidRequest(
             f"'{name}' is a base model's name; a deployment's name may not look like a model.",
             param="name",
@@ -299,7 +299,7 @@ def _check_targets(
 
 def _callable_models(session: Session, tenant_id: str, models: Iterable[str]) -> set[str]:
     wanted = set(models)
-    found = {model for model in wanted if model in BASE_MODELS}
+    found = {model for model in wanted if is_catalog_model(model)}
     fine_tuned = wanted - found
     if fine_tuned:
         found |= set(

@@ -1,4 +1,5 @@
-"""Base models that can be fine-tuned (and called through the proxy), with their limits.
+"""Base models that can be fine-tuned (and called through the proxy), with their limits, and the
+embedding models the proxy serves.
 
 Training context limits follow OpenAI's fine-tuning guide; examples longer than the limit are
 truncated by the provider. Encodings are tiktoken's for each model: `o200k_base` for the gpt-4o
@@ -34,6 +35,19 @@ BASE_MODELS: dict[str, BaseModel] = {
         BaseModel("davinci-002", "completion", 16_385, "cl100k_base"),
     )
 }
+
+# Models that answer `/v1/embeddings` on the default provider: callable by every tenant, listed
+# beside the base models, never fine-tuned.
+EMBEDDING_MODELS: tuple[str, ...] = (
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "text-embedding-ada-002",
+)
+
+
+def is_catalog_model(model: str) -> bool:
+    """Whether `model` is a base or embedding model every tenant may call on the default provider."""
+    return model in BASE_MODELS or model in EMBEDDING_MODELS
 
 
 ENCODINGS = ("o200k_base", "cl100k_base")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.clock import utcnow
 from service.db import session_scope
 from service.errors import NotFound, PermissionDenied
-from service.models.catalog import BASE_MODELS
+from service.models.catalog import BASE_MODELS, EMBEDDING_MODELS, is_catalog_model
 from service.models.models import FineTunedModelRow
 from service.providers.errors import ProviderRejected
 from service.providers.registry import ProviderRegistry
@@ -70,8 +70,8 @@ def resolve_route(
     )
     if row is not None:
         return ModelRoute(model, row.provider, model, tenant_name, row.created_at)
-    if model in BASE_MODELS:
-        return ModelRoute(model, default_provider, model, BASE_MODELS[model].owned_by, None)
+    if is_catalog_model(model):
+        return ModelRoute(model, default_provider, model, "system", None)
     raise model_not_found(model)
 
 
@@ -101,7 +101,8 @@ def list_routes(
     )
     fine_tuned = [ModelRoute(row.id, row.provider, row.id, tenant_name, row.created_at) for row in rows]
     base = [ModelRoute(m.id, default_provider, m.id, m.owned_by, None) for m in BASE_MODELS.values()]
-    return fine_tuned + base
+    embedding = [ModelRoute(m, default_provider, m, "system", None) for m in EMBEDDING_MODELS]
+    return fine_tuned + base + embedding
 
 
 def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> FineTunedModelRow:
@@ -132,7 +133,7 @@ def delete_fine_tuned_model(
     nothing here and is raised.
     """
     with session_scope(sessions) as session:
-        if model in BASE_MODELS and session.get(FineTunedModelRow, model) is None:
+        if is_catalog_model(model) and session.get(FineTunedModelRow, model) is None:
             raise PermissionDenied(
                 f"The model '{model}' is a base model; only your own fine-tuned models can be deleted.",
                 param="model",

@@ -4,7 +4,8 @@ Every provider is OpenAI-compatible and driven through the official `openai` SDK
 same code pointed at the built-in emulator; `openai` is real OpenAI (or any compatible base URL)
 when `FTM_OPENAI_API_KEY` is set. Clients are built once per process and reused (they pool
 connections). Workers use the sync client with the SDK's retries off (exactly one layer retries:
-Celery); the proxy uses the async client.
+Celery); the proxy relays through each provider's `RelayClient` (`service.providers.relay`), made
+from the same configuration (key, base URL) with the proxy's timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from service.config import Settings
 from service.errors import InvalidRequest
 from service.providers.fine_tuning import FineTuningProvider
 from service.providers.inference import InferenceProvider
+from service.providers.relay import RelayClient
 
 LOCAL = "local"
 OPENAI = "openai"
@@ -60,7 +62,7 @@ class ProviderRegistry:
         self.settings = settings
         self.configs = provider_configs(settings)
         self._sync: dict[str, openai.OpenAI] = {}
-        self._async: dict[str, openai.AsyncOpenAI] = {}
+        self._relays: dict[str, RelayClient] = {}
         self._lock = threading.Lock()
 
     @property
@@ -94,17 +96,22 @@ class ProviderRegistry:
     def inference(self, name: str) -> InferenceProvider:
         return InferenceProvider(name, self.sync_client(name))
 
-    def async_client(self, name: str) -> openai.AsyncOpenAI:
+    def relay_client(self, name: str) -> RelayClient:
+        """The proxy's client for provider `name` (InvalidRequest if it is not configured). It
+        never retries: the caller's SDK does, and two layers would multiply."""
+        relay = self._relays.get(name)  # the hot path: no lock once made
+        if relay is not None:
+            return relay
         with self._lock:
-            if name not in self._async:
+            if name not in self._relays:
                 config = self.config(name)
-                self._async[name] = openai.AsyncOpenAI(
-                    api_key=config.api_key,
+                self._relays[name] = RelayClient(
+                    name,
                     base_url=config.base_url,
-                    max_retries=0,  # the caller's SDK retries; two layers would multiply
-                    timeout=self.settings.proxy_timeout_s,
+                    api_key=config.api_key,
+                    timeout_s=self.settings.proxy_timeout_s,
                 )
-            return self._async[name]
+            return self._relays[name]
 
     def close(self) -> None:
         with self._lock:
@@ -113,7 +120,6 @@ class ProviderRegistry:
             self._sync.clear()
 
     async def aclose(self) -> None:
-        clients = list(self._async.values())
-        self._async.clear()
-        for client in clients:
-            await client.close()
+        """Close the relay clients' connections (of the running event loop), at the app's shutdown."""
+        for relay in list(self._relays.values()):
+            await relay.aclose()

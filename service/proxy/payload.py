@@ -9,6 +9,7 @@ provider feature the proxy has never heard of still works. Only numbers JSON can
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 from service import json_body
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.json_body import NOT_JSON
+
+# A `"model":` key. Inside a JSON string every quote is escaped, so this matches keys only.
+_MODEL_KEY = re.compile(rb'"model"\s*:\s*')
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,21 @@ class InferencePayload:
     stream: bool
 
     def for_upstream(self, upstream_model: str) -> bytes:
-        """The body to forward: unchanged, except `model` is the provider's name for it."""
+        """The body to forward: unchanged, except `model` is the provider's name for it.
+
+        The new name is spliced into the caller's bytes where the body has one `"model"` key
+        written plainly (no `\\u` escape anywhere, so no key is hidden behind one): the rest goes
+        on exactly as written and nothing is serialised again. Any other body is re-serialised."""
         if upstream_model == self.model:
-            return self.raw  # nothing to rewrite: skip a second serialisation on the hot path
+            return self.raw  # nothing to rewrite
+        raw = self.raw
+        keys = list(_MODEL_KEY.finditer(raw)) if b"\\u" not in raw else []
+        if len(keys) == 1:
+            written = json.dumps(self.model, ensure_ascii=False).encode()
+            start = keys[0].end()
+            if raw.startswith(written, start):
+                new = json.dumps(upstream_model, ensure_ascii=False).encode()
+                return raw[:start] + new + raw[start + len(written) :]
         return json.dumps({**self.body, "model": upstream_model}, ensure_ascii=False).encode()
 
 

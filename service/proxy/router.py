@@ -1,4 +1,4 @@
-"""`/v1/chat/completions` and `/v1/completions`: the inference proxy.
+"""`/v1/chat/completions`, `/v1/completions` and `/v1/embeddings`: the inference proxy.
 
 Each request is checked (a JSON object with a `model`), routed for the caller's tenant from an
 in-memory route cache, and relayed to the model's provider with the provider's credentials. The
@@ -34,7 +34,7 @@ from service.errors import InvalidRequest, ProviderError, ServiceError
 from service.limits.limiter import RateLimiter
 from service.limits.policy import estimate_tokens
 from service.models.service import ModelRoute
-from service.providers.relay import PROVIDER_HEADER, forward
+from service.providers.relay import PROVIDER_HEADER
 from service.providers.types import UpstreamResponse
 from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
@@ -91,7 +91,25 @@ PROXY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _openapi(kind: str) -> dict[str, Any]:
+def _openapi(kind: str, *, streams: bool = True) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "model": {
+            "type": "string",
+            "minLength": 1,
+            "description": "A fine-tuned model of your tenant (`ft:…`), a base model, or the name of "
+            "one of your tenant's deployments.",
+        }
+    }
+    if streams:
+        properties["stream"] = {"type": "boolean", "description": "Stream the answer as server-sent events."}
+    content: dict[str, Any] = {"application/json": {}}
+    if streams:
+        content["text/event-stream"] = {}
+    answer = (
+        f"The provider's {kind} object, or with `stream: true` its SSE chunks."
+        if streams
+        else (f"The provider's {kind} object.")
+    )
     return {
         "requestBody": {
             "required": True,
@@ -100,18 +118,7 @@ def _openapi(kind: str) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "required": ["model"],
-                        "properties": {
-                            "model": {
-                                "type": "string",
-                                "minLength": 1,
-                                "description": "A fine-tuned model of your tenant (`ft:…`), a base "
-                                "model, or the name of one of your tenant's deployments.",
-                            },
-                            "stream": {
-                                "type": "boolean",
-                                "description": "Stream the answer as server-sent events.",
-                            },
-                        },
+                        "properties": properties,
                         "additionalProperties": True,
                         "description": f"OpenAI's {kind} request; every other field goes to the provider "
                         "unchanged.",
@@ -121,8 +128,8 @@ def _openapi(kind: str) -> dict[str, Any]:
         },
         "responses": {
             "200": {
-                "description": f"The provider's {kind} object, or with `stream: true` its SSE chunks.",
-                "content": {"application/json": {}, "text/event-stream": {}},
+                "description": answer,
+                "content": content,
                 "headers": {
                     name: {"description": text}
                     for name, text in {**TRANSPARENCY_HEADERS, **RATE_LIMIT_HEADERS}.items()
@@ -216,7 +223,7 @@ async def _forward(
     runtime: Runtime, path: str, payload: InferencePayload, route: ModelRoute
 ) -> UpstreamResponse:
     try:
-        client = runtime.providers.async_client(route.provider)
+        client = runtime.providers.relay_client(route.provider)
     except InvalidRequest:  # the provider was configured when the model was made, not any more
         raise ProviderError(
             f"The provider '{route.provider}' serving this model is not configured.",
@@ -225,12 +232,8 @@ async def _forward(
         ) from None
     log.debug("proxy %s %s -> %s %s", path, payload.model, route.provider, route.upstream_model)
     content = payload.for_upstream(route.upstream_model)
-    return await forward(
-        client,
-        path,
-        ask_for_stream_usage(content) if payload.stream else content,
-        stream=payload.stream,
-        provider=route.provider,
+    return await client.forward(
+        path, ask_for_stream_usage(content) if payload.stream else content, stream=payload.stream
     )
 
 
@@ -277,3 +280,16 @@ async def create_completion(request: Request, caller: InferenceCaller) -> Respon
     """Create a (legacy) completion with one of your fine-tuned models or a base model (OpenAI's
     `POST /v1/completions`); same routing and error rules as chat completions."""
     return await _proxy(request, caller, "/completions")
+
+
+@router.post(
+    "/embeddings",
+    openapi_extra=_openapi("embeddings list", streams=False),
+    response_class=Response,
+    responses=PROXY_ERRORS,
+)
+async def create_embeddings(request: Request, caller: InferenceCaller) -> Response:
+    """Create embeddings with an embedding model of the provider (OpenAI's `POST /v1/embeddings`);
+    same routing and error rules as chat completions. A provider that has no embeddings answers
+    its own 404, which is relayed."""
+    return await _proxy(request, caller, "/embeddings")

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.cache_changes import Change, publish
 from service.deployments.routing import DeploymentRoute, load_deployment_route
-from service.models.catalog import BASE_MODELS
+from service.models.catalog import is_catalog_model
 from service.models.service import ModelRoute, find_route, model_not_found
 from service.runtime import Runtime
 
@@ -139,7 +139,7 @@ def lookup_route(
             model=model,
             default_provider=default_provider,
         )
-        if route is not None or model.startswith("ft:") or model in BASE_MODELS:
+        if route is not None or model.startswith("ft:") or is_catalog_model(model):
             return route
         return load_deployment_route(
             session,

@@ -4,6 +4,7 @@ events, and the comparison of a fine-tuned model with its base model on held-out
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -245,8 +246,8 @@ def test_a_run_whose_every_item_errors_fails(sdk: openai.OpenAI, runtime: Runtim
     assert "item.missing" in item.sample.error.message
 
 
-def test_cosine_without_provider_embeddings_is_a_clear_item_error(
-    sdk: openai.OpenAI, runtime: Runtime
+def test_cosine_is_the_similarity_of_the_providers_embeddings(
+    sdk: openai.OpenAI, runtime: Runtime, emulator_url: str
 ) -> None:
     eval_id = new_eval(
         sdk, [{**ROUGE_L, "name": "cos", "evaluation_metric": "cosine", "pass_threshold": 0.8}]
@@ -256,8 +257,18 @@ def test_cosine_without_provider_embeddings_is_a_clear_item_error(
     work(runtime, run.id)
 
     item = sdk.evals.runs.output_items.list(run.id, eval_id=eval_id).data[0]
-    assert (item.status, item.sample.error.code) == ("error", "embeddings_unavailable")
-    assert "text-embedding-3-small" in item.sample.error.message
+    assert item.status != "error", item.sample.error
+    answer = item.sample.output[0].content or ""
+    local = openai.OpenAI(api_key="sk-local", base_url=emulator_url)
+    vectors = [
+        row.embedding
+        for row in local.embeddings.create(
+            model="text-embedding-3-small", input=[answer, ITEMS[0]["answer"]]
+        ).data
+    ]
+    dot = sum(a * b for a, b in zip(*vectors, strict=True))
+    norms = math.prod(math.sqrt(sum(x * x for x in vector)) for vector in vectors)
+    assert item.results[0].score == pytest.approx(dot / norms, abs=1e-6)
 
 
 def test_a_tenant_waits_while_its_share_of_runs_is_in_progress(

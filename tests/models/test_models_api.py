@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from service.models.catalog import BASE_MODELS
+from service.models.catalog import BASE_MODELS, EMBEDDING_MODELS
 from service.runtime import Runtime
 from tests.conftest import make_key
 from tests.proxy.fakes import FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model, openai_error
@@ -23,8 +23,9 @@ def test_the_list_shows_the_tenants_fine_tuned_models_then_the_base_models(
     # When the caller lists models
     models = list(caller.models.list())
 
-    # Then it sees its own model, owned by its tenant, then every base model, and not the other's
-    assert [model.id for model in models] == [FT_MODEL, *BASE_MODELS]
+    # Then it sees its own model, owned by its tenant, then every base and embedding model, and not
+    # the other's
+    assert [model.id for model in models] == [FT_MODEL, *BASE_MODELS, *EMBEDDING_MODELS]
     assert models[0].owned_by == "acme"
     assert {model.owned_by for model in models[1:]} == {"system"}
 

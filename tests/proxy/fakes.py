@@ -2,31 +2,40 @@
 
 `FakeUpstream.app` answers `/v1/chat/completions` and `/v1/completions` (JSON or SSE) and
 `DELETE /v1/models/{id}` with canned OpenAI-shaped objects, records what it received, and can be
-told to fail (`fail_with`, or `failing[model]` for one model only). It can sleep between SSE chunks and records when it sent each one.
-Like OpenAI it reports token usage in a JSON answer's `usage`, and in a stream's last chunk when
-asked with `stream_options.include_usage` (every other chunk then carrying `"usage": null`); each
-usage it reported is kept in `reported_usage`.
+told to fail (`fail_with`, or `failing[model]` for one model only), to wait before answering
+(`answer_delay_s`) or to drop a stream's connection after some chunks (`break_after`). It can
+sleep between SSE chunks and records when it sent each one. Like OpenAI it reports token usage in
+a JSON answer's `usage`, and in a stream's last chunk when asked with `stream_options.include_usage`
+(every other chunk then carrying `"usage": null`); each usage it reported is kept in
+`reported_usage`.
+
+The proxy's relay client talks HTTP over sockets, so `attach` serves the fake on a real loopback
+port: one uvicorn server for the whole test run, answering with whichever fake was attached last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 import openai
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth import service as auth
 from service.db import session_scope
 from service.models.models import FineTunedModelRow
+from service.providers.registry import ProviderConfig
 from service.runtime import Runtime
 
 UPSTREAM_KEY = "sk-upstream"
@@ -60,6 +69,8 @@ class FakeUpstream:
     def __init__(self, *, chunk_delay_s: float = 0.0, chunks: list[str] | None = None) -> None:
         self.chunk_delay_s = chunk_delay_s
         self.words = chunks or WORDS
+        self.answer_delay_s = 0.0
+        self.break_after: int | None = None  # a stream's connection drops after this many chunks
         self.received: list[Received] = []
         self.fail_with: Failure | None = None
         self.failing: dict[str, Failure] = {}  # by the requested model
@@ -109,6 +120,8 @@ class FakeUpstream:
     async def _answer(self, request: Request, *, chat: bool) -> Response:
         body = await request.json()
         self._record(request, body)
+        if self.answer_delay_s:
+            await asyncio.sleep(self.answer_delay_s)
         if self.fail_with is not None:
             return self._failure()
         model = body["model"]
@@ -148,6 +161,8 @@ class FakeUpstream:
         finished = False
         try:
             for index, word in enumerate([*self.words, None]):
+                if index == self.break_after:
+                    raise StreamBrokeOff  # uvicorn then closes the connection mid-response
                 if index and self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
                 if chat:
@@ -182,6 +197,10 @@ class FakeUpstream:
         return [call for call in self.received if call.path == path]
 
 
+class StreamBrokeOff(Exception):
+    """Raised by the fake mid-stream so that the server drops the connection."""
+
+
 def _envelope(object_: str, model: str, choice: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake",
@@ -192,15 +211,59 @@ def _envelope(object_: str, model: str, choice: dict[str, Any]) -> dict[str, Any
     }
 
 
+class _Loopback:
+    """An ASGI app that hands each request to the fake attached last."""
+
+    def __init__(self) -> None:
+        self.target: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.target is not None, "no fake upstream attached"
+        await self.target(scope, receive, send)
+
+
+@functools.cache
+def _loopback() -> tuple[_Loopback, str]:
+    """The test run's loopback server (started on first use, a daemon thread) and its base URL."""
+    app = _Loopback()
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off", ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="fake-upstream", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "the fake upstream stopped"
+        assert time.monotonic() < deadline, "the fake upstream did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return app, f"http://127.0.0.1:{port}"
+
+
+def serve_on_loopback(app: ASGIApp) -> str:
+    """Make the loopback server answer with `app`; its base URL."""
+    loopback, url = _loopback()
+    loopback.target = app
+    return url
+
+
+def point_provider_at(runtime: Runtime, name: str, base_url: str) -> None:
+    """Configure provider `name` at `base_url` (`…/v1`) with the fake's key, for the proxy's relay."""
+    runtime.providers.configs[name] = ProviderConfig(name, base_url, UPSTREAM_KEY)
+    runtime.providers._relays.pop(name, None)  # made again from the new configuration
+
+
+def nothing_listening_url() -> str:
+    """A loopback base URL where connections are refused (a port just freed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
 def attach(runtime: Runtime, upstream: FakeUpstream) -> TestClient:
-    """Point the registry's `local` provider (async and sync clients) at `upstream`; returns the
-    sync side's HTTP client, for the caller to close."""
-    runtime.providers._async["local"] = openai.AsyncOpenAI(
-        base_url="http://upstream/v1",
-        api_key=UPSTREAM_KEY,
-        http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=upstream.app)),
-        max_retries=0,
-    )
+    """Point the registry's `local` provider at `upstream`: the proxy's relay over loopback, the
+    sync SDK client in process; returns the sync side's HTTP client, for the caller to close."""
+    point_provider_at(runtime, "local", serve_on_loopback(upstream.app) + "/v1")
     sync_http = TestClient(upstream.app)
     runtime.providers._sync["local"] = openai.OpenAI(
         base_url="http://upstream/v1", api_key=UPSTREAM_KEY, http_client=sync_http, max_retries=0

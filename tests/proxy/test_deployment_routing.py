@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import openai
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +15,15 @@ from service.db import session_scope
 from service.models.models import FineTunedModelRow
 from service.runtime import Runtime
 from tests.conftest import bearer, make_key
-from tests.proxy.fakes import ANSWER, FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model, openai_error
+from tests.proxy.fakes import (
+    ANSWER,
+    FT_MODEL,
+    FakeUpstream,
+    add_fine_tuned_model,
+    nothing_listening_url,
+    openai_error,
+    point_provider_at,
+)
 
 BASE = "gpt-4o-mini-2024-07-18"
 CANARY = "ft:gpt-4o-mini-2024-07-18:acme:support:def456"
@@ -192,17 +199,9 @@ def test_a_refusal_of_the_request_is_not_retried_elsewhere(
 
 @pytest.fixture
 def unreachable_provider(runtime: Runtime) -> None:
-    """A provider `down` whose connections drop, and a model `BROKEN` of acme living there."""
-
-    def drop(request: httpx2.Request) -> httpx2.Response:
-        raise httpx2.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-
-    runtime.providers._async["down"] = openai.AsyncOpenAI(
-        base_url="http://down/v1",
-        api_key=UPSTREAM_KEY,
-        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(drop)),
-        max_retries=0,
-    )
+    """A provider `down` that refuses connections, and a model `BROKEN` of acme living there
+    (connections dropped mid-answer: tests/deployments/test_fallback_live.py)."""
+    point_provider_at(runtime, "down", nothing_listening_url())
     add_fine_tuned_model(runtime, model=BROKEN)
     with session_scope(runtime.sessions) as session:
         row = session.get(FineTunedModelRow, BROKEN)
@@ -215,7 +214,7 @@ def unreachable_provider(runtime: Runtime) -> None:
 def test_a_dropped_connection_falls_back(
     client: TestClient, headers: dict[str, str], caller: openai.OpenAI, stream: bool
 ) -> None:
-    # Given a deployment whose target's provider drops every connection
+    # Given a deployment whose target's provider refuses every connection
     deploy(client, headers, targets=[{"model": BROKEN}], fallbacks=[FT_MODEL])
 
     # When it is asked

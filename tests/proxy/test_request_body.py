@@ -107,6 +107,34 @@ def test_only_the_model_changes_when_the_provider_knows_it_by_another_name() -> 
     assert payload.stream is True
 
 
+def test_a_renamed_model_is_spliced_into_the_callers_bytes_and_nothing_else_changes() -> None:
+    # Given a body with odd formatting and text that quotes a "model" key
+    raw = b'{ "model" :  "support-bot", "messages": [{"content": "{\\"model\\": \\"support-bot\\"}"}] }'
+
+    # When it is prepared for the deployment's target
+    forwarded = parse_payload(raw).for_upstream("ft:gpt-4o-mini-2024-07-18:acme::abc")
+
+    # Then only the model's value differs, byte for byte
+    assert forwarded == raw.replace(b'"support-bot",', b'"ft:gpt-4o-mini-2024-07-18:acme::abc",')
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model": "bot", "metadata": {"model": "bot"}}',  # two model keys: which one is whose
+        b'{"mod\\u0065l": "bot", "metadata": {"model": "bot"}}',  # the top-level key escaped
+        b'{"model": "b\\u006ft"}',  # the value escaped
+    ],
+)
+def test_a_body_whose_model_key_is_ambiguous_is_rewritten_whole(raw: bytes) -> None:
+    # When a body whose model key cannot be found plainly is prepared for the target
+    forwarded = json.loads(parse_payload(raw).for_upstream("ft:x"))
+
+    # Then the top-level model is the target and nested fields are kept
+    assert forwarded["model"] == "ft:x"
+    assert forwarded.get("metadata", {}).get("model", "bot") == "bot"
+
+
 JSON = {"Content-Type": "application/json"}
 
 

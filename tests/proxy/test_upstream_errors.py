@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx2
 import openai
 import pytest
 
 from service.runtime import Runtime
 from tests.proxy.fakes import (
     FT_MODEL,
-    UPSTREAM_KEY,
+    WORDS,
     Failure,
     FakeUpstream,
     add_fine_tuned_model,
+    attach,
+    nothing_listening_url,
     openai_error,
+    point_provider_at,
 )
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
-
-
-def use_transport(runtime: Runtime, transport: httpx2.MockTransport) -> None:
-    runtime.providers._async["local"] = openai.AsyncOpenAI(
-        base_url="http://upstream/v1",
-        api_key=UPSTREAM_KEY,
-        http_client=httpx2.AsyncClient(transport=transport),
-        max_retries=0,
-    )
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -128,53 +119,50 @@ def test_a_provider_refusing_our_credentials_is_a_bad_gateway_not_the_callers_pr
     assert "sk-upst" not in raised.value.response.text
 
 
-@pytest.mark.parametrize(
-    ("failure", "status"),
-    [(httpx2.ConnectError("connection refused"), 502), (httpx2.ReadTimeout("timed out"), 504)],
-)
-def test_an_unreachable_provider_is_a_gateway_error_in_openais_shape(
-    runtime: Runtime, caller: openai.OpenAI, failure: Exception, status: int
+def test_an_unreachable_provider_is_a_bad_gateway_in_openais_shape(
+    runtime: Runtime, caller: openai.OpenAI
 ) -> None:
-    # Given a provider that cannot be reached
+    # Given a provider where nothing listens
     add_fine_tuned_model(runtime)
-
-    def unreachable(request: httpx2.Request) -> httpx2.Response:
-        raise failure
-
-    use_transport(runtime, httpx2.MockTransport(unreachable))
+    point_provider_at(runtime, "local", nothing_listening_url())
 
     # When the caller asks
     with pytest.raises(openai.InternalServerError) as raised:
         caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
 
     # Then it gets a gateway error it can retry, saying which provider is down
-    assert raised.value.status_code == status
+    assert raised.value.status_code == 502
     assert raised.value.code == "provider_unavailable"
     assert raised.value.type == "api_error"
     assert raised.value.response.headers["x-ftm-provider"] == "local"
 
 
-class BreaksOff(httpx2.AsyncByteStream):
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": FT_MODEL}
-        choice = {"index": 0, "delta": {"content": "Jonny"}, "finish_reason": None}
-        yield b"data: " + httpx2.Response(200, json={**chunk, "choices": [choice]}).content + b"\n\n"
-        raise httpx2.ReadError("connection reset by peer")
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_provider_slower_than_the_timeout_is_a_gateway_timeout(
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI, stream: bool
+) -> None:
+    # Given a proxy timeout shorter than the provider takes to answer
+    add_fine_tuned_model(runtime)
+    runtime.settings.proxy_timeout_s = 0.2
+    attach(runtime, upstream).close()  # the relay client is made again with the new timeout
+    upstream.answer_delay_s = 2.0
+
+    # When the caller asks
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=stream)
+
+    # Then it is a 504 naming the provider
+    assert raised.value.status_code == 504
+    assert raised.value.code == "provider_unavailable"
+    assert raised.value.response.headers["x-ftm-provider"] == "local"
 
 
 def test_a_stream_that_breaks_off_ends_with_an_error_the_sdk_raises(
-    runtime: Runtime, caller: openai.OpenAI
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI
 ) -> None:
-    # Given a provider whose stream breaks off after the first chunk
+    # Given a provider whose stream's connection drops after the first chunk
     add_fine_tuned_model(runtime)
-    use_transport(
-        runtime,
-        httpx2.MockTransport(
-            lambda request: httpx2.Response(
-                200, headers={"content-type": "text/event-stream"}, stream=BreaksOff()
-            )
-        ),
-    )
+    upstream.break_after = 1
 
     # When the caller streams
     chunks = iter(caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES, stream=True))
@@ -183,29 +171,16 @@ def test_a_stream_that_breaks_off_ends_with_an_error_the_sdk_raises(
         next(chunks)
 
     # Then it got what was sent, then an error rather than a silently truncated answer
-    assert first.choices[0].delta.content == "Jonny"
+    assert first.choices[0].delta.content == WORDS[0]
     assert raised.value.code == "provider_unavailable"
 
 
-class BreaksAtOnce(httpx2.AsyncByteStream):
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        raise httpx2.ReadError("connection reset by peer")
-        yield b""  # pragma: no cover  (makes this an async generator)
-
-
 def test_a_stream_that_breaks_off_before_its_first_byte_is_a_gateway_error(
-    runtime: Runtime, caller: openai.OpenAI
+    runtime: Runtime, upstream: FakeUpstream, caller: openai.OpenAI
 ) -> None:
     # Given a provider that starts a stream and drops it before sending anything
     add_fine_tuned_model(runtime)
-    use_transport(
-        runtime,
-        httpx2.MockTransport(
-            lambda request: httpx2.Response(
-                200, headers={"content-type": "text/event-stream"}, stream=BreaksAtOnce()
-            )
-        ),
-    )
+    upstream.break_after = 0
 
     # When the caller streams
     with pytest.raises(openai.InternalServerError) as raised:
