@@ -39,6 +39,8 @@ from service.evals.service import finish_run
 from service.evals.summary import summarize
 from service.ids import new_id
 from service.providers.registry import ProviderRegistry
+from service.usage.records import UsageBuffer
+from service.usage.store import write_sums
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,14 @@ def process_run(
             token,
             eval_row.testing_criteria,
             run.data_source,
-            ModelCaller(sessions, providers, tenant.id, tenant.name),
+            ModelCaller(
+                sessions,
+                providers,
+                tenant.id,
+                tenant.name,
+                usage=UsageBuffer(settings.inference_prices),
+                usage_key=run_id,
+            ),
             GradingSettings(settings.evals_embedding_model, settings.evals_wordnet_dir),
             settings,
         )
@@ -89,13 +98,24 @@ def process_run(
         while time.monotonic() < deadline:
             if not renew(sessions, settings, context.run_id, context.token, clock()):
                 return Outcome.FINISHED
-            if not _next_batch(sessions, settings, context):
+            more = _next_batch(sessions, settings, context)
+            _write_usage(sessions, context.caller)
+            if not more:
                 return _complete(sessions, context)
     except _Backoff as backoff:
         release(sessions, context.run_id, context.token, clock() + timedelta(seconds=backoff.seconds))
         return Outcome.BACKING_OFF
+    finally:
+        _write_usage(sessions, context.caller)
     release(sessions, context.run_id, context.token, clock(), enqueue=True)
     return Outcome.CONTINUED
+
+
+def _write_usage(sessions: sessionmaker[Session], models: ModelCaller) -> None:
+    """Add the model calls counted since the last write to the tenant's usage."""
+    if models.usage is not None and len(models.usage):
+        with session_scope(sessions) as session:
+            write_sums(session, models.usage.take())
 
 
 def _next_batch(sessions: sessionmaker[Session], settings: Settings, context: RunContext) -> bool:

@@ -7,11 +7,15 @@ unavailable). Another tenant's model is `model_not_found`. The provider is calle
 provider's credentials, never inside a database transaction.
 
 `ModelCaller.call` is where every model call of a run passes, with the tenant and the model it was
-asked for: usage accounting and rate limits of the proxy hook in there.
+asked for. Each call is counted in the tenant's usage like a proxied request (`service.usage`),
+under the run's id as its `key_id`: the runner writes the sums after every batch, off the path of
+the calls themselves. (Rate limits of the proxy are not applied to runs: a run has its own bounds,
+`FTM_EVALS_CONCURRENCY` and `FTM_EVALS_TENANT_RUNS`.)
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,11 +23,13 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.deployments.routing import DeploymentRoute
+from service.errors import ProviderError
 from service.models.service import ModelRoute, model_not_found
 from service.providers.errors import ProviderUnavailable
 from service.providers.inference import ChatAnswer, InferenceProvider, Usage
 from service.providers.registry import ProviderRegistry
 from service.proxy.routes import lookup_route
+from service.usage.records import UsageBuffer, UsageRecord
 
 T = TypeVar("T")
 
@@ -36,6 +42,8 @@ class ModelCaller:
     providers: ProviderRegistry
     tenant_id: str
     tenant_name: str
+    usage: UsageBuffer | None = None  # where each call is counted
+    usage_key: str = ""  # the `key_id` the calls are counted under (the run's id)
     _routes: dict[str, list[ModelRoute]] = field(default_factory=dict)
 
     def routes(self, model: str) -> list[ModelRoute]:
@@ -49,17 +57,44 @@ class ModelCaller:
             self._routes[model] = route.attempts({}, {}) if isinstance(route, DeploymentRoute) else [route]
         return self._routes[model]
 
-    def call(self, model: str, request: Callable[[InferenceProvider, str], T]) -> T:
+    def call(
+        self, model: str, request: Callable[[InferenceProvider, str], T], usage_of: Callable[[T], Usage]
+    ) -> T:
         """`request(provider, upstream_model)` on `model`'s route; on an unavailable provider, the
-        next route (a deployment's fallback), else the last failure."""
+        next route (a deployment's fallback), else the last failure. Every attempt is counted."""
         attempts = self.routes(model)
         for number, route in enumerate(attempts, start=1):
+            started = time.time()
             try:
-                return request(self.providers.inference(route.provider), route.upstream_model)
+                answer = request(self.providers.inference(route.provider), route.upstream_model)
             except ProviderUnavailable:
+                self._count(route, started, status=503)
                 if number == len(attempts):
                     raise
+                continue
+            except ProviderError as error:
+                self._count(route, started, status=error.status_code)
+                raise
+            self._count(route, started, status=200, usage=usage_of(answer))
+            return answer
         raise AssertionError("a route has at least one attempt")  # pragma: no cover
+
+    def _count(self, route: ModelRoute, started: float, *, status: int, usage: Usage | None = None) -> None:
+        if self.usage is None:
+            return
+        self.usage.add(
+            UsageRecord(
+                tenant_id=self.tenant_id,
+                key_id=self.usage_key,
+                model=route.model,
+                provider=route.provider,
+                status=status,
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+                latency_s=time.time() - started,
+                at=started,
+            )
+        )
 
     def chat(
         self, model: str, messages: list[dict[str, str]], params: dict[str, Any], **extra: Any
@@ -67,7 +102,9 @@ class ModelCaller:
         def request(provider: InferenceProvider, upstream: str) -> ChatAnswer:
             return provider.chat({"model": upstream, "messages": messages, **params, **extra})
 
-        return self.call(model, request)
+        return self.call(model, request, lambda answer: answer.usage)
 
     def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], Usage]:
-        return self.call(model, lambda provider, upstream: provider.embed(upstream, texts))
+        return self.call(
+            model, lambda provider, upstream: provider.embed(upstream, texts), lambda answer: answer[1]
+        )

@@ -104,7 +104,7 @@ def test_a_fine_tuned_model_beats_its_base_model_on_held_out_questions(
 
 
 def test_a_completions_run_samples_each_item_once_and_records_usage(
-    sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client
+    sdk: openai.OpenAI, runtime: Runtime, emulator: httpx.Client, client: TestClient, tenant_key: str
 ) -> None:
     eval_id = new_eval(sdk, [ROUGE_L, JUDGE, SCORE])
     source = completions_source(
@@ -122,6 +122,11 @@ def test_a_completions_run_samples_each_item_once_and_records_usage(
     (usage,) = done.per_model_usage
     assert (usage.run_model_name, usage.invocation_count) == (BASE, 12)
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
+    # and in the tenant's usage, under the run's id, as the proxy counts its requests
+    counted = client.get("/v1/usage", params={"key_id": run.id}, headers=bearer(tenant_key)).json()["data"]
+    assert [(row["model"], row["requests"], row["errors"]) for row in counted] == [(BASE, 12, 0)]
+    assert counted[0]["input_tokens"] == usage.prompt_tokens
+    assert counted[0]["output_tokens"] == usage.completion_tokens
     item = sdk.evals.runs.output_items.list(run.id, eval_id=eval_id).data[0]
     assert item.sample.input[-1].content == ITEMS[0]["question"]
     assert (item.sample.seed, item.sample.temperature, item.sample.max_completion_tokens) == (3, 0.2, 64)
