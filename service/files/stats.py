@@ -6,7 +6,7 @@ from array import array
 from collections.abc import Sequence
 
 from service.files.report import ContextLimit, Distribution, TokenStats
-from service.files.tokens import ExampleCounter, get_encoding
+from service.files.tokens import ExampleCounter, ExampleText, get_encoding
 from service.models.catalog import BASE_MODELS
 
 FIRST_LINES = 10
@@ -73,8 +73,8 @@ class EncodingTally:
             by_limit.setdefault(BASE_MODELS[model].training_context, []).append(model)
         self.limits = [_Limit(limit, names) for limit, names in sorted(by_limit.items())]
 
-    def add(self, line: int, shape: str, record: dict[str, object]) -> int:
-        counted = self.counter.count(shape, record)
+    def add(self, line: int, text: ExampleText) -> int:
+        counted = self.counter.tally(text)
         self.totals.append(counted.total)
         self.trained.append(counted.trained)
         for limit in self.limits:

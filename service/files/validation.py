@@ -18,6 +18,7 @@ from service.files.duplicates import DuplicateFinder
 from service.files.images import ImagePolicy
 from service.files.report import CategoryCount, Issue, ValidationReport
 from service.files.stats import FIRST_LINES, EncodingTally, distribution, models_for
+from service.files.tokens import example_text
 
 MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
@@ -128,11 +129,12 @@ class _Validation:
                     "too_many_image_examples",
                     f"more than {self.images.max_examples_with_images} examples with images in one file.",
                 )
-        duplicate = self.duplicates.add(number, record)
+        text = example_text(shape, record)
+        duplicate = self.duplicates.add(number, record, text)
         if duplicate is not None:
             self._add(number, [duplicate])
         for tally in self.tallies:
-            tally.add(number, shape, record)
+            tally.add(number, text)
 
     def _add(self, number: int, problems: list[Problem]) -> None:
         for problem in problems:
