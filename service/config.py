@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # model -> US dollars per million training tokens, over service/models/prices.py's table
     training_prices: dict[str, float] = Field(default_factory=dict)
+    # Personal data in uploads: the policy when neither the upload nor its tenant names one, and
+    # the country numbers without a +country code are read as (phonenumbers' region code).
+    personal_data_policy: Literal["warn", "redact", "reject"] = "warn"
+    personal_data_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     provider_timeout_s: float = Field(default=30.0, gt=0)
     proxy_timeout_s: float = Field(default=120.0, gt=0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)

@@ -18,6 +18,7 @@ from service.auth.schemas import (
     Tenant,
     TenantCreate,
     TenantList,
+    TenantUpdate,
 )
 from service.auth.service import Principal
 from service.cache_changes import Change, publish
@@ -43,6 +44,14 @@ def whoami(principal: Annotated[Principal, Depends(get_principal)]) -> Caller:
 def create_tenant(body: TenantCreate, session: DbSession, _: PlatformCaller) -> Tenant:
     """Create a tenant (an internal service or team). Platform admins only."""
     return Tenant.from_row(service.create_tenant(session, body.name))
+
+
+@router.post("/tenants/{tenant_name}", response_model=Tenant, responses=errors(404))
+def update_tenant(tenant_name: str, body: TenantUpdate, session: DbSession, _: PlatformCaller) -> Tenant:
+    """Change a tenant's monthly training budget or default personal-data policy. Platform admins
+    only. Fields left out are kept; a null clears one."""
+    changes = {field: getattr(body, field) for field in body.model_fields_set}
+    return Tenant.from_row(service.update_tenant(session, tenant_name, changes))
 
 
 @router.get("/tenants", response_model=TenantList)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,15 +22,44 @@ class TenantCreate(BaseModel):
     )
 
 
+PersonalDataPolicy = Literal["warn", "redact", "reject"]
+
+
+class TenantUpdate(BaseModel):
+    """The settings of a tenant a platform admin may change; a field left out is kept, a null
+    clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+    monthly_training_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="US dollars of estimated training cost the tenant's jobs may add up to per calendar "
+        "month (UTC); null: no budget.",
+    )
+    personal_data_policy: PersonalDataPolicy | None = Field(
+        default=None,
+        description="The default for the tenant's uploads (warn, redact, reject); null: the service's "
+        "(FTM_PERSONAL_DATA_POLICY).",
+    )
+
+
 class Tenant(BaseModel):
     id: str
     object: Literal["tenant"] = "tenant"
     name: str
     created_at: int
+    monthly_training_budget_usd: float | None = None
+    personal_data_policy: PersonalDataPolicy | None = None
 
     @classmethod
     def from_row(cls, row: TenantRow) -> Tenant:
-        return cls(id=row.id, name=row.name, created_at=to_unix(row.created_at) or 0)
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=to_unix(row.created_at) or 0,
+            monthly_training_budget_usd=row.monthly_training_budget_usd,
+            personal_data_policy=cast(PersonalDataPolicy | None, row.personal_data_policy),
+        )
 
 
 class TenantList(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +67,20 @@ def get_tenant(session: Session, name: str) -> TenantRow:
     tenant = session.scalar(select(TenantRow).where(TenantRow.name == name))
     if tenant is None:
         raise tenant_not_found(name)
+    return tenant
+
+
+TENANT_SETTINGS = frozenset({"monthly_training_budget_usd", "personal_data_policy"})
+
+
+def update_tenant(session: Session, name: str, changes: Mapping[str, object]) -> TenantRow:
+    """Set the tenant's settings named in `changes` (its budget, its personal-data policy)."""
+    tenant = get_tenant(session, name)
+    for field, value in changes.items():
+        if field not in TENANT_SETTINGS:
+            raise InvalidRequest(f"'{field}' cannot be changed.", param=field)
+        setattr(tenant, field, value)
+    session.flush()
     return tenant
 
 

@@ -37,6 +37,11 @@ class FileRow(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # warn | redact | reject, chosen at upload (null for files the service made).
+    personal_data_policy: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Under `redact`: the redacted copy of this file; on the copy, the file it was made from.
+    redacted_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    redacted_from: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class ProviderFileRow(Base):

@@ -36,6 +36,15 @@ def create_file(
     session: DbSession,
     file: Annotated[UploadFile, FilePart(description="The JSONL file, named `*.jsonl`.")],
     purpose: Annotated[str, Form(description="`fine-tune`.", json_schema_extra={"enum": ["fine-tune"]})],
+    personal_data: Annotated[
+        str | None,
+        Form(
+            description="What validation does about personal data and secrets (native; the SDK sends "
+            "it with `extra_body`): `warn` reports them, `redact` makes a redacted copy for jobs to "
+            "train on, `reject` fails the file. Default: the tenant's, else FTM_PERSONAL_DATA_POLICY.",
+            json_schema_extra={"enum": ["warn", "redact", "reject"]},
+        ),
+    ] = None,
 ) -> File:
     """Upload a file. It is `uploaded` at once and validated by a worker within seconds."""
     runtime = get_runtime(request)
@@ -51,6 +60,8 @@ def create_file(
         purpose=purpose,
         chunks=_chunks(file),
         max_bytes=limit,
+        personal_data=personal_data,
+        default_personal_data=runtime.settings.personal_data_policy,
     )
     return File.from_row(row)
 
@@ -104,4 +115,11 @@ def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> Fi
     category with their lines, and token statistics per encoding."""
     row = service.get_file(session, tenant_id=caller.tenant_id, file_id=file_id)
     report = ValidationReport.model_validate(row.report) if row.report is not None else None
-    return FileValidation(file_id=row.id, status=row.status, report=report)
+    return FileValidation(
+        file_id=row.id,
+        status=row.status,
+        personal_data_policy=row.personal_data_policy,
+        redacted_file=row.redacted_file_id,
+        redacted_from=row.redacted_from,
+        report=report,
+    )

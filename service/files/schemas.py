@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.clock import to_unix
 from service.files.models import FileRow
-from service.files.report import ValidationReport
+from service.files.report import PersonalDataPolicy, ValidationReport
 
 FileStatus = Literal["uploaded", "processed", "error"]
 
@@ -54,4 +54,13 @@ class FileValidation(BaseModel):
     object: Literal["file.validation"] = "file.validation"
     file_id: str
     status: FileStatus
+    personal_data_policy: PersonalDataPolicy | None = Field(
+        default=None, description="warn, redact or reject, chosen at upload (null for files the service made)"
+    )
+    redacted_file: str | None = Field(
+        default=None, description="the redacted copy of this file, if one was made"
+    )
+    redacted_from: str | None = Field(
+        default=None, description="on a redacted copy: the file it was made from"
+    )
     report: ValidationReport | None

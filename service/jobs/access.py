@@ -4,6 +4,7 @@ how often to refresh, and how submits are claimed, retried and given up on."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -53,6 +54,8 @@ class ProviderAccess:
     blobs: BlobStore
     refresh_every: timedelta
     submit: SubmitPolicy = field(default_factory=SubmitPolicy)
+    # FTM_TRAINING_PRICES: what a job waiting for its file is estimated at for its tenant's budget
+    training_prices: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ProviderAccess:
@@ -62,4 +65,5 @@ class ProviderAccess:
             blobs=runtime.blobs,
             refresh_every=timedelta(seconds=settings.job_refresh_interval_s),
             submit=SubmitPolicy.from_settings(settings),
+            training_prices=settings.training_prices,
         )

@@ -40,8 +40,13 @@ Access = Annotated[ProviderAccess, Depends(get_access)]
 @router.post("/fine_tuning/jobs", response_model=Job, responses=errors(404))
 def create_job(body: JobCreate, request: Request, caller: FineTuningCaller, session: DbSession) -> Job:
     """Create a fine-tuning job. It starts in `validating_files`; workers upload the files to the
-    provider and create the provider job, and sweeps follow it to its end."""
-    job = service.create_job(session, body, caller=caller, providers=get_runtime(request).providers)
+    provider and create the provider job, and sweeps follow it to its end. A job whose estimated
+    cost would take the tenant over its monthly training budget is refused (400,
+    `training_budget_exceeded`)."""
+    runtime = get_runtime(request)
+    job = service.create_job(
+        session, body, caller=caller, providers=runtime.providers, prices=runtime.settings.training_prices
+    )
     return Job.from_row(job)
 
 
