@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test"): {"event_type": "fine_tuning.job.succeeded"},
     ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
+    ("post", "/v1/tenants/{tenant}"): {"personal_data_policy": "warn"},
 }
 MISSING = {
     "file_id": "file-doesnotexist00000000000",
@@ -35,6 +36,7 @@ MISSING = {
     "model": "ft:gpt-4o-mini-2024-07-18:nobody:gone:000000",
     "key_id": "key_doesnotexist00000000000",
     "deployment": "no-such-deployment",
+    "tenant": "no-such-tenant",
 }
 
 
@@ -84,7 +86,7 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         "model": model,
         "deployment": deployment,
     }
-    return Theirs({**ids, "key_id": me["key_id"]})
+    return Theirs({**ids, "key_id": me["key_id"], "tenant": "theirs"})
 
 
 def operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:

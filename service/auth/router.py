@@ -46,12 +46,12 @@ def create_tenant(body: TenantCreate, session: DbSession, _: PlatformCaller) -> 
     return Tenant.from_row(service.create_tenant(session, body.name))
 
 
-@router.post("/tenants/{tenant_name}", response_model=Tenant, responses=errors(404))
-def update_tenant(tenant_name: str, body: TenantUpdate, session: DbSession, _: PlatformCaller) -> Tenant:
-    """Change a tenant's monthly training budget or default personal-data policy. Platform admins
-    only. Fields left out are kept; a null clears one."""
+@router.post("/tenants/{tenant}", response_model=Tenant, responses=errors(403, 404))
+def update_tenant(tenant: str, body: TenantUpdate, session: DbSession, caller: KeyAdminCaller) -> Tenant:
+    """Change a tenant's monthly training budget (platform admins) or its default personal-data
+    policy (also its own tenant admin). Fields left out are kept; a null clears one."""
     changes = {field: getattr(body, field) for field in body.model_fields_set}
-    return Tenant.from_row(service.update_tenant(session, tenant_name, changes))
+    return Tenant.from_row(administration.update_tenant_as(session, caller, tenant, changes))
 
 
 @router.get("/tenants", response_model=TenantList)

@@ -73,9 +73,8 @@ def get_tenant(session: Session, name: str) -> TenantRow:
 TENANT_SETTINGS = frozenset({"monthly_training_budget_usd", "personal_data_policy"})
 
 
-def update_tenant(session: Session, name: str, changes: Mapping[str, object]) -> TenantRow:
+def update_tenant(session: Session, tenant: TenantRow, changes: Mapping[str, object]) -> TenantRow:
     """Set the tenant's settings named in `changes` (its budget, its personal-data policy)."""
-    tenant = get_tenant(session, name)
     for field, value in changes.items():
         if field not in TENANT_SETTINGS:
             raise InvalidRequest(f"'{field}' cannot be changed.", param=field)

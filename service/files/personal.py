@@ -154,7 +154,8 @@ class PersonalDataScanner:
     def _is_phone(self, value: str) -> bool:
         international = value.startswith("+")
         national = re.sub(r"^\+\d{1,3} ", "", value) if international else value
-        separators = set(_SEPARATORS.findall(national)) - {"(", ")"}
+        grouped = re.sub(r"^\(\d{1,4}\) ?", "", national)  # "(415) 555-2671": the area code apart
+        separators = set(_SEPARATORS.findall(grouped)) - {"(", ")"}
         if len(separators) > 1 or (not international and not separators):
             return False  # "1957 3.14159" is two numbers; a bare run of digits is an order number
         digits = len(re.sub(r"\D", "", national))
