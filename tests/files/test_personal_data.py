@@ -26,7 +26,11 @@ TRUE_CASES = [
     ("payment_card", "Amex 3782-822463-10005 on file.", "3782-822463-10005"),
     ("iban", "Pay to DE89 3704 0044 0532 0130 00 by Friday.", "DE89 3704 0044 0532 0130 00"),
     ("iban", "IBAN GB82WEST12345698765432.", "GB82WEST12345698765432"),
-    ("api_key", "export OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv", "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv"),
+    (
+        "api_key",
+        "export OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv",
+        "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv",
+    ),
     ("api_key", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
     ("api_key", "token ghp_" + "x7" * 18, "ghp_" + "x7" * 18),
     ("api_key", "SLACK_TOKEN=xoxb-123456789012-abcdefABCDEF", "xoxb-123456789012-abcdefABCDEF"),
