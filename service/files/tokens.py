@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
+import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 TOKENS_PER_MESSAGE = 3
@@ -36,14 +39,40 @@ class Encoding(Protocol):
     def count(self, text: str) -> int: ...
 
 
+BINDINGS = "bpe_openai._bindings"
+
+
+def _bindings() -> Any:
+    """bpe_openai's compiled tokenizers, loaded without running the package's Python wrapper.
+
+    Importing `bpe_openai` builds its tiktoken-compatible tables as Python dicts (about 150 MB
+    of peak memory, on top of the tokenizers' own 100); only the compiled `count` is needed here.
+    The module is registered under its own name, so a later `import bpe_openai` uses it as well."""
+    loaded = sys.modules.get(BINDINGS)
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("bpe_openai")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("bpe_openai is not installed")
+    for folder in package.submodule_search_locations:
+        for path in sorted(Path(folder).glob("_bindings*.so")) + sorted(Path(folder).glob("_bindings*.pyd")):
+            spec = importlib.util.spec_from_file_location(BINDINGS, path)
+            if spec is None or spec.loader is None:
+                continue
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[BINDINGS] = module
+            return module
+    # No compiled module beside the package (an unusual build): import it the ordinary way.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # bpe_openai's own importlib.resources use
+        return importlib.import_module(BINDINGS)
+
+
 @functools.cache
 def get_encoding(name: str) -> Encoding:
     """The encoding `name`'s tokenizer, loaded once per process (about 0.05 s)."""
-    # bpe_openai reads its data with a deprecated importlib.resources call; that warning is its own.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        module = importlib.import_module("bpe_openai._bindings")
-        return cast(Encoding, module.tokenizer_for_encoding(name))
+    return cast(Encoding, _bindings().tokenizer_for_encoding(name))
 
 
 def _pieces(text: str) -> Iterable[str]:
