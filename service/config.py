@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     provider_timeout_s: float = Field(default=30.0, gt=0)
     proxy_timeout_s: float = Field(default=120.0, gt=0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
+    # How long an API process trusts a cached route; changes arrive sooner through Redis pub/sub,
+    # so this is only the backstop while Redis is unreachable.
+    route_cache_ttl_s: float = Field(default=5.0, ge=0)
 
     # Celery and sweeps.
     celery_visibility_timeout_s: int = Field(default=3600, ge=10)

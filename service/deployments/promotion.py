@@ -9,8 +9,8 @@ know nothing of jobs (the dependency runs one way, jobs -> deployments).
 - As a canary: the new model joins the current targets at `canary_weight`; a canary that an
   earlier promotion added, and that nobody has changed since, is replaced rather than kept.
 
-The fallbacks, sticky routing and promotion settings carry over. API processes pick the new
-version up within their route cache's lifetime.
+The fallbacks, sticky routing and promotion settings carry over. The caller announces the
+promoted deployments to the API processes once the transaction commits.
 """
 
 from __future__ import annotations

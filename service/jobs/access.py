@@ -4,11 +4,12 @@ how often to refresh, and how submits are claimed, retried and given up on."""
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from service.blobs.store import BlobStore
+from service.cache_changes import Change, publish
 from service.config import Settings
 from service.providers.registry import ProviderRegistry
 from service.runtime import Runtime
@@ -54,6 +55,8 @@ class ProviderAccess:
     blobs: BlobStore
     refresh_every: timedelta
     submit: SubmitPolicy = field(default_factory=SubmitPolicy)
+    # Tells the API processes about a committed change to a route (`service.cache_changes`).
+    announce: Callable[[Change], None] = field(default=lambda change: None)
     # FTM_TRAINING_PRICES: what a job waiting for its file is estimated at for its tenant's budget
     training_prices: Mapping[str, float] = field(default_factory=dict)
 
@@ -65,5 +68,6 @@ class ProviderAccess:
             blobs=runtime.blobs,
             refresh_every=timedelta(seconds=settings.job_refresh_interval_s),
             submit=SubmitPolicy.from_settings(settings),
+            announce=lambda change: publish(runtime.redis, change),
             training_prices=settings.training_prices,
         )

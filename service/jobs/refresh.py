@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from service.cache_changes import Change
 from service.clock import utcnow
 from service.db import is_postgres, session_scope
 from service.jobs.access import ProviderAccess
@@ -36,14 +37,17 @@ def refresh(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess
         known = Known.of(session, job)
     provider = access.providers.fine_tuning(provider_name)
     snapshot = fetch_snapshot(provider, provider.retrieve_job(provider_job_id), known)
+    routes_changed: list[Change] = []
     try:
         with session_scope(sessions) as session:
             job = session.get(JobRow, job_id)
             if job is not None and Status(job.status) not in TERMINAL:
-                apply_snapshot(session, job, snapshot, access)
+                routes_changed = apply_snapshot(session, job, snapshot, access)
     except StaleDataError:
         log.info("job %s changed while it was being refreshed; the next sweep refreshes it", job_id)
         return False
+    for change in routes_changed:  # committed: every API process drops what it cached for these
+        access.announce(change)
     return True
 
 

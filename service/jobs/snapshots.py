@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.blobs.store import BlobStore
+from service.cache_changes import Change
 from service.clock import utcnow
 from service.deployments.promotion import promote_new_model
 from service.files.models import ProviderFileRow
@@ -86,8 +87,13 @@ def imported_results(session: Session, job: JobRow) -> set[str]:
     return {row.provider_file_id for row in rows if row.provider_file_id is not None}
 
 
-def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, access: ProviderAccess) -> None:
+def apply_snapshot(
+    session: Session, job: JobRow, snapshot: RemoteSnapshot, access: ProviderAccess
+) -> list[Change]:
+    """Apply what the provider said; the routes this changed (a newly registered fine-tuned
+    model, the deployments it promoted), which the caller announces once committed."""
     remote = snapshot.job
+    routes_changed: list[str] = []
     now = utcnow()
     job.hyperparameters = {**job.hyperparameters, **remote.hyperparameters}
     job.trained_tokens = remote.trained_tokens or job.trained_tokens
@@ -113,7 +119,8 @@ def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, acce
             job_id=job.id,
         )
         if newly_succeeded:  # once: a snapshot applied again must not undo a rollback since
-            promote_new_model(
+            routes_changed.append(remote.fine_tuned_model)
+            routes_changed += promote_new_model(
                 session,
                 tenant_id=job.tenant_id,
                 model=remote.fine_tuned_model,
@@ -130,6 +137,7 @@ def apply_snapshot(session: Session, job: JobRow, snapshot: RemoteSnapshot, acce
     transition(session, job, status, now=now)
     if Status(job.status) not in TERMINAL:
         job.next_refresh_at = now + access.refresh_every
+    return [Change(tenant_id=job.tenant_id, model=name) for name in routes_changed]
 
 
 def _apply_events(session: Session, job: JobRow, events: list[RemoteEvent]) -> None:

@@ -10,9 +10,9 @@ runs the lookup in the thread pool (the SQL driver blocks), and concurrent misse
 that single lookup. The cache lives on `app.state`, created on first use.
 
 Staleness: a model deleted or a deployment changed through this process is dropped from this cache
-at once (`invalidate`); other API processes keep the old route until their entry expires, at most
-`ttl_s` seconds. A newly registered model or deployment likewise becomes routable within `ttl_s` of
-a cached 404.
+at once (`invalidate`), and from every other API process's within a second through Redis
+(`invalidate_route`, `service.cache_changes`), as are the promotions and new models a worker
+commits. While Redis is down, an entry lives at most `ttl_s` seconds (`FTM_ROUTE_CACHE_TTL_S`).
 """
 
 from __future__ import annotations
@@ -156,7 +156,11 @@ def get_route_cache(state: Any) -> RouteCache:
     cache: RouteCache | None = getattr(state, "route_cache", None)
     if cache is None:
         runtime: Runtime = state.runtime
-        cache = RouteCache(partial(lookup_route, runtime.sessions, runtime.settings.default_provider))
+        settings = runtime.settings
+        cache = RouteCache(
+            partial(lookup_route, runtime.sessions, settings.default_provider),
+            ttl_s=settings.route_cache_ttl_s,
+        )
         state.route_cache = cache
     return cache
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Iterator
@@ -70,7 +71,7 @@ def upload(sdk: openai.OpenAI, runtime: Runtime, body: bytes | None = None, *, v
 
 def access(runtime: Runtime) -> ProviderAccess:
     """Provider access as a worker has it, refreshing a job whenever asked."""
-    return ProviderAccess(runtime.providers, runtime.blobs, timedelta(0))
+    return dataclasses.replace(ProviderAccess.from_runtime(runtime), refresh_every=timedelta(0))
 
 
 def submit(runtime: Runtime, job_id: str) -> SubmitOutcome:
