@@ -6,13 +6,14 @@ them), `payment_card` (13 to 19 digits with a card network's prefix passing Luhn
 `iban` (country length and mod-97 check, `python-stdnum`), `api_key` (OpenAI, AWS access key ids,
 GitHub, Slack, Google, Stripe) and `private_key` (PEM private key blocks).
 
-The scan must cost little next to tokenizing, so every kind has a cheap prefilter (an `@`, a
-literal key prefix, a run of at least 7 digits) and the libraries only see the candidates. To keep
+The scan must cost little next to tokenizing, so each raw line first passes a cheap prefilter (an
+`@`, a key's literal prefix, `-----`, digits grouped like a number), only the texts of the lines it
+flags are scanned, and the libraries only see the candidates. To keep
 false positives low: a number without `+` must be grouped (a bare run of digits is an order number
 as often as a phone number) and grouped the way its country writes it, so dates, times, version
 strings and order numbers are not phone numbers; cards need a network's prefix besides Luhn.
 
-Findings are reported masked (`j***@***.com`, `**** 1111`, `sk-p…`), never in full.
+Findings are reported masked (`j***@***.com`, `****1111`, `sk-p…`), never in full.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import phonenumbers
 from stdnum import iban, luhn
 
 Kind = Literal["email", "phone_number", "payment_card", "iban", "api_key", "private_key"]
-KINDS: tuple[Kind, ...] = ("email", "phone_number", "payment_card", "iban", "api_key", "private_key")
 DESCRIPTIONS: dict[Kind, str] = {
     "email": "an email address",
     "phone_number": "a phone number",
@@ -40,7 +40,7 @@ DESCRIPTIONS: dict[Kind, str] = {
 _EMAIL = re.compile(
     r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b"
 )
-# Groups of 2 to 5 digits parted by one space, dot or hyphen, after an optional +country code and
+# Groups of 2 to 6 digits parted by one space, dot or hyphen, after an optional +country code and
 # (area code); or 7 to 19 digits in a row.
 _NUMBER = re.compile(
     r"(?<![\w+.-])(?:(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,5}|\+?\d{7,19})(?![\w]|[.-]\d)"
