@@ -145,14 +145,15 @@ def _throughput(tmp: str, megabytes: int) -> None:
         },
     )
     raw = seconds["raw"]
-    print(f"file: {size:.1f} MB of chat JSONL (best of {RUNS} runs each)")
+    print(f"file: {size:.1f} MB of chat JSONL (best of {RUNS} runs each)", flush=True)
     print(f"raw tokenizer (o200k_base encode_ordinary, one call per line): {size / raw:.1f} MB/s")
     print(f"raw tokenizer's count (o200k_base, one call per line): {size / seconds['raw_count']:.1f} MB/s")
     print(f"validation, checks only (no tokens, no personal data): {size / seconds['checks']:.1f} MB/s")
     for name, label in (("tokens", "without"), ("personal", "with")):
         print(
             f"validation with token statistics (o200k_base and cl100k_base), {label} personal-data checks: "
-            f"{size / seconds[name]:.1f} MB/s ({raw / seconds[name]:.0%} of the raw tokenizer's)"
+            f"{size / seconds[name]:.1f} MB/s ({raw / seconds[name]:.0%} of the raw tokenizer's)",
+            flush=True,
         )
 
 
@@ -160,17 +161,18 @@ def _memory(tmp: str, megabytes: int) -> None:
     path = Path(tmp, "large.jsonl")
     started = time.perf_counter()
     size = _write(path, megabytes) / 1e6
-    print(f"large file: {size:.0f} MB generated in {time.perf_counter() - started:.0f} s")
+    print(f"large file: {size:.0f} MB generated in {time.perf_counter() - started:.0f} s", flush=True)
     context = multiprocessing.get_context("spawn")
     with context.Pool(1, maxtasksperchild=1) as pool:
         plain = pool.apply(_large, (str(path), False))
-    with context.Pool(1, maxtasksperchild=1) as pool:
-        traced = pool.apply(_large, (str(path), True))
     print(
         f"validation of {size:.0f} MB ({plain['examples']:.0f} examples, personal-data checks on): "
-        f"{size / plain['seconds']:.1f} MB/s, peak RSS {plain['rss_kib'] / 1024:.0f} MB, "
-        f"tracemalloc peak {traced['traced_peak'] / 1e6:.1f} MB"
+        f"{size / plain['seconds']:.1f} MB/s, peak RSS {plain['rss_kib'] / 1024:.0f} MB",
+        flush=True,
     )
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        traced = pool.apply(_large, (str(path), True))
+    print(f"validation of {size:.0f} MB under tracemalloc: peak {traced['traced_peak'] / 1e6:.1f} MB")
 
 
 def run() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import string
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +29,9 @@ from service.files.tokens import ExampleText, example_text
 _ASCII_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
 _ASCII_DROPPED = (string.punctuation + string.whitespace).encode()
 FIRST_LINES = 10
-_EXACT_BITS = (1 << 64) - 1
-_LINE_BITS = 40
-_LINE_MASK = (1 << _LINE_BITS) - 1
+_BITMAP_BITS = 1 << 26
+_BITMAP_BYTES = _BITMAP_BITS // 8
+_BITMAP_MASK = _BITMAP_BITS - 1
 
 
 # Fingerprints are compared within one process only (one validation, one overlap), so Python's
@@ -49,31 +50,61 @@ def near_fingerprint(text: ExampleText) -> int:
 
 
 class DuplicateFinder:
-    """Warns about each example that repeats an earlier one, naming the earlier line."""
+    """Finds the examples that repeat an earlier one, naming the earlier line.
+
+    Memory stays at about 20 bytes per example, so a file of millions fits: each example's near
+    and exact fingerprints and line go into compact arrays, and a bitmap (2 bits per fingerprint,
+    8 MB) remembers which near fingerprints were possibly seen before. At the end, only those
+    suspects (the repeats, and the bitmap's rare false alarms) are looked at again, in one pass
+    over the arrays; an example is compared with the first example of its text."""
 
     def __init__(self) -> None:
-        # near fingerprint -> the first such example's exact fingerprint and line, packed in one
-        # int: one dict entry per distinct text (about 120 bytes), where two dicts took 200. An
-        # example is compared with the first example of its text only (an exact copy of a later
-        # near duplicate is reported as a near duplicate of the first).
-        self._first: dict[int, int] = {}
+        self._near = array("q")
+        self._exact = array("q")
+        self._lines = array("I")
+        self._seen = bytearray()
+        self._suspects: set[int] = set()
 
-    def add(self, line: int, record: dict[str, Any], text: ExampleText) -> Problem | None:
+    def add(self, line: int, record: dict[str, Any], text: ExampleText) -> None:
         try:
-            exact = exact_fingerprint(record) & _EXACT_BITS
+            exact = exact_fingerprint(record)
         except RecursionError:  # a tool schema nested as deep as the JSON reader allows
-            return None
-        first = self._first.setdefault(near_fingerprint(text), exact << _LINE_BITS | line)
-        first_line = first & _LINE_MASK
-        if first_line == line:
-            return None
-        if first >> _LINE_BITS == exact:
-            return Problem("duplicate_example", f"the same example as line {first_line}.", warning=True)
-        return Problem(
-            "near_duplicate_example",
-            f"the same text as line {first_line}, up to case, spacing and punctuation.",
-            warning=True,
-        )
+            return
+        near = near_fingerprint(text)
+        if not self._seen:
+            self._seen = bytearray(_BITMAP_BYTES)
+        first, second = near & _BITMAP_MASK, (near >> 32) & _BITMAP_MASK
+        seen = self._seen
+        if seen[first >> 3] & (1 << (first & 7)) and seen[second >> 3] & (1 << (second & 7)):
+            self._suspects.add(near)
+        seen[first >> 3] |= 1 << (first & 7)
+        seen[second >> 3] |= 1 << (second & 7)
+        self._near.append(near)
+        self._exact.append(exact)
+        self._lines.append(line)
+
+    def problems(self) -> list[tuple[int, Problem]]:
+        """Each repeating example's line and warning, in line order."""
+        found: list[tuple[int, Problem]] = []
+        if not self._suspects:
+            return found
+        firsts: dict[int, tuple[int, int]] = {}
+        suspects = self._suspects
+        for index, near in enumerate(self._near):
+            if near not in suspects:
+                continue
+            line, exact = self._lines[index], self._exact[index]
+            first = firsts.setdefault(near, (line, exact))
+            if first[0] == line:
+                continue
+            if first[1] == exact:
+                found.append(
+                    (line, Problem("duplicate_example", f"the same example as line {first[0]}.", True))
+                )
+            else:
+                message = f"the same text as line {first[0]}, up to case, spacing and punctuation."
+                found.append((line, Problem("near_duplicate_example", message, True)))
+        return found
 
 
 @dataclass

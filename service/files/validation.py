@@ -42,10 +42,22 @@ class _Issues:
         self.first: list[Issue] = []
         self.categories: dict[str, CategoryCount] = {}
 
-    def add(self, line: int | None, category: str, message: str) -> None:
+    def add(self, line: int | None, category: str, message: str, *, in_line_order: bool = False) -> None:
+        """Count an issue; `in_line_order` places it among the first ones by its line (for issues
+        found only once the whole file is read, such as duplicates)."""
         self.count += 1
-        if len(self.first) < MAX_REPORTED_ISSUES:
-            self.first.append(Issue(line=line, category=category, message=message))
+        issue = Issue(line=line, category=category, message=message)
+        if in_line_order and line is not None:
+            at = next(
+                (i for i, other in enumerate(self.first) if other.line is None or other.line > line), None
+            )
+            if at is not None:
+                self.first.insert(at, issue)
+                del self.first[MAX_REPORTED_ISSUES:]
+            elif len(self.first) < MAX_REPORTED_ISSUES:
+                self.first.append(issue)
+        elif len(self.first) < MAX_REPORTED_ISSUES:
+            self.first.append(issue)
         counted = self.categories.setdefault(category, CategoryCount(count=0, lines=[]))
         counted.count += 1
         if line is not None and len(counted.lines) < FIRST_LINES:
@@ -173,9 +185,7 @@ class _Validation:
                     f"more than {self.images.max_examples_with_images} examples with images in one file.",
                 )
         text = example_text(shape, record)
-        duplicate = self.duplicates.add(number, record, text)
-        if duplicate is not None:
-            self._add(number, [duplicate])
+        self.duplicates.add(number, record, text)
         for tally in self.tallies:
             tally.add(number, text)
         if self.personal is not None:
@@ -188,6 +198,8 @@ class _Validation:
             target.add(number, problem.category, problem.message)
 
     def report(self) -> ValidationReport:
+        for number, problem in self.duplicates.problems():
+            self.warnings.add(number, problem.category, problem.message, in_line_order=True)
         if self.non_blank == 0:
             self.errors.add(None, "empty_file", "the file holds no examples.")
         elif self.examples < MIN_EXAMPLES:
