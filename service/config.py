@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # model -> [input, output] US dollars per million tokens, over service/models/prices.py's table;
     # `ft:BASE` prices the fine-tunes of BASE
     inference_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # Personal data in uploads: the policy when neither the upload nor its tenant names one, and
+    # the country numbers without a +country code are read as (phonenumbers' region code).
+    personal_data_policy: Literal["warn", "redact", "reject"] = "warn"
+    personal_data_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     provider_timeout_s: float = Field(default=30.0, gt=0)
     proxy_timeout_s: float = Field(default=120.0, gt=0)
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)

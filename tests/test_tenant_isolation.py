@@ -29,8 +29,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
     ("post", "/v1/uploads/{upload_id}/complete"): {"part_ids": ["part_any"]},
     ("post", "/v1/files/{file_id}/preparations"): {"user_column": "question", "assistant_column": "answer"},
-    ("patch", "/v1/api_keys/{key_id}"): {"requests_per_minute": 1},
-    ("patch", "/v1/tenants/{name}"): {"requests_per_minute": 1},
+    ("post", "/v1/api_keys/{key_id}"): {"requests_per_minute": 1},
+    ("post", "/v1/tenants/{name}"): {"personal_data_policy": "warn"},
     ("post", "/v1/evals/{eval_id}"): {"name": "renamed"},
     ("post", "/v1/evals/{eval_id}/runs"): {
         "data_source": {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {}}]}}

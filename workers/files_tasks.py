@@ -9,6 +9,7 @@ from service.db import session_scope
 from service.files import orphans, preparation_service
 from service.files import service as files
 from service.files.models import FileStatus
+from service.files.personal import PersonalDataScanner
 from service.jobs import refresh as jobs_refresh
 from service.tasks import TaskName
 from workers.celery_app import celery_app
@@ -18,7 +19,8 @@ from workers.runtime import get_runtime
 @celery_app.task(name=TaskName.FILES_VALIDATE.value, acks_late=True, ignore_result=True)
 def validate_file(file_id: str) -> None:
     runtime = get_runtime()
-    status = files.validate_file(runtime.sessions, runtime.blobs, file_id)
+    scanner = PersonalDataScanner(runtime.settings.personal_data_phone_region)
+    status = files.validate_file(runtime.sessions, runtime.blobs, file_id, scanner=scanner)
     if status is not None and status != FileStatus.UPLOADED:
         # A crash before this only delays the waiting jobs until their next sweep.
         with session_scope(runtime.sessions) as session:

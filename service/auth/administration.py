@@ -9,7 +9,7 @@ keys it could have created, so nobody gains or removes a power they do not have.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from service.auth.service import (
     list_keys,
     parse_scopes,
     tenant_not_found,
+    update_tenant,
 )
 from service.errors import PermissionDenied
 
@@ -39,6 +40,21 @@ def get_administered_tenant(session: Session, caller: Principal, name: str | Non
     if tenant is None or not caller.administers(tenant.id):
         raise tenant_not_found(name)
     return tenant
+
+
+def update_tenant_as(
+    session: Session, caller: Principal, name: str, changes: Mapping[str, object]
+) -> TenantRow:
+    """Change a tenant's settings: its budget only as a platform admin, its default personal-data
+    policy also as its own tenant admin."""
+    tenant = get_administered_tenant(session, caller, name)
+    if "monthly_training_budget_usd" in changes and not caller.has(Scope.PLATFORM):
+        raise PermissionDenied(
+            "Only a platform admin (a key with 'platform') sets a tenant's training budget.",
+            param="monthly_training_budget_usd",
+            code="scope_required",
+        )
+    return update_tenant(session, tenant, changes)
 
 
 def get_administered_key(session: Session, caller: Principal, key_id: str) -> ApiKeyRow:

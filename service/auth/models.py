@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.clock import utcnow
@@ -17,6 +17,10 @@ class TenantRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The tenant's default personal-data policy for uploads (null: FTM_PERSONAL_DATA_POLICY).
+    personal_data_policy: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # US dollars of estimated training cost its jobs may add up to per calendar month (UTC).
+    monthly_training_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ApiKeyRow(Base):

@@ -20,6 +20,7 @@ from service.auth.schemas import (
     Tenant,
     TenantCreate,
     TenantList,
+    TenantUpdate,
 )
 from service.auth.service import Principal
 from service.cache_changes import Change, publish
@@ -54,23 +55,31 @@ def create_tenant(body: TenantCreate, session: DbSession, _: PlatformCaller) -> 
     return Tenant.from_row(tenant, limits)
 
 
-@router.patch("/tenants/{name}", response_model=Tenant, responses=errors(403, 404))
-def update_tenant_limits(
-    name: str, body: LimitsUpdate, request: Request, session: DbSession, caller: KeyAdminCaller
+@router.post("/tenants/{name}", response_model=Tenant, responses=errors(403, 404))
+def update_tenant(
+    name: str, body: TenantUpdate, request: Request, session: DbSession, caller: KeyAdminCaller
 ) -> Tenant:
-    """Change a tenant's per-minute proxy limits (the fields given; null: back to the default).
-    Every API process applies them within a second. Platform admins only (a tenant admin naming its
-    own tenant gets a 403, any other tenant is a 404)."""
-    tenant = administration.get_administered_tenant(session, caller, name)
-    if not caller.has(Scope.PLATFORM):
-        raise PermissionDenied("Only a key with the 'platform' scope changes a tenant's limits.")
-    limits = set_limits(
-        session, tenant_id=tenant.id, owner_id=tenant.id, limits=body.model_dump(exclude_unset=True)
-    )
-    updated = Tenant.from_row(tenant, limits)
+    """Change a tenant's settings (the fields given; a null clears one, a limit back to its
+    default): its per-minute proxy limits and monthly training budget (platform admins), and its
+    uploads' default personal-data policy (also its own tenant admin; another tenant is a 404).
+    Every API process applies new limits within a second."""
+    given = body.model_fields_set
+    limits_given = {field: getattr(body, field) for field in given if field in LIMIT_FIELDS}
+    others = {field: getattr(body, field) for field in given if field not in LIMIT_FIELDS}
+    tenant = administration.update_tenant_as(session, caller, name, others)
+    if limits_given:
+        if not caller.has(Scope.PLATFORM):
+            raise PermissionDenied(
+                "Only a platform admin (a key with 'platform') changes a tenant's limits.",
+                param=next(iter(limits_given)),
+                code="scope_required",
+            )
+        set_limits(session, tenant_id=tenant.id, owner_id=tenant.id, limits=limits_given)
+    updated = Tenant.from_row(tenant, limits_of(session, [tenant.id]).get(tenant.id))
     session.commit()  # before the caches drop the old limits, so none re-reads them
-    request.app.state.authenticator.forget_tenant(tenant.id)
-    publish(get_runtime(request).redis, Change(tenant_id=tenant.id))
+    if limits_given:
+        request.app.state.authenticator.forget_tenant(tenant.id)
+        publish(get_runtime(request).redis, Change(tenant_id=tenant.id))
     return updated
 
 
@@ -110,7 +119,7 @@ def list_api_keys(session: DbSession, caller: KeyAdminCaller, tenant: str | None
     return ApiKeyList(data=[ApiKey.from_row(row, limits.get(row.id)) for row in rows])
 
 
-@router.patch("/api_keys/{key_id}", response_model=ApiKey, responses=errors(404))
+@router.post("/api_keys/{key_id}", response_model=ApiKey, responses=errors(404))
 def update_api_key_limits(
     key_id: str, body: LimitsUpdate, request: Request, session: DbSession, caller: KeyAdminCaller
 ) -> ApiKey:

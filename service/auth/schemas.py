@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +44,29 @@ class TenantCreate(BaseModel):
     tokens_per_minute: int | None = _limit("tokens", "TENANT")
 
 
+PersonalDataPolicy = Literal["warn", "redact", "reject"]
+
+
+class TenantUpdate(BaseModel):
+    """The settings of a tenant that may change; a field left out is kept, a null clears it (a
+    limit: back to the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int | None = _limit("requests", "TENANT")
+    tokens_per_minute: int | None = _limit("tokens", "TENANT")
+    monthly_training_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="US dollars of estimated training cost the tenant's jobs may add up to per calendar "
+        "month (UTC); null: no budget.",
+    )
+    personal_data_policy: PersonalDataPolicy | None = Field(
+        default=None,
+        description="The default for the tenant's uploads (warn, redact, reject); null: the service's "
+        "(FTM_PERSONAL_DATA_POLICY).",
+    )
+
+
 class Tenant(BaseModel):
     id: str
     object: Literal["tenant"] = "tenant"
@@ -51,6 +74,8 @@ class Tenant(BaseModel):
     created_at: int
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    monthly_training_budget_usd: float | None = None
+    personal_data_policy: PersonalDataPolicy | None = None
 
     @classmethod
     def from_row(cls, row: TenantRow, limits: LimitRow | None = None) -> Tenant:
@@ -60,6 +85,8 @@ class Tenant(BaseModel):
             created_at=to_unix(row.created_at) or 0,
             requests_per_minute=limits.requests_per_minute if limits else None,
             tokens_per_minute=limits.tokens_per_minute if limits else None,
+            monthly_training_budget_usd=row.monthly_training_budget_usd,
+            personal_data_policy=cast(PersonalDataPolicy | None, row.personal_data_policy),
         )
 
 

@@ -9,7 +9,7 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -76,6 +76,19 @@ def get_tenant(session: Session, name: str) -> TenantRow:
     tenant = session.scalar(select(TenantRow).where(TenantRow.name == name))
     if tenant is None:
         raise tenant_not_found(name)
+    return tenant
+
+
+TENANT_SETTINGS = frozenset({"monthly_training_budget_usd", "personal_data_policy"})
+
+
+def update_tenant(session: Session, tenant: TenantRow, changes: Mapping[str, object]) -> TenantRow:
+    """Set the tenant's settings named in `changes` (its budget, its personal-data policy)."""
+    for field, value in changes.items():
+        if field not in TENANT_SETTINGS:
+            raise InvalidRequest(f"'{field}' cannot be changed.", param=field)
+        setattr(tenant, field, value)
+    session.flush()
     return tenant
 
 

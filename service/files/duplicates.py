@@ -2,97 +2,114 @@
 
 An example's exact fingerprint is a 64-bit hash of its canonical JSON (sorted keys), so the same
 example written with other spacing or key order is still the same. Its near fingerprint hashes
-only its text (every message's role and content, tool calls included, or the prompt and the
-completion), case-folded, NFKC-normalised, with ASCII punctuation and runs of spaces collapsed: the
-same conversation up to case, spacing and punctuation. Fingerprints are kept as ints with the
-line they were first seen on (about 100 bytes per example).
+only its text (the roles and names, then every content, tool call, prompt and completion, as
+`service.files.tokens.ExampleText` reads them; ids, types, weights and tool definitions left out),
+case-folded, NFKC-normalised, with ASCII punctuation and spaces left out: the same conversation
+up to case, spacing and punctuation. Fingerprints are kept as ints with the line they
+were first seen on (about 100 bytes per example).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import string
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.files.checks import Problem, shape_of
+from service.files.tokens import ExampleText, example_text
 
-# ASCII punctuation becomes a space. Done on UTF-8 bytes, where it is one table lookup per byte
-# (an ASCII byte never occurs inside a multi-byte character); str.translate was 10x slower.
-_PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
+# ASCII capitals become small letters; ASCII punctuation and spaces are left out. Done on UTF-8
+# bytes, where it is one table lookup per byte (an ASCII byte never occurs inside a multi-byte
+# character): str.translate was 10x slower, and collapsing runs of spaces with split() and join()
+# took as long as the rest of the fingerprint.
+_ASCII_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
+_ASCII_DROPPED = (string.punctuation + string.whitespace).encode()
 FIRST_LINES = 10
+_BITMAP_BITS = 1 << 26
+_BITMAP_BYTES = _BITMAP_BITS // 8
+_BITMAP_MASK = _BITMAP_BITS - 1
 
 
-def _hash_bytes(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
-
-
-def _hash(text: str) -> int:
-    return _hash_bytes(text.encode("utf-8", "surrogatepass"))
-
-
-_TEXT_KEYS = frozenset(
-    {"messages", "input", "preferred_output", "non_preferred_output", "role", "content", "text", "name"}
-    | {"prompt", "completion", "tool_calls", "function_call", "function", "arguments"}
-)
-
-
-def _texts(value: Any) -> Iterator[str]:
-    """Every string of an example's conversation, in order (ids, types, weights and tool
-    definitions left out)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key in _TEXT_KEYS:
-                yield from _texts(item)
-
-
+# Fingerprints are compared within one process only (one validation, one overlap), so Python's
+# own 64-bit hash serves, at a tenth of a cryptographic hash's cost.
 def exact_fingerprint(record: dict[str, Any]) -> int:
-    return _hash(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    return hash(json.dumps(record, sort_keys=True, separators=(",", ":")))
 
 
 def fingerprint_of_line(line: bytes) -> int:
     """The exact fingerprint of an example already written as canonical JSON (one key order)."""
-    return _hash_bytes(line)
+    return hash(line)
 
 
-def near_fingerprint(record: dict[str, Any]) -> int:
-    text = " ".join(_texts(record))
-    folded = unicodedata.normalize("NFKC", text).casefold().encode("utf-8", "surrogatepass")
-    return _hash_bytes(b" ".join(folded.translate(_PUNCTUATION).split()))
+def near_fingerprint(text: ExampleText) -> int:
+    joined = " ".join(text.labels) + " " + " ".join(text.own)
+    if joined.isascii():  # NFKC leaves ASCII as it is, and its case-folding is lower()
+        folded = joined.encode("ascii")
+    else:
+        folded = unicodedata.normalize("NFKC", joined).casefold().encode("utf-8", "surrogatepass")
+    return hash(folded.translate(_ASCII_LOWER, _ASCII_DROPPED))
 
 
 class DuplicateFinder:
-    """Warns about each example that repeats an earlier one, naming the earlier line."""
+    """Finds the examples that repeat an earlier one, naming the earlier line.
+
+    Memory stays at about 20 bytes per example, so a file of millions fits: each example's near
+    and exact fingerprints and line go into compact arrays, and a bitmap (2 bits per fingerprint,
+    8 MB) remembers which near fingerprints were possibly seen before. At the end, only those
+    suspects (the repeats, and the bitmap's rare false alarms) are looked at again, in one pass
+    over the arrays; an example is compared with the first example of its text."""
 
     def __init__(self) -> None:
-        self._exact: dict[int, int] = {}
-        self._near: dict[int, int] = {}
+        self._near = array("q")
+        self._exact = array("q")
+        self._lines = array("I")
+        self._seen = bytearray()
+        self._suspects: set[int] = set()
 
-    def add(self, line: int, record: dict[str, Any]) -> Problem | None:
+    def add(self, line: int, record: dict[str, Any], text: ExampleText) -> None:
         try:
             exact = exact_fingerprint(record)
-            near = near_fingerprint(record)
         except RecursionError:  # a tool schema nested as deep as the JSON reader allows
-            return None
-        first = self._exact.setdefault(exact, line)
-        first_near = self._near.setdefault(near, line)
-        if first != line:
-            return Problem("duplicate_example", f"the same example as line {first}.", warning=True)
-        if first_near != line:
-            return Problem(
-                "near_duplicate_example",
-                f"the same text as line {first_near}, up to case, spacing and punctuation.",
-                warning=True,
-            )
-        return None
+            return
+        near = near_fingerprint(text)
+        if not self._seen:
+            self._seen = bytearray(_BITMAP_BYTES)
+        first, second = near & _BITMAP_MASK, (near >> 32) & _BITMAP_MASK
+        seen = self._seen
+        if seen[first >> 3] & (1 << (first & 7)) and seen[second >> 3] & (1 << (second & 7)):
+            self._suspects.add(near)
+        seen[first >> 3] |= 1 << (first & 7)
+        seen[second >> 3] |= 1 << (second & 7)
+        self._near.append(near)
+        self._exact.append(exact)
+        self._lines.append(line)
+
+    def problems(self) -> list[tuple[int, Problem]]:
+        """Each repeating example's line and warning, in line order."""
+        found: list[tuple[int, Problem]] = []
+        if not self._suspects:
+            return found
+        firsts: dict[int, tuple[int, int]] = {}
+        suspects = self._suspects
+        for index, near in enumerate(self._near):
+            if near not in suspects:
+                continue
+            line, exact = self._lines[index], self._exact[index]
+            first = firsts.setdefault(near, (line, exact))
+            if first[0] == line:
+                continue
+            if first[1] == exact:
+                found.append(
+                    (line, Problem("duplicate_example", f"the same example as line {first[0]}.", True))
+                )
+            else:
+                message = f"the same text as line {first[0]}, up to case, spacing and punctuation."
+                found.append((line, Problem("near_duplicate_example", message, True)))
+        return found
 
 
 @dataclass
@@ -108,10 +125,11 @@ def _fingerprints(lines: Iterable[bytes]) -> Iterator[tuple[int, int]]:
     for number, raw in enumerate(lines, start=1):
         try:
             record = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
-            if isinstance(record, dict) and shape_of(record) is not None:
-                yield number, near_fingerprint(record)
-        except (ValueError, RecursionError):
-            continue
+            shape = shape_of(record) if isinstance(record, dict) else None
+            if shape is not None:
+                yield number, near_fingerprint(example_text(shape, record))
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
+            continue  # not a valid example: its own file's validation report says why
 
 
 def overlap(training: Iterable[bytes], validation: Iterable[bytes]) -> Overlap:

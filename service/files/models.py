@@ -41,6 +41,11 @@ class FileRow(Base):
     # A prepared file: the source file it was made from, and the preparation that made it.
     source_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     preparation_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # warn | redact | reject, chosen at upload (null for files the service made).
+    personal_data_policy: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Under `redact`: the redacted copy of this file; on the copy, the file it was made from.
+    redacted_file_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    redacted_from: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class ProviderFileRow(Base):

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Format = Literal["chat", "completion", "preference"]
+PersonalDataPolicy = Literal["warn", "redact", "reject"]
 
 
 class Issue(BaseModel):
@@ -59,6 +60,30 @@ class TokenStats(BaseModel):
     limits: list[ContextLimit]
 
 
+class PersonalDataKind(BaseModel):
+    """How often one kind of personal data or secret was found, masked, never in full."""
+
+    count: int
+    lines: list[int] = Field(description="the first lines where it was found (at most 10)")
+    masked: list[str] = Field(description="the first findings, masked (at most 3)")
+
+
+class PersonalDataReport(BaseModel):
+    """Personal data and secrets found in the examples, and what the file's policy did about them:
+    `warn` reports them (never blocking), `reject` makes each an error on its line, `redact`
+    writes a redacted copy (`redacted_file`), the file jobs should train on."""
+
+    policy: PersonalDataPolicy
+    findings: int = 0
+    kinds: dict[str, PersonalDataKind] = Field(
+        default_factory=dict,
+        description="keyed by kind: email, phone_number, payment_card, iban, api_key, private_key",
+    )
+    redacted_file: str | None = Field(
+        default=None, description="under `redact`, the id of the redacted copy (the original is untouched)"
+    )
+
+
 class ValidationReport(BaseModel):
     """What validating a file found. Errors block jobs on the file; warnings never do."""
 
@@ -74,6 +99,9 @@ class ValidationReport(BaseModel):
     messages_per_example: Distribution | None = None
     examples_with_images: int = 0
     tokens: dict[str, TokenStats] = Field(default_factory=dict, description="keyed by encoding")
+    personal_data: PersonalDataReport | None = Field(
+        default=None, description="null when the file was not scanned (files the service made)"
+    )
 
     @property
     def ok(self) -> bool:

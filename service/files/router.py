@@ -52,6 +52,15 @@ def create_file(
         ),
     ],
     idempotency: IdempotentCreate,
+    personal_data: Annotated[
+        str | None,
+        Form(
+            description="What validation does about personal data and secrets (native; the SDK sends "
+            "it with `extra_body`): `warn` reports them, `redact` makes a redacted copy for jobs to "
+            "train on, `reject` fails the file. Default: the tenant's, else FTM_PERSONAL_DATA_POLICY.",
+            json_schema_extra={"enum": ["warn", "redact", "reject"]},
+        ),
+    ] = None,
 ) -> File:
     """Upload a file. A `fine-tune` file is `uploaded` at once and validated by a worker within
     seconds; `user_data` (source data) is `processed` at once and checked when it is prepared.
@@ -62,6 +71,9 @@ def create_file(
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit + 64 * 1024:
         raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.", param="file")
+    policy = service.personal_data_policy(
+        session, caller.tenant_id, personal_data, runtime.settings.personal_data_policy
+    )
     upload = service.store_upload(
         runtime.blobs, filename=file.filename, purpose=purpose, chunks=_chunks(file), max_bytes=limit
     )
@@ -75,8 +87,11 @@ def create_file(
                 "purpose": purpose,
                 "bytes": upload.stored.size,
                 "sha256": upload.stored.sha256,
+                "personal_data": policy,
             },
-            make=lambda: File.from_row(service.record_upload(session, upload, tenant_id=caller.tenant_id)),
+            make=lambda: File.from_row(
+                service.record_upload(session, upload, tenant_id=caller.tenant_id, policy=policy)
+            ),
             reload=reload_owned(session, FileRow, caller.tenant_id, File.from_row),
         )
     except Exception:
@@ -139,6 +154,9 @@ def file_validation(file_id: str, caller: FilesCaller, session: DbSession) -> Fi
     return FileValidation(
         file_id=row.id,
         status=row.status,
+        personal_data_policy=row.personal_data_policy,
+        redacted_file=row.redacted_file_id,
+        redacted_from=row.redacted_from,
         report=report,
         source_file_id=row.source_file_id,
         preparation_id=row.preparation_id,

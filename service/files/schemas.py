@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from service.clock import to_unix
 from service.files.models import FileRow, PreparationRow
 from service.files.preparation import PreparationCreate, PreparationSummary
-from service.files.report import ValidationReport
+from service.files.report import PersonalDataPolicy, ValidationReport
 
 FileStatus = Literal["uploaded", "processed", "error"]
 PreparationStatus = Literal["queued", "succeeded", "failed"]
@@ -56,6 +56,15 @@ class FileValidation(BaseModel):
     object: Literal["file.validation"] = "file.validation"
     file_id: str
     status: FileStatus
+    personal_data_policy: PersonalDataPolicy | None = Field(
+        default=None, description="warn, redact or reject, chosen at upload (null for files the service made)"
+    )
+    redacted_file: str | None = Field(
+        default=None, description="the redacted copy of this file, if one was made"
+    )
+    redacted_from: str | None = Field(
+        default=None, description="on a redacted copy: the file it was made from"
+    )
     report: ValidationReport | None
     source_file_id: str | None = Field(None, description="a prepared file: the source file it was made from")
     preparation_id: str | None = Field(None, description="a prepared file: the preparation that made it")

@@ -12,9 +12,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast, get_args
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.auth.models import TenantRow
 from service.blobs.store import BlobNotFound, BlobStore, StoredBlob
 from service.blobs.transactions import delete_after_commit
 from service.clock import utcnow
@@ -22,6 +24,9 @@ from service.db import session_scope
 from service.errors import InvalidRequest, NotFound
 from service.files.models import FileRow, FileStatus
 from service.files.names import clean_filename
+from service.files.personal import PersonalDataScanner
+from service.files.redaction import redacted_filename, redacted_lines
+from service.files.report import PersonalDataPolicy
 from service.files.sources import SOURCE_EXTENSIONS, source_format_of
 from service.files.validation import validate_jsonl
 from service.ids import new_id
@@ -36,6 +41,7 @@ FINE_TUNE_PURPOSE = "fine-tune"
 SOURCE_PURPOSE = "user_data"
 UPLOAD_PURPOSES = {FINE_TUNE_PURPOSE, SOURCE_PURPOSE}
 RESULTS_PURPOSE = "fine-tune-results"
+PERSONAL_DATA_POLICIES: tuple[str, ...] = get_args(PersonalDataPolicy)
 
 
 def file_not_found(file_id: str) -> NotFound:
@@ -57,6 +63,7 @@ def create_file(
     max_bytes: int,
     source_file_id: str | None = None,
     preparation_id: str | None = None,
+    policy: PersonalDataPolicy = "warn",
 ) -> FileRow:
     """Store the body, record the file as `uploaded` and queue its validation (one transaction).
     Source data (`user_data`) is not validated as JSONL: it is `processed` at once, and checked
@@ -65,7 +72,12 @@ def create_file(
     The client's file name is kept for display only, cleaned by `clean_filename`."""
     upload = store_upload(blobs, filename=filename, purpose=purpose, chunks=chunks, max_bytes=max_bytes)
     return record_upload(
-        session, upload, tenant_id=tenant_id, source_file_id=source_file_id, preparation_id=preparation_id
+        session,
+        upload,
+        tenant_id=tenant_id,
+        source_file_id=source_file_id,
+        preparation_id=preparation_id,
+        policy=policy,
     )
 
 
@@ -112,9 +124,10 @@ def record_upload(
     tenant_id: str,
     source_file_id: str | None = None,
     preparation_id: str | None = None,
+    policy: PersonalDataPolicy = "warn",
 ) -> FileRow:
     """Record a stored upload: source data `processed` at once, a fine-tuning file `uploaded` with
-    its validation queued (one transaction)."""
+    its validation queued under personal-data `policy` (one transaction)."""
     if upload.purpose == SOURCE_PURPOSE:
         return _record(
             session,
@@ -134,6 +147,7 @@ def record_upload(
     )
     row.source_file_id = source_file_id
     row.preparation_id = preparation_id
+    row.personal_data_policy = policy
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=upload.file_id)
     return row
 
@@ -145,6 +159,7 @@ def record_assembled_file(
     tenant_id: str,
     filename: str,
     purpose: str,
+    policy: PersonalDataPolicy,
     expires_at: datetime | None = None,
 ) -> FileRow:
     """A file whose body was assembled elsewhere (an upload's parts, `service.uploads`): recorded as
@@ -153,8 +168,26 @@ def record_assembled_file(
         session, stored, tenant_id=tenant_id, filename=filename, purpose=purpose, status=FileStatus.UPLOADED
     )
     row.expires_at = expires_at
+    row.personal_data_policy = policy
     outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=row.id)
     return row
+
+
+def personal_data_policy(
+    session: Session, tenant_id: str, requested: str | None, default: PersonalDataPolicy
+) -> PersonalDataPolicy:
+    """The policy an upload gets: the one it asks for, its tenant's default, or the service's."""
+    if requested is not None:
+        if requested not in PERSONAL_DATA_POLICIES:
+            raise InvalidRequest(
+                f"Invalid personal_data '{requested}'; expected one of {', '.join(PERSONAL_DATA_POLICIES)}.",
+                param="personal_data",
+            )
+        return cast(PersonalDataPolicy, requested)
+    tenant = session.get(TenantRow, tenant_id)
+    if tenant is not None and tenant.personal_data_policy in PERSONAL_DATA_POLICIES:
+        return cast(PersonalDataPolicy, tenant.personal_data_policy)
+    return default
 
 
 def store_result_file(
@@ -215,19 +248,32 @@ def delete_file(session: Session, blobs: BlobStore, *, tenant_id: str, file_id: 
     delete_after_commit(session, blobs, row.blob_key)
 
 
-def validate_file(sessions: sessionmaker[Session], blobs: BlobStore, file_id: str) -> FileStatus | None:
+def validate_file(
+    sessions: sessionmaker[Session],
+    blobs: BlobStore,
+    file_id: str,
+    *,
+    scanner: PersonalDataScanner | None = None,
+) -> FileStatus | None:
     """Validate an uploaded file and set its status; returns the file's status (None if it is gone).
 
     The body is streamed with no transaction open, since a large file takes minutes; the outcome
     is written in a second, short one. Idempotent: a decided file is left as it is, and of two
-    validations racing, the first to write wins."""
+    validations racing, the first to write wins. Under `redact`, a valid file with findings gets
+    a redacted copy (a second pass writes its body before the outcome's transaction; that copy is
+    then validated like any upload)."""
+    scanner = scanner or PersonalDataScanner()
     with session_scope(sessions) as session:
         row = session.get(FileRow, file_id)
         if row is None or row.status != FileStatus.UPLOADED:
             return FileStatus(row.status) if row is not None else None
         key = row.blob_key
+        policy = cast(PersonalDataPolicy | None, row.personal_data_policy)
+    copy: StoredBlob | None = None
     try:
-        report = validate_jsonl(_lines(blobs, key))
+        report = validate_jsonl(_lines(blobs, key), personal_data=policy, scanner=scanner)
+        if policy == "redact" and report.ok and report.personal_data and report.personal_data.findings:
+            copy = blobs.put(new_id("file-"), redacted_lines(_lines(blobs, key), scanner))
     except BlobNotFound:
         with session_scope(sessions) as session:
             if session.get(FileRow, file_id) is None:
@@ -236,12 +282,32 @@ def validate_file(sessions: sessionmaker[Session], blobs: BlobStore, file_id: st
     with session_scope(sessions) as session:
         row = session.get(FileRow, file_id)
         if row is None or row.status != FileStatus.UPLOADED:
+            if copy is not None:
+                blobs.delete(copy.key)  # no row references it
             return FileStatus(row.status) if row is not None else None
+        if copy is not None and report.personal_data is not None:
+            report.personal_data.redacted_file = _record_redacted_copy(session, row, copy).id
         row.report = report.model_dump(mode="json")
         row.status = FileStatus.PROCESSED if report.ok else FileStatus.ERROR
         row.status_details = None if report.ok else report.summary()
         log.info("file %s validated: %s", file_id, row.status)
         return FileStatus(row.status)
+
+
+def _record_redacted_copy(session: Session, original: FileRow, stored: StoredBlob) -> FileRow:
+    copy = _record(
+        session,
+        stored,
+        tenant_id=original.tenant_id,
+        filename=redacted_filename(original.filename),
+        purpose=original.purpose,
+        status=FileStatus.UPLOADED,
+    )
+    copy.personal_data_policy = "warn"  # what is left after redaction is reported, not blocked
+    copy.redacted_from = original.id
+    original.redacted_file_id = copy.id
+    outbox.enqueue(session, TaskName.FILES_VALIDATE, file_id=copy.id)
+    return copy
 
 
 def _lines(blobs: BlobStore, key: str) -> Iterable[bytes]:

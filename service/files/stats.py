@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
+from itertools import accumulate
 
 from service.files.report import ContextLimit, Distribution, TokenStats
-from service.files.tokens import ExampleCounter, get_encoding
+from service.files.tokens import ExampleCounter, ExampleText, get_encoding
 from service.models.catalog import BASE_MODELS
 
 FIRST_LINES = 10
@@ -21,16 +24,31 @@ def quantile(ordered: Sequence[int], q: float) -> float:
 
 
 def distribution(values: Sequence[int]) -> Distribution | None:
+    """Min, max, mean, median, p5 and p95 of `values`, exactly as over the sorted values, but from
+    the counts of the distinct values: a file of millions of examples has a few thousand distinct
+    token counts, so no sorted copy of them all is made."""
     if not values:
         return None
-    ordered = sorted(values)
+    counts = sorted(Counter(values).items())
+    cumulative = list(accumulate(count for _, count in counts))
+    distinct = [value for value, _ in counts]
+
+    def at(index: int) -> int:
+        return distinct[bisect_right(cumulative, index)]
+
+    def quantile_of(q: float) -> float:
+        position = (len(values) - 1) * q
+        low = int(position)
+        high = min(low + 1, len(values) - 1)
+        return at(low) + (at(high) - at(low)) * (position - low)
+
     return Distribution(
-        min=ordered[0],
-        max=ordered[-1],
-        mean=round(sum(ordered) / len(ordered), 3),
-        median=quantile(ordered, 0.5),
-        p5=quantile(ordered, 0.05),
-        p95=quantile(ordered, 0.95),
+        min=distinct[0],
+        max=distinct[-1],
+        mean=round(sum(value * count for value, count in counts) / len(values), 3),
+        median=quantile_of(0.5),
+        p5=quantile_of(0.05),
+        p95=quantile_of(0.95),
     )
 
 
@@ -73,8 +91,8 @@ class EncodingTally:
             by_limit.setdefault(BASE_MODELS[model].training_context, []).append(model)
         self.limits = [_Limit(limit, names) for limit, names in sorted(by_limit.items())]
 
-    def add(self, line: int, shape: str, record: dict[str, object]) -> int:
-        counted = self.counter.count(shape, record)
+    def add(self, line: int, text: ExampleText) -> int:
+        counted = self.counter.tally(text)
         self.totals.append(counted.total)
         self.trained.append(counted.trained)
         for limit in self.limits:

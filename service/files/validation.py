@@ -1,7 +1,8 @@
 """Validation of a JSONL training file, streamed line by line (never the whole file in memory).
 
 The file-level checks live here: UTF-8, a byte-order mark, blank lines, JSON objects, one format
-per file, enough examples, the image-example limit, duplicates (`service.files.duplicates`). Each example's fields are checked by
+per file, enough examples, the image-example limit, duplicates (`service.files.duplicates`),
+personal data and secrets under the file's policy (`service.files.personal`). Each example's fields are checked by
 `service.files.checks`; the valid examples' tokens are counted per encoding by
 `service.files.stats`. Errors and warnings are counted by category with their first lines;
 warnings never block a job, errors always do.
@@ -16,12 +17,22 @@ from collections.abc import Iterable
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
 from service.files.duplicates import DuplicateFinder
 from service.files.images import ImagePolicy
-from service.files.report import CategoryCount, Issue, ValidationReport
+from service.files.personal import DESCRIPTIONS, Finding, PersonalDataScanner
+from service.files.report import (
+    CategoryCount,
+    Issue,
+    PersonalDataKind,
+    PersonalDataPolicy,
+    PersonalDataReport,
+    ValidationReport,
+)
 from service.files.stats import FIRST_LINES, EncodingTally, distribution, models_for
+from service.files.tokens import ExampleText, example_text
 
 MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
 MAX_REPORTED_ISSUES = 20
+FIRST_MASKED = 3
 BOM = b"\xef\xbb\xbf"
 
 
@@ -31,18 +42,63 @@ class _Issues:
         self.first: list[Issue] = []
         self.categories: dict[str, CategoryCount] = {}
 
-    def add(self, line: int | None, category: str, message: str) -> None:
+    def add(self, line: int | None, category: str, message: str, *, in_line_order: bool = False) -> None:
+        """Count an issue; `in_line_order` places it among the first ones by its line (for issues
+        found only once the whole file is read, such as duplicates)."""
         self.count += 1
-        if len(self.first) < MAX_REPORTED_ISSUES:
-            self.first.append(Issue(line=line, category=category, message=message))
+        issue = Issue(line=line, category=category, message=message)
+        if in_line_order and line is not None:
+            at = next(
+                (i for i, other in enumerate(self.first) if other.line is None or other.line > line), None
+            )
+            if at is not None:
+                self.first.insert(at, issue)
+                del self.first[MAX_REPORTED_ISSUES:]
+            elif len(self.first) < MAX_REPORTED_ISSUES:
+                self.first.append(issue)
+        elif len(self.first) < MAX_REPORTED_ISSUES:
+            self.first.append(issue)
         counted = self.categories.setdefault(category, CategoryCount(count=0, lines=[]))
         counted.count += 1
         if line is not None and len(counted.lines) < FIRST_LINES:
             counted.lines.append(line)
 
 
+class _PersonalData:
+    """The personal-data findings of a file under one policy."""
+
+    def __init__(self, policy: PersonalDataPolicy, scanner: PersonalDataScanner) -> None:
+        self.scanner = scanner
+        self.report = PersonalDataReport(policy=policy)
+
+    def scan(self, number: int, raw: bytes, text: ExampleText, issues: _Issues) -> None:
+        if not self.scanner.candidates(raw):
+            return
+        for finding in self.scanner.scan("\n".join(text.own)):
+            self.report.findings += 1
+            kind = self.report.kinds.setdefault(finding.kind, PersonalDataKind(count=0, lines=[], masked=[]))
+            kind.count += 1
+            if len(kind.lines) < FIRST_LINES and number not in kind.lines:
+                kind.lines.append(number)
+            if len(kind.masked) < FIRST_MASKED:
+                kind.masked.append(finding.masked)
+            issues.add(number, f"personal_data_{finding.kind}", _finding_message(self.report.policy, finding))
+
+
+def _finding_message(policy: PersonalDataPolicy, finding: Finding) -> str:
+    found = f"{DESCRIPTIONS[finding.kind]} ({finding.masked})"
+    if policy == "reject":
+        return f"{found}; the file was uploaded with personal_data=reject."
+    if policy == "redact":
+        return f"{found}, redacted in the file's redacted copy."
+    return f"{found}."
+
+
 class _Validation:
-    def __init__(self, images: ImagePolicy, count_tokens: bool) -> None:
+    def __init__(
+        self, images: ImagePolicy, count_tokens: bool, personal: _PersonalData | None = None
+    ) -> None:
+        self.personal = personal
         self.errors = _Issues()
         self.warnings = _Issues()
         self.checker = ExampleChecker(images)
@@ -87,9 +143,9 @@ class _Validation:
         if not isinstance(record, dict):
             self.errors.add(number, "data_type", "each line must be a JSON object.")
             return
-        self.example(number, record)
+        self.example(number, record, raw)
 
-    def example(self, number: int, record: dict[str, object]) -> None:
+    def example(self, number: int, record: dict[str, object], raw: bytes) -> None:
         shape = shape_of(record)
         if shape is None:
             self.errors.add(
@@ -128,11 +184,13 @@ class _Validation:
                     "too_many_image_examples",
                     f"more than {self.images.max_examples_with_images} examples with images in one file.",
                 )
-        duplicate = self.duplicates.add(number, record)
-        if duplicate is not None:
-            self._add(number, [duplicate])
+        text = example_text(shape, record)
+        self.duplicates.add(number, record, text)
         for tally in self.tallies:
-            tally.add(number, shape, record)
+            tally.add(number, text)
+        if self.personal is not None:
+            policy = self.personal.report.policy
+            self.personal.scan(number, raw, text, self.errors if policy == "reject" else self.warnings)
 
     def _add(self, number: int, problems: list[Problem]) -> None:
         for problem in problems:
@@ -140,6 +198,8 @@ class _Validation:
             target.add(number, problem.category, problem.message)
 
     def report(self) -> ValidationReport:
+        for number, problem in self.duplicates.problems():
+            self.warnings.add(number, problem.category, problem.message, in_line_order=True)
         if self.non_blank == 0:
             self.errors.add(None, "empty_file", "the file holds no examples.")
         elif self.examples < MIN_EXAMPLES:
@@ -178,14 +238,24 @@ class _Validation:
             messages_per_example=distribution(self.messages) if self.format != "completion" else None,
             examples_with_images=self.with_images,
             tokens=tokens,
+            personal_data=self.personal.report if self.personal is not None else None,
         )
 
 
 def validate_jsonl(
-    lines: Iterable[bytes], *, images: ImagePolicy | None = None, count_tokens: bool = True
+    lines: Iterable[bytes],
+    *,
+    images: ImagePolicy | None = None,
+    count_tokens: bool = True,
+    personal_data: PersonalDataPolicy | None = None,
+    scanner: PersonalDataScanner | None = None,
 ) -> ValidationReport:
-    """Check every line of a JSONL training file; line numbers start at 1."""
-    validation = _Validation(images or ImagePolicy(), count_tokens)
+    """Check every line of a JSONL training file; line numbers start at 1. With a
+    `personal_data` policy the valid examples are scanned for personal data and secrets."""
+    personal = None
+    if personal_data is not None:
+        personal = _PersonalData(personal_data, scanner or PersonalDataScanner())
+    validation = _Validation(images or ImagePolicy(), count_tokens, personal)
     for number, raw in enumerate(lines, start=1):
         validation.line(number, raw)
     return validation.report()

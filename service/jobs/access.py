@@ -4,7 +4,7 @@ how often to refresh, and how submits are claimed, retried and given up on."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -85,6 +85,8 @@ class ProviderAccess:
     submit: SubmitPolicy = field(default_factory=SubmitPolicy)
     # Tells the API processes about a committed change to a route (`service.cache_changes`).
     announce: Callable[[Change], None] = field(default=lambda change: None)
+    # FTM_TRAINING_PRICES: what a job waiting for its file is estimated at for its tenant's budget
+    training_prices: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ProviderAccess:
@@ -95,4 +97,5 @@ class ProviderAccess:
             polls=PollPolicy.from_settings(settings),
             submit=SubmitPolicy.from_settings(settings),
             announce=lambda change: publish(runtime.redis, change),
+            training_prices=settings.training_prices,
         )

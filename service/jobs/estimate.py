@@ -1,11 +1,8 @@
 """The pre-flight estimate of a job: what it would train on, for how many epochs, at what cost,
 and whether it may proceed, computed from the files' validation reports (nothing is created).
 
-Billed tokens per epoch are the training file's tokens in the model's encoding, each example
-counted up to the model's training context (longer ones are truncated). When `n_epochs` is
-`auto`, the epochs are OpenAI's default heuristic (its cookbook): 3, raised for small files so
-they see about 100 examples, lowered for large ones to about 25,000, within 1 to 25. The cost is
-`price per 1M tokens / 1M x billed tokens per epoch x epochs`; validation tokens are free.
+Costs are `service.jobs.costs`'s; the tenant's monthly budget (`service.jobs.budgets`) is
+reported with what is left of it.
 With a validation file, both files are streamed once more to find validation examples that are
 also in the training file (a warning).
 """
@@ -13,41 +10,24 @@ also in the training file (a warning).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from service.auth.service import Principal
 from service.blobs.store import BlobStore
+from service.clock import utcnow
 from service.errors import InvalidRequest
 from service.files.duplicates import overlap
 from service.files.models import FileRow, FileStatus
 from service.files.report import ValidationReport
+from service.jobs import budgets
 from service.jobs import service as jobs
+from service.jobs.costs import billed_tokens, default_epochs, training_cost
 from service.jobs.schemas import JobCreate, JobEstimate
 from service.models.catalog import BASE_MODELS, base_model_of
 from service.models.prices import training_price
 from service.models.service import owned_fine_tuned_model
-
-TARGET_EPOCHS = 3
-MIN_TARGET_EXAMPLES = 100
-MAX_TARGET_EXAMPLES = 25_000
-MIN_DEFAULT_EPOCHS = 1
-MAX_DEFAULT_EPOCHS = 25
-
-
-def default_epochs(examples: int) -> int:
-    """The epochs OpenAI picks for `n_epochs: auto` on a file of `examples` examples."""
-    if examples <= 0:
-        return TARGET_EPOCHS
-    if examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // examples)
-    if examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // examples)
-    return TARGET_EPOCHS
-
-
-def training_cost(billed_tokens_per_epoch: int, epochs: int, usd_per_million: float) -> float:
-    return round(usd_per_million / 1_000_000 * billed_tokens_per_epoch * epochs, 6)
 
 
 def _base_model(session: Session, request: JobCreate, caller: Principal) -> str:
@@ -66,17 +46,6 @@ def _base_model(session: Session, request: JobCreate, caller: Principal) -> str:
     )
 
 
-def _billed_tokens(report: ValidationReport, model: str) -> int | None:
-    base = BASE_MODELS[model]
-    stats = report.tokens.get(base.encoding)
-    if stats is None:
-        return None
-    for limit in stats.limits:
-        if model in limit.models:
-            return limit.billed_tokens
-    return None
-
-
 def estimate_job(
     session: Session,
     request: JobCreate,
@@ -84,6 +53,7 @@ def estimate_job(
     caller: Principal,
     prices: Mapping[str, float],
     blobs: BlobStore,
+    now: datetime | None = None,
 ) -> JobEstimate:
     """The estimate of `request` as a job create would take it; a bad parameter is the same 400."""
     model = _base_model(session, request, caller)
@@ -130,7 +100,23 @@ def estimate_job(
             f"No training price is known for {model}; set FTM_TRAINING_PRICES to price it."
         )
     estimate.allowed_to_proceed = not estimate.errors
+    _budget(estimate, session, caller.tenant_id, now or utcnow())
     return estimate
+
+
+def _budget(estimate: JobEstimate, session: Session, tenant_id: str, now: datetime) -> None:
+    budget = budgets.budget_of(session, tenant_id, now)
+    if budget is None:
+        return
+    estimate.monthly_budget_usd = budget.monthly_usd
+    estimate.budget_committed_usd = budget.committed_usd
+    estimate.budget_left_usd = budget.left_usd
+    if estimate.estimated_cost_usd is None:
+        return
+    reason = budget.refusal(estimate.estimated_cost_usd)
+    if reason is not None:
+        estimate.warnings.append(f"{reason} A job create would be refused.")
+        estimate.allowed_to_proceed = False
 
 
 def _overlap(estimate: JobEstimate, blobs: BlobStore, training: FileRow, validation: FileRow) -> None:
@@ -152,7 +138,7 @@ def fill_from_report(
     its report alone: `ftm data prepare` prices a file it has just written with this too."""
     estimate.training_examples = report.examples
     estimate.n_epochs = epochs_setting if isinstance(epochs_setting, int) else default_epochs(report.examples)
-    billed = _billed_tokens(report, model)
+    billed = billed_tokens(report, model)
     if billed is None:
         return
     estimate.billed_tokens_per_epoch = billed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.clock import utcnow
@@ -50,9 +50,12 @@ class JobRow(Base):
     submit_claim: Mapped[str | None] = mapped_column(String(40), nullable=True)
     submit_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    # The create request as the client sent it (what a retry creates again); null before 0011.
+    # The create request as the client sent it (what a retry creates again); null before 0009.
     request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     retry_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The training cost estimated when the job was created (or, if its file was still being
+    # validated, when the budget check ran before submit); counts against the tenant's budget.
+    estimated_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Optimistic locking: two workers applying the same provider change cannot both commit, so a
     # transition (and its webhook) happens once.
     version: Mapped[int] = mapped_column(Integer, default=1)

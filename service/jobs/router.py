@@ -64,15 +64,25 @@ def create_job(
     idempotency: IdempotentCreate,
 ) -> Job:
     """Create a fine-tuning job. It starts in `validating_files`; workers upload the files to the
-    provider and create the provider job, and sweeps follow it to its end. With an
-    `Idempotency-Key`, a retry returns the job the first request created."""
-    providers = get_runtime(request).providers
+    provider and create the provider job, and sweeps follow it to its end. A job whose estimated
+    cost would take the tenant over its monthly training budget is refused (400,
+    `training_budget_exceeded`). With an `Idempotency-Key`, a retry returns the job the first
+    request created."""
+    runtime = get_runtime(request)
     return idempotency.create(
         session,
         tenant_id=caller.tenant_id,
         route="POST /v1/fine_tuning/jobs",
         parameters=body.model_dump(mode="json", exclude_unset=True),
-        make=lambda: Job.from_row(service.create_job(session, body, caller=caller, providers=providers)),
+        make=lambda: Job.from_row(
+            service.create_job(
+                session,
+                body,
+                caller=caller,
+                providers=runtime.providers,
+                prices=runtime.settings.training_prices,
+            )
+        ),
         reload=reload_owned(session, JobRow, caller.tenant_id, Job.from_row),
     )
 
@@ -171,13 +181,21 @@ def retry_job(
     files, method and hyperparameters as asked, suffix, seed, metadata), checked again as a
     create is. The new job says which it retries in its first events. With an
     `Idempotency-Key`, a retry of this call returns the job it created."""
-    providers = get_runtime(request).providers
+    runtime = get_runtime(request)
     return idempotency.create(
         session,
         tenant_id=caller.tenant_id,
         route=f"POST /v1/fine_tuning/jobs/{job.id}/retry",
         parameters={},
-        make=lambda: Job.from_row(service.retry_job(session, job, caller=caller, providers=providers)),
+        make=lambda: Job.from_row(
+            service.retry_job(
+                session,
+                job,
+                caller=caller,
+                providers=runtime.providers,
+                prices=runtime.settings.training_prices,
+            )
+        ),
         reload=reload_owned(session, JobRow, caller.tenant_id, Job.from_row),
     )
 

@@ -257,6 +257,13 @@ class JobEstimate(BaseModel):
     validation_examples_in_training: int | None = Field(
         default=None, description="validation examples whose text is also in the training file"
     )
+    monthly_budget_usd: float | None = Field(
+        default=None, description="the tenant's monthly training budget (null: none)"
+    )
+    budget_committed_usd: float | None = Field(
+        default=None, description="the estimated cost of the tenant's jobs created this calendar month (UTC)"
+    )
+    budget_left_usd: float | None = Field(default=None, description="what is left of the budget this month")
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     allowed_to_proceed: bool = True

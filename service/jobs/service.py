@@ -8,6 +8,7 @@ are `service.jobs.control`.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,14 +20,17 @@ from service.auth.service import Principal
 from service.clock import utcnow
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.files.models import FileRow, FileStatus
+from service.files.report import ValidationReport
 from service.ids import new_id
+from service.jobs import budgets
+from service.jobs.costs import job_cost
 from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 from service.jobs.refresh import SWEEP_LEASE
 from service.jobs.schemas import JobCreate
 from service.jobs.states import Status
-from service.models.catalog import BASE_MODELS
+from service.models.catalog import BASE_MODELS, base_model_of
 from service.models.service import owned_fine_tuned_model
 from service.outbox import service as outbox
 from service.providers.registry import ProviderRegistry
@@ -61,6 +65,11 @@ def file_problem(row: FileRow, *, model: str, method: str) -> str | None:
     the file is validated)."""
     if row.status == FileStatus.ERROR:
         return f"File '{row.id}' is invalid: {row.status_details}"
+    if row.redacted_file_id is not None:
+        return (
+            f"File '{row.id}' holds personal data and was uploaded with personal_data=redact; "
+            f"train on its redacted copy '{row.redacted_file_id}'."
+        )
     if row.status == FileStatus.PROCESSED and row.report is not None:
         misfit = format_misfit(model, method, row.report.get("format"))
         if misfit is not None:
@@ -89,6 +98,15 @@ def hyperparameters_of(request: JobCreate) -> dict[str, Any]:
     return {**DEFAULT_HYPERPARAMETERS, **given}
 
 
+def estimated_cost(row: FileRow, request: JobCreate, prices: Mapping[str, float]) -> float | None:
+    """The training cost of `request` on its validated training file `row` (None: not known yet)."""
+    base = base_model_of(request.model)
+    if row.status != FileStatus.PROCESSED or row.report is None or base not in BASE_MODELS:
+        return None
+    report = ValidationReport.model_validate(row.report)
+    return job_cost(report, base, hyperparameters_of(request)["n_epochs"], prices)
+
+
 def create_job(
     session: Session,
     request: JobCreate,
@@ -96,7 +114,10 @@ def create_job(
     caller: Principal,
     providers: ProviderRegistry,
     retry_of: str | None = None,
+    prices: Mapping[str, float] | None = None,
 ) -> JobRow:
+    """Create a job in `validating_files`; refused (400) before anything is written when its
+    estimated cost does not fit the tenant's monthly budget (`service.jobs.budgets`)."""
     if request.model in BASE_MODELS:
         provider = providers.default
     elif request.model.startswith("ft:"):
@@ -109,7 +130,7 @@ def create_job(
             code="model_not_available",
         )
     providers.config(provider)
-    _check_file(session, request, caller.tenant_id, request.training_file, "training_file")
+    training = _check_file(session, request, caller.tenant_id, request.training_file, "training_file")
     if request.validation_file is not None:
         if request.validation_file == request.training_file:
             raise InvalidRequest(
@@ -117,6 +138,8 @@ def create_job(
             )
         _check_file(session, request, caller.tenant_id, request.validation_file, "validation_file")
     now = utcnow()
+    cost = estimated_cost(training, request, prices or {})
+    budgets.check(session, caller.tenant_id, cost, now)
     job = JobRow(
         id=new_id("ftjob-"),
         tenant_id=caller.tenant_id,
@@ -138,6 +161,7 @@ def create_job(
         provider_state={"integrations": request.integrations} if request.integrations else None,
         request=request.model_dump(mode="json", exclude_unset=True),
         retry_of=retry_of,
+        estimated_cost_usd=cost,
     )
     session.add(job)
     session.flush()
@@ -151,7 +175,14 @@ def create_job(
 RETRYABLE = {Status.FAILED, Status.CANCELLED}
 
 
-def retry_job(session: Session, job: JobRow, *, caller: Principal, providers: ProviderRegistry) -> JobRow:
+def retry_job(
+    session: Session,
+    job: JobRow,
+    *,
+    caller: Principal,
+    providers: ProviderRegistry,
+    prices: Mapping[str, float] | None = None,
+) -> JobRow:
     """A new job from a failed or cancelled one's create request (the same files, model and
     parameters, validated again as a create is); a 409 for a job in any other state."""
     if Status(job.status) not in RETRYABLE:
@@ -161,7 +192,7 @@ def retry_job(session: Session, job: JobRow, *, caller: Principal, providers: Pr
             code="job_not_retryable",
         )
     request = JobCreate.model_validate(job.request if job.request is not None else _request_of(job))
-    return create_job(session, request, caller=caller, providers=providers, retry_of=job.id)
+    return create_job(session, request, caller=caller, providers=providers, prices=prices, retry_of=job.id)
 
 
 def _request_of(job: JobRow) -> dict[str, Any]:

@@ -20,6 +20,7 @@ Provider calls happen outside database transactions; each answer is applied in a
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -30,14 +31,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.clock import to_unix, utcnow
 from service.db import session_scope
 from service.files.models import FileRow, FileStatus
-from service.jobs import claims
+from service.files.report import ValidationReport
+from service.jobs import budgets, claims
 from service.jobs.access import ProviderAccess
+from service.jobs.costs import job_cost
 from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
 from service.jobs.models import JobRow
 from service.jobs.snapshots import RemoteSnapshot, apply_snapshot
 from service.jobs.states import TERMINAL, Status
 from service.jobs.transitions import fail
+from service.models.catalog import BASE_MODELS, base_model_of
 from service.providers.errors import ProviderRejected, ProviderUnavailable
 from service.providers.fine_tuning import FTM_JOB_ID, FineTuningProvider
 from service.providers.types import RemoteJob
@@ -60,7 +64,7 @@ class SubmitOutcome(StrEnum):
     FAILED = "failed"  # the job failed
 
 
-def _files_ready(session: Session, job: JobRow) -> dict[str, FileRow] | None:
+def _files_ready(session: Session, job: JobRow, prices: Mapping[str, float]) -> dict[str, FileRow] | None:
     """The job's files when all are processed; None when it must wait or has failed."""
     files: dict[str, FileRow] = {}
     for param, file_id in (("training_file", job.training_file), ("validation_file", job.validation_file)):
@@ -84,8 +88,33 @@ def _files_ready(session: Session, job: JobRow) -> dict[str, FileRow] | None:
         if misfit is not None:
             fail(session, job, code=f"invalid_{param}", message=f"{file_id}: {misfit}", param=param)
             return None
+        if row.redacted_file_id is not None:
+            message = f"{file_id} holds personal data; train on its redacted copy {row.redacted_file_id}."
+            fail(session, job, code=f"invalid_{param}", message=message, param=param)
+            return None
         files[param] = row
+    if job.estimated_cost_usd is None and not _within_budget(session, job, files["training_file"], prices):
+        return None
     return files
+
+
+def _within_budget(session: Session, job: JobRow, training: FileRow, prices: Mapping[str, float]) -> bool:
+    """A job created before its file was validated is checked against its tenant's budget now,
+    before anything is uploaded; over budget, it fails (`service.jobs.budgets`)."""
+    if training.report is None:
+        return True
+    report = ValidationReport.model_validate(training.report)
+    base = base_model_of(job.model)
+    if base not in BASE_MODELS:
+        return True
+    cost = job_cost(report, base, job.hyperparameters.get("n_epochs", "auto"), prices)
+    budget = budgets.budget_of(session, job.tenant_id, job.created_at, lock=True)
+    reason = budget.refusal(cost) if budget is not None and cost is not None else None
+    if reason is not None:
+        fail(session, job, code=budgets.BUDGET_EXCEEDED, message=reason, param="training_file")
+        return False
+    job.estimated_cost_usd = cost
+    return True
 
 
 def provider_filename(file: FileRow) -> str:
@@ -153,7 +182,7 @@ def _claim(
             return SubmitOutcome.NOT_NEEDED
         if not claimed:
             return SubmitOutcome.CLAIMED
-        files = _files_ready(session, job)
+        files = _files_ready(session, job, access.training_prices)
         if files is None:
             claims.release_job(job, token=token)
             return SubmitOutcome.FAILED if job.status == Status.FAILED else SubmitOutcome.WAITING

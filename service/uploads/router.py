@@ -130,6 +130,7 @@ def complete_upload(
         part_ids=body.part_ids,
         md5=body.md5,
         now=runtime.clock(),
+        personal_data_default=runtime.settings.personal_data_policy,
     )
 
 

@@ -31,6 +31,7 @@ from service.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from service.files import service as files
 from service.files.models import FileRow
 from service.files.names import clean_filename
+from service.files.report import PersonalDataPolicy
 from service.files.schemas import File
 from service.ids import new_id
 from service.tenancy import get_owned
@@ -206,8 +207,10 @@ def complete_upload(
     part_ids: list[str],
     md5: str | None,
     now: datetime,
+    personal_data_default: PersonalDataPolicy = "warn",
 ) -> Upload:
-    """Assemble the parts into a new file (validated like any upload) and complete the upload."""
+    """Assemble the parts into a new file (validated like any upload, under its tenant's
+    personal-data policy, else `personal_data_default`) and complete the upload."""
     with session_scope(sessions) as session:
         upload = _get_pending(session, tenant_id=tenant_id, upload_id=upload_id, action="complete", now=now)
         keys = [part.blob_key for part in _ordered_parts(session, upload, part_ids)]
@@ -238,6 +241,7 @@ def complete_upload(
                 tenant_id=tenant_id,
                 filename=upload.filename,
                 purpose=upload.purpose,
+                policy=files.personal_data_policy(session, tenant_id, None, personal_data_default),
                 expires_at=expires_at,
             )
             file_row.created_at = now

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ftmcli.app import main
-from service.jobs.estimate import default_epochs, training_cost
+from service.jobs.costs import default_epochs, training_cost
 from tests.factories import JONNY_QA
 from tests.files.test_preparation import csv_of
 

@@ -13,7 +13,7 @@ from service.files.models import FileRow
 from service.files.report import ValidationReport
 from service.jobs import refresh, submission
 from service.jobs.access import PollPolicy, ProviderAccess
-from service.jobs.estimate import default_epochs, training_cost
+from service.jobs.costs import default_epochs, training_cost
 from service.models.prices import training_price
 from service.runtime import Runtime
 from tests.conftest import bearer

@@ -163,12 +163,12 @@ def test_limits_set_on_a_key_and_a_tenant_through_the_admin_api_apply_at_once(
     key_id = client.get("/v1/me", headers=bearer(tenant_key)).json()["key_id"]
     assert "x-ratelimit-limit-requests" not in chat(client, tenant_key).headers  # no limit by default
 
-    patched = client.patch(
+    patched = client.post(
         f"/v1/api_keys/{key_id}", json={"requests_per_minute": 1}, headers=bearer(admin_key)
     )
     first, second = chat(client, tenant_key), chat(client, tenant_key)
-    tenant = client.patch("/v1/tenants/acme", json={"tokens_per_minute": 5}, headers=bearer(admin_key))
-    client.patch(f"/v1/api_keys/{key_id}", json={"requests_per_minute": None}, headers=bearer(admin_key))
+    tenant = client.post("/v1/tenants/acme", json={"tokens_per_minute": 5}, headers=bearer(admin_key))
+    client.post(f"/v1/api_keys/{key_id}", json={"requests_per_minute": None}, headers=bearer(admin_key))
     third = chat(client, tenant_key)
 
     assert patched.status_code == 200
@@ -182,7 +182,7 @@ def test_limits_set_on_a_key_and_a_tenant_through_the_admin_api_apply_at_once(
 def test_a_tenant_admin_cannot_change_its_own_tenants_limits(client: TestClient, runtime: Runtime) -> None:
     tenant_admin = make_key(runtime, "acme", frozenset({"admin"}))
 
-    answer = client.patch("/v1/tenants/acme", json={"requests_per_minute": 0}, headers=bearer(tenant_admin))
+    answer = client.post("/v1/tenants/acme", json={"requests_per_minute": 0}, headers=bearer(tenant_admin))
 
     assert answer.status_code == 403
 

@@ -1,7 +1,7 @@
 """evals, their runs and run items
 
 Revision ID: 0010
-Revises: 0011
+Revises: 0009
 Create Date: 2026-12-02 00:54:04.377305
 """
 
@@ -14,7 +14,7 @@ import service.db
 
 
 revision = '0010'
-down_revision = '0011'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 day), quiet polls (a job's refreshes in a row that brought nothing new), and the provider webhooks
 already acted on (by webhook-id); a job's create request and the job it retries
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 01:05:49.727057
 """
@@ -15,7 +15,7 @@ from alembic import op
 import service.db
 
 
-revision = '0011'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
