@@ -1,5 +1,6 @@
-"""`ftm evals`: run an eval over a JSONL file of items with a model (and wait for it), and compare
-two runs as a table (`/v1/evals/{eval_id}/runs/{run_id}/compare/{other_run_id}`)."""
+"""`ftm evals`: create an eval of question/answer items, run it over a JSONL file of items with a
+model (and wait for it), and compare two runs as a table
+(`/v1/evals/{eval_id}/runs/{run_id}/compare/{other_run_id}`)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,84 @@ def comparison_rows(comparison: dict[str, Any]) -> list[list[str]]:
 @click.group()
 def evals() -> None:
     """Evaluate models on your items, and compare two runs."""
+
+
+def default_criteria(rouge_threshold: float, exact: bool) -> list[dict[str, Any]]:
+    """ROUGE-L of the sample against `item.answer`, and with `exact` a string equality check."""
+    criteria: list[dict[str, Any]] = [
+        {
+            "type": "text_similarity",
+            "name": "rouge_l",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.answer}}",
+            "evaluation_metric": "rouge_l",
+            "pass_threshold": rouge_threshold,
+        }
+    ]
+    if exact:
+        criteria.append(
+            {
+                "type": "string_check",
+                "name": "exact",
+                "input": "{{sample.output_text}}",
+                "reference": "{{item.answer}}",
+                "operation": "eq",
+            }
+        )
+    return criteria
+
+
+@evals.command("create")
+@click.option("--name", required=True, help="The eval's name.")
+@click.option(
+    "--criteria",
+    "criteria_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A JSON file with the testing criteria (OpenAI's shapes); default: ROUGE-L against item.answer.",
+)
+@click.option("--rouge-threshold", default=0.6, show_default=True, help="The default criterion's pass mark.")
+@click.option("--exact", is_flag=True, help="Also check the sample equals item.answer exactly.")
+@json_option
+def create(name: str, criteria_path: Path | None, rouge_threshold: float, exact: bool, as_json: bool) -> None:
+    """Create an eval of items with a `question` and an `answer` (more fields are allowed)."""
+    out = Output(as_json=as_json)
+    if criteria_path is not None:
+        try:
+            criteria = json.loads(criteria_path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise CliError(f"{criteria_path}: not JSON ({error})", exit_code=ExitCode.USAGE) from None
+    else:
+        criteria = default_criteria(rouge_threshold, exact)
+    schema = {
+        "type": "object",
+        "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+        "required": ["question", "answer"],
+    }
+    config: Any = {"type": "custom", "item_schema": schema, "include_sample_schema": True}
+    created = (
+        current_state()
+        .connection()
+        .sdk.evals.create(name=name, data_source_config=config, testing_criteria=criteria)
+    )
+    if as_json:
+        out.json(created.model_dump(mode="json"))
+        return
+    out.fields([("eval", created.id), ("name", created.name), ("criteria", str(len(criteria)))])
+
+
+@evals.command("list")
+@json_option
+def list_evals(as_json: bool) -> None:
+    """Your evals."""
+    out = Output(as_json=as_json)
+    listed = current_state().connection().sdk.evals.list(limit=100).data
+    if as_json:
+        out.json({"data": [e.model_dump(mode="json") for e in listed]})
+        return
+    out.table(
+        None, ["id", "name", "criteria"], ([e.id, e.name, str(len(e.testing_criteria))] for e in listed)
+    )
 
 
 @evals.command("run")

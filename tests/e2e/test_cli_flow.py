@@ -19,7 +19,7 @@ import pytest
 from devtools.devstack import free_port
 from ftmcli.errors import ExitCode
 from tests.e2e.conftest import Receiver, Stack
-from tests.factories import JONNY_QA, jonny_dataset
+from tests.factories import JONNY_HELD_OUT, JONNY_QA, jonny_dataset
 
 pytestmark = pytest.mark.e2e
 
@@ -131,6 +131,17 @@ def test_a_csv_is_prepared_uploaded_trained_on_and_asked_from_the_command_line(
     first = json.loads(Path(report["training_file"]).read_text().splitlines()[0])
     question = first["messages"][1]["content"]
     answer = parsed(ftm("ask", job["fine_tuned_model"], question, "--json", env=logged_in))
+    # Then questions held out of the data, worded differently: the fine-tuned model against its base
+    items = tmp_path / "held_out.jsonl"
+    items.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in JONNY_HELD_OUT))
+    eval_id = parsed(ftm("evals", "create", "--name", "jonny", "--json", env=logged_in))["id"]
+    runs = {
+        model: parsed(ftm("evals", "run", eval_id, "--model", model, "--items", str(items), "--interval", "0.3",
+                          "--json", env=logged_in))
+        for model in (job["fine_tuned_model"], BASE_MODEL)
+    }  # fmt: skip
+    tuned, base = runs[job["fine_tuned_model"]], runs[BASE_MODEL]
+    compared = parsed(ftm("evals", "compare", eval_id, tuned["id"], base["id"], "--json", env=logged_in))
 
     assert prepared.returncode == 0, prepared.stderr
     assert (report["summary"]["training_examples"], report["summary"]["validation_examples"]) == (16, 10)
@@ -139,6 +150,13 @@ def test_a_csv_is_prepared_uploaded_trained_on_and_asked_from_the_command_line(
     assert (trained.returncode, job["status"]) == (ExitCode.OK, "succeeded")
     assert answer["answer"] == dict(rows)[question]
     assert answer["model"] == job["fine_tuned_model"]
+    assert (tuned["status"], base["status"]) == ("completed", "completed")
+    assert tuned["result_counts"]["total"] == len(JONNY_HELD_OUT)
+    assert tuned["result_counts"]["passed"] > base["result_counts"]["passed"]
+    (rouge,) = compared["criteria"]
+    assert rouge["wins"] > rouge["losses"]
+    assert rouge["p_value"] < 0.05
+    assert compared["verdict"] == "candidate_better"
 
 
 def test_whoami_names_the_tenant_of_the_profiles_key(logged_in: dict[str, str]) -> None:
