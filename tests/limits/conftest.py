@@ -5,7 +5,7 @@ API processes share one Redis)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import fakeredis
 import pytest
@@ -14,16 +14,9 @@ from fastapi import FastAPI
 
 from service.config import Settings
 from service.limits.limiter import RateLimiter
-from service.runtime import Runtime
-from tests.proxy.fakes import FakeUpstream, attach
+from tests.proxy.conftest import upstream
 
-
-@pytest.fixture
-def upstream(runtime: Runtime) -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    sync_http = attach(runtime, fake)
-    yield fake
-    sync_http.close()
+__all__ = ["upstream"]
 
 
 @pytest.fixture

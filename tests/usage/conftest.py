@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.runtime import Runtime
 from tests.conftest import bearer
-from tests.proxy.fakes import FakeUpstream, attach
+from tests.proxy.conftest import upstream
 
-
-@pytest.fixture
-def upstream(runtime: Runtime) -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    sync_http = attach(runtime, fake)
-    yield fake
-    sync_http.close()
+__all__ = ["upstream"]
 
 
 def flushed_usage(app: FastAPI, client: TestClient, key: str, **params: Any) -> dict[str, Any]:
