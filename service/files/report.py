@@ -99,6 +99,11 @@ class ValidationReport(BaseModel):
     messages_per_example: Distribution | None = None
     examples_with_images: int = 0
     tokens: dict[str, TokenStats] = Field(default_factory=dict, description="keyed by encoding")
+    pending_encodings: list[str] = Field(
+        default_factory=list,
+        description="encodings of the format's models not counted yet (cl100k_base for gpt-3.5-turbo): "
+        "counted the first time an estimate or a job for such a model needs them, then in `tokens`",
+    )
     personal_data: PersonalDataReport | None = Field(
         default=None, description="null when the file was not scanned (files the service made)"
     )

@@ -22,6 +22,7 @@ from service.blobs.transactions import delete_after_commit
 from service.clock import utcnow
 from service.db import session_scope
 from service.errors import InvalidRequest, NotFound
+from service.files.encodings import UP_FRONT_ENCODINGS
 from service.files.models import FileRow, FileStatus
 from service.files.names import clean_filename
 from service.files.personal import PersonalDataScanner
@@ -271,7 +272,9 @@ def validate_file(
         policy = cast(PersonalDataPolicy | None, row.personal_data_policy)
     copy: StoredBlob | None = None
     try:
-        report = validate_jsonl(_lines(blobs, key), personal_data=policy, scanner=scanner)
+        report = validate_jsonl(
+            _lines(blobs, key), personal_data=policy, scanner=scanner, encodings=UP_FRONT_ENCODINGS
+        )
         if policy == "redact" and report.ok and report.personal_data and report.personal_data.findings:
             copy = blobs.put(new_id("file-"), redacted_lines(_lines(blobs, key), scanner))
     except BlobNotFound:

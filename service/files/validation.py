@@ -4,7 +4,9 @@ The file-level checks live here: UTF-8, a byte-order mark, blank lines, JSON obj
 per file, enough examples, the image-example limit, duplicates (`service.files.duplicates`),
 personal data and secrets under the file's policy (`service.files.personal`). Each example's fields are checked by
 `service.files.checks`; the valid examples' tokens are counted per encoding by
-`service.files.stats`. Errors and warnings are counted by category with their first lines;
+`service.files.stats`, for the encodings asked for (all of the format's models' by default; the
+service asks for the current models' only and counts the others when first needed,
+`service.files.encodings`, the report naming them in `pending_encodings`). Errors and warnings are counted by category with their first lines;
 warnings never block a job, errors always do.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
 from service.files.duplicates import DuplicateFinder
@@ -24,6 +26,7 @@ from service.files.report import (
     PersonalDataKind,
     PersonalDataPolicy,
     PersonalDataReport,
+    TokenStats,
     ValidationReport,
 )
 from service.files.stats import FIRST_LINES, EncodingTally, distribution, models_for
@@ -96,9 +99,17 @@ def _finding_message(policy: PersonalDataPolicy, finding: Finding) -> str:
 
 class _Validation:
     def __init__(
-        self, images: ImagePolicy, count_tokens: bool, personal: _PersonalData | None = None
+        self,
+        images: ImagePolicy,
+        count_tokens: bool,
+        personal: _PersonalData | None = None,
+        *,
+        encodings: Mapping[str, Collection[str]] | None = None,
+        duplicates: bool = True,
     ) -> None:
         self.personal = personal
+        self.encodings = encodings
+        self.pending: list[str] = []
         self.errors = _Issues()
         self.warnings = _Issues()
         self.checker = ExampleChecker(images)
@@ -111,7 +122,7 @@ class _Validation:
         self.with_images = 0
         self.messages = array("I")
         self.tallies: list[EncodingTally] = []
-        self.duplicates = DuplicateFinder()
+        self.duplicates = DuplicateFinder() if duplicates else None
 
     def line(self, number: int, raw: bytes) -> None:
         self.lines = number
@@ -158,7 +169,11 @@ class _Validation:
             self.format = shape
             if self.count_tokens:
                 kind = "completion" if shape == "completion" else "chat"
-                self.tallies = [EncodingTally(enc, models) for enc, models in models_for(kind).items()]
+                for enc, models in models_for(kind).items():
+                    if self.encodings is None or enc in self.encodings.get(kind, ()):
+                        self.tallies.append(EncodingTally(enc, models))
+                    else:
+                        self.pending.append(enc)
         elif shape != self.format:
             self.errors.add(
                 number,
@@ -185,7 +200,8 @@ class _Validation:
                     f"more than {self.images.max_examples_with_images} examples with images in one file.",
                 )
         text = example_text(shape, record)
-        self.duplicates.add(number, record, text)
+        if self.duplicates is not None:
+            self.duplicates.add(number, record, text)
         for tally in self.tallies:
             tally.add(number, text)
         if self.personal is not None:
@@ -198,7 +214,7 @@ class _Validation:
             target.add(number, problem.category, problem.message)
 
     def report(self) -> ValidationReport:
-        for number, problem in self.duplicates.problems():
+        for number, problem in self.duplicates.problems() if self.duplicates is not None else ():
             self.warnings.add(number, problem.category, problem.message, in_line_order=True)
         if self.non_blank == 0:
             self.errors.add(None, "empty_file", "the file holds no examples.")
@@ -216,15 +232,7 @@ class _Validation:
             )
         tokens = {tally.encoding: tally.stats() for tally in self.tallies}
         for stats in tokens.values():
-            for limit in stats.limits:
-                if limit.examples_over:
-                    self.warnings.add(
-                        limit.first_lines[0],
-                        "over_context_limit",
-                        f"{limit.examples_over} examples are longer than {limit.limit} {stats.encoding} tokens "
-                        f"and will be truncated on {', '.join(limit.models)} (first lines "
-                        f"{', '.join(map(str, limit.first_lines))}).",
-                    )
+            _truncation_warnings(self.warnings, stats)
         return ValidationReport(
             format=self.format,
             examples=self.examples,
@@ -238,8 +246,22 @@ class _Validation:
             messages_per_example=distribution(self.messages) if self.format != "completion" else None,
             examples_with_images=self.with_images,
             tokens=tokens,
+            pending_encodings=self.pending,
             personal_data=self.personal.report if self.personal is not None else None,
         )
+
+
+def _truncation_warnings(warnings: _Issues, stats: TokenStats) -> None:
+    for limit in stats.limits:
+        if limit.examples_over:
+            warnings.add(
+                limit.first_lines[0],
+                "over_context_limit",
+                f"{limit.examples_over} examples are longer than {limit.limit} {stats.encoding} tokens "
+                f"and will be truncated on {', '.join(limit.models)} (first lines "
+                f"{', '.join(map(str, limit.first_lines))}).",
+                in_line_order=True,
+            )
 
 
 def validate_jsonl(
@@ -249,13 +271,47 @@ def validate_jsonl(
     count_tokens: bool = True,
     personal_data: PersonalDataPolicy | None = None,
     scanner: PersonalDataScanner | None = None,
+    encodings: Mapping[str, Collection[str]] | None = None,
 ) -> ValidationReport:
     """Check every line of a JSONL training file; line numbers start at 1. With a
-    `personal_data` policy the valid examples are scanned for personal data and secrets."""
+    `personal_data` policy the valid examples are scanned for personal data and secrets.
+
+    Tokens are counted with each encoding of the format's models, or, given `encodings` (keyed
+    by kind, `chat` or `completion`), only with those listed for the format's kind; the others
+    are named in the report's `pending_encodings` (`with_encoding` adds one later)."""
     personal = None
     if personal_data is not None:
         personal = _PersonalData(personal_data, scanner or PersonalDataScanner())
-    validation = _Validation(images or ImagePolicy(), count_tokens, personal)
+    validation = _Validation(images or ImagePolicy(), count_tokens, personal, encodings=encodings)
     for number, raw in enumerate(lines, start=1):
         validation.line(number, raw)
     return validation.report()
+
+
+def with_encoding(report: ValidationReport, lines: Iterable[bytes], encoding: str) -> ValidationReport:
+    """`report` with the token statistics of its pending `encoding`, counted in a second pass over
+    the same file's `lines` (the same examples are valid in it: the checks are the same; duplicates
+    and personal data are not looked for again), and that encoding's truncation warnings."""
+    if encoding not in report.pending_encodings:
+        return report
+    only = {"chat": (encoding,), "completion": (encoding,)}
+    again = _Validation(ImagePolicy(), True, encodings=only, duplicates=False)
+    for number, raw in enumerate(lines, start=1):
+        again.line(number, raw)
+    stats = {tally.encoding: tally.stats() for tally in again.tallies}[encoding]
+    warnings = _Issues()
+    warnings.count = report.warning_count
+    warnings.first = list(report.warnings)
+    warnings.categories = {
+        name: counted.model_copy(deep=True) for name, counted in report.warning_categories.items()
+    }
+    _truncation_warnings(warnings, stats)
+    return report.model_copy(
+        update={
+            "tokens": {**report.tokens, encoding: stats},
+            "pending_encodings": [other for other in report.pending_encodings if other != encoding],
+            "warning_count": warnings.count,
+            "warnings": warnings.first,
+            "warning_categories": warnings.categories,
+        }
+    )

@@ -19,6 +19,7 @@ from service.blobs.store import BlobStore
 from service.clock import utcnow
 from service.errors import InvalidRequest
 from service.files.duplicates import overlap
+from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
 from service.files.report import ValidationReport
 from service.jobs import budgets
@@ -91,8 +92,9 @@ def estimate_job(
                 f"{param}: file '{row.id}' is still being validated; the estimate is incomplete."
             )
     training = files[0][1]
-    if training.status == FileStatus.PROCESSED and training.report is not None:
-        fill_from_report(estimate, ValidationReport.model_validate(training.report), model, epochs_setting)
+    report = report_for_model(session, blobs, training, model)
+    if report is not None:
+        fill_from_report(estimate, report, model, epochs_setting)
     if len(files) == 2 and all(row.status == FileStatus.PROCESSED for _, row in files):
         _overlap(estimate, blobs, training, files[1][1])
     if estimate.price_per_million_tokens is None:

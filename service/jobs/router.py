@@ -80,6 +80,7 @@ def create_job(
                 body,
                 caller=caller,
                 providers=runtime.providers,
+                blobs=runtime.blobs,
                 prices=runtime.settings.training_prices,
             )
         ),
@@ -193,6 +194,7 @@ def retry_job(
                 job,
                 caller=caller,
                 providers=runtime.providers,
+                blobs=runtime.blobs,
                 prices=runtime.settings.training_prices,
             )
         ),

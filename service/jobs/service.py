@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth.service import Principal
+from service.blobs.store import BlobStore
 from service.clock import utcnow
 from service.errors import Conflict, InvalidRequest, NotFound
+from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
-from service.files.report import ValidationReport
 from service.ids import new_id
 from service.jobs import budgets
 from service.jobs.costs import job_cost
@@ -98,12 +99,17 @@ def hyperparameters_of(request: JobCreate) -> dict[str, Any]:
     return {**DEFAULT_HYPERPARAMETERS, **given}
 
 
-def estimated_cost(row: FileRow, request: JobCreate, prices: Mapping[str, float]) -> float | None:
-    """The training cost of `request` on its validated training file `row` (None: not known yet)."""
+def estimated_cost(
+    session: Session, blobs: BlobStore, row: FileRow, request: JobCreate, prices: Mapping[str, float]
+) -> float | None:
+    """The training cost of `request` on its validated training file `row` (None: not known yet);
+    the tokens of the model's encoding are counted now if validation left them pending."""
     base = base_model_of(request.model)
-    if row.status != FileStatus.PROCESSED or row.report is None or base not in BASE_MODELS:
+    if base not in BASE_MODELS:
         return None
-    report = ValidationReport.model_validate(row.report)
+    report = report_for_model(session, blobs, row, base)
+    if report is None:
+        return None
     return job_cost(report, base, hyperparameters_of(request)["n_epochs"], prices)
 
 
@@ -113,6 +119,7 @@ def create_job(
     *,
     caller: Principal,
     providers: ProviderRegistry,
+    blobs: BlobStore,
     retry_of: str | None = None,
     prices: Mapping[str, float] | None = None,
 ) -> JobRow:
@@ -138,7 +145,7 @@ def create_job(
             )
         _check_file(session, request, caller.tenant_id, request.validation_file, "validation_file")
     now = utcnow()
-    cost = estimated_cost(training, request, prices or {})
+    cost = estimated_cost(session, blobs, training, request, prices or {})
     budgets.check(session, caller.tenant_id, cost, now)
     job = JobRow(
         id=new_id("ftjob-"),
@@ -181,6 +188,7 @@ def retry_job(
     *,
     caller: Principal,
     providers: ProviderRegistry,
+    blobs: BlobStore,
     prices: Mapping[str, float] | None = None,
 ) -> JobRow:
     """A new job from a failed or cancelled one's create request (the same files, model and
@@ -192,7 +200,9 @@ def retry_job(
             code="job_not_retryable",
         )
     request = JobCreate.model_validate(job.request if job.request is not None else _request_of(job))
-    return create_job(session, request, caller=caller, providers=providers, prices=prices, retry_of=job.id)
+    return create_job(
+        session, request, caller=caller, providers=providers, blobs=blobs, prices=prices, retry_of=job.id
+    )
 
 
 def _request_of(job: JobRow) -> dict[str, Any]:

@@ -20,7 +20,6 @@ Provider calls happen outside database transactions; each answer is applied in a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -30,8 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import to_unix, utcnow
 from service.db import session_scope
+from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
-from service.files.report import ValidationReport
 from service.jobs import budgets, claims
 from service.jobs.access import ProviderAccess
 from service.jobs.costs import job_cost
@@ -64,7 +63,7 @@ class SubmitOutcome(StrEnum):
     FAILED = "failed"  # the job failed
 
 
-def _files_ready(session: Session, job: JobRow, prices: Mapping[str, float]) -> dict[str, FileRow] | None:
+def _files_ready(session: Session, job: JobRow, access: ProviderAccess) -> dict[str, FileRow] | None:
     """The job's files when all are processed; None when it must wait or has failed."""
     files: dict[str, FileRow] = {}
     for param, file_id in (("training_file", job.training_file), ("validation_file", job.validation_file)):
@@ -93,21 +92,21 @@ def _files_ready(session: Session, job: JobRow, prices: Mapping[str, float]) -> 
             fail(session, job, code=f"invalid_{param}", message=message, param=param)
             return None
         files[param] = row
-    if job.estimated_cost_usd is None and not _within_budget(session, job, files["training_file"], prices):
+    if job.estimated_cost_usd is None and not _within_budget(session, job, files["training_file"], access):
         return None
     return files
 
 
-def _within_budget(session: Session, job: JobRow, training: FileRow, prices: Mapping[str, float]) -> bool:
+def _within_budget(session: Session, job: JobRow, training: FileRow, access: ProviderAccess) -> bool:
     """A job created before its file was validated is checked against its tenant's budget now,
     before anything is uploaded; over budget, it fails (`service.jobs.budgets`)."""
-    if training.report is None:
-        return True
-    report = ValidationReport.model_validate(training.report)
     base = base_model_of(job.model)
     if base not in BASE_MODELS:
         return True
-    cost = job_cost(report, base, job.hyperparameters.get("n_epochs", "auto"), prices)
+    report = report_for_model(session, access.blobs, training, base)
+    if report is None:
+        return True
+    cost = job_cost(report, base, job.hyperparameters.get("n_epochs", "auto"), access.training_prices)
     budget = budgets.budget_of(session, job.tenant_id, job.created_at, lock=True)
     reason = budget.refusal(cost) if budget is not None and cost is not None else None
     if reason is not None:
@@ -182,7 +181,7 @@ def _claim(
             return SubmitOutcome.NOT_NEEDED
         if not claimed:
             return SubmitOutcome.CLAIMED
-        files = _files_ready(session, job, access.training_prices)
+        files = _files_ready(session, job, access)
         if files is None:
             claims.release_job(job, token=token)
             return SubmitOutcome.FAILED if job.status == Status.FAILED else SubmitOutcome.WAITING

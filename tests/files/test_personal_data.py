@@ -57,7 +57,7 @@ def test_each_kind_is_found_with_its_span_and_reported_masked(kind: str, text: s
 
     assert [(f.kind, text[f.start : f.end]) for f in findings] == [(kind, value)]
     assert value not in findings[0].masked
-    assert PersonalDataScanner.candidates(json.dumps({"content": text}).encode())
+    assert scanner.candidates(json.dumps({"content": text}).encode())
 
 
 @pytest.mark.parametrize("text", ORDINARY_TEXT)

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import tiktoken
 
+from service.files.encodings import UP_FRONT_ENCODINGS
 from service.files.stats import distribution, quantile
 from service.files.tokens import ExampleCounter, count_text, get_encoding
-from service.files.validation import validate_jsonl
+from service.files.validation import validate_jsonl, with_encoding
 from tests.factories import JONNY_QA, SYSTEM, chat_example, make_jsonl
 
 ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
@@ -182,3 +183,29 @@ def test_distributions_interpolate_percentiles_like_numpy() -> None:
     assert summary.p5 == pytest.approx(1.95)
     assert summary.p95 == pytest.approx(19.05)
     assert quantile([7], 0.95) == 7
+
+
+def test_an_encoding_left_pending_is_counted_later_as_a_full_validation_counts_it() -> None:
+    rows = [chat_example(q, a) for q, a in JONNY_QA]
+    rows[4] = chat_example("Tell me everything.", " word" * 17_000)
+    lines = make_jsonl(rows).splitlines(keepends=True)
+    full = validate_jsonl(lines)
+
+    partial = validate_jsonl(lines, encodings=UP_FRONT_ENCODINGS)
+    completed = with_encoding(partial, lines, "cl100k_base")
+
+    assert (list(partial.tokens), partial.pending_encodings) == (["o200k_base"], ["cl100k_base"])
+    assert "over_context_limit" not in partial.warning_categories
+    assert completed.pending_encodings == []
+    assert completed.tokens["cl100k_base"] == full.tokens["cl100k_base"]
+    assert completed.tokens["o200k_base"] == full.tokens["o200k_base"]
+    assert completed.warnings == full.warnings
+    assert completed.warning_categories == full.warning_categories
+
+
+def test_a_completion_file_has_nothing_pending() -> None:
+    rows = [{"prompt": f"q{n} ->", "completion": f" answer {n}"} for n in range(10)]
+
+    report = validate_jsonl(make_jsonl(rows).splitlines(keepends=True), encodings=UP_FRONT_ENCODINGS)
+
+    assert (list(report.tokens), report.pending_encodings) == (["cl100k_base"], [])

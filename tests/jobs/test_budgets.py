@@ -203,7 +203,9 @@ def test_concurrent_creates_do_not_both_squeeze_under_the_budget(
         start.wait()
         try:
             with session_scope(runtime.sessions) as session:
-                jobs.create_job(session, request, caller=caller, providers=runtime.providers)
+                jobs.create_job(
+                    session, request, caller=caller, providers=runtime.providers, blobs=runtime.blobs
+                )
             outcomes.append("created")
         except InvalidRequest as refused:
             outcomes.append(refused.code or "")

@@ -14,6 +14,7 @@ from service.files.report import ValidationReport
 from service.jobs import refresh, submission
 from service.jobs.access import PollPolicy, ProviderAccess
 from service.jobs.costs import default_epochs, training_cost
+from service.jobs.models import JobRow
 from service.models.prices import training_price
 from service.runtime import Runtime
 from tests.conftest import bearer
@@ -221,3 +222,35 @@ def test_validation_examples_also_in_the_training_file_are_a_warning(
         w.startswith("validation_file: 1 examples are also in the training file") and "(first lines 4)" in w
         for w in estimate["warnings"]
     )
+
+
+def test_validation_counts_the_current_encoding_and_the_first_gpt35_estimate_counts_its_own(
+    sdk: openai.OpenAI, client: TestClient, runtime: Runtime, tenant_key: str
+) -> None:
+    file_id = upload(sdk, runtime)
+    validated = _report(runtime, file_id)
+
+    first = _estimate(client, tenant_key, model="gpt-3.5-turbo-0125", training_file=file_id)
+    stored = _report(runtime, file_id)
+    again = _estimate(client, tenant_key, model="gpt-3.5-turbo-0125", training_file=file_id)
+
+    assert (list(validated.tokens), validated.pending_encodings) == (["o200k_base"], ["cl100k_base"])
+    assert (sorted(stored.tokens), stored.pending_encodings) == (["cl100k_base", "o200k_base"], [])
+    assert first["billed_tokens_per_epoch"] == stored.tokens["cl100k_base"].limits[0].billed_tokens > 0
+    assert again["billed_tokens_per_epoch"] == first["billed_tokens_per_epoch"]
+    assert stored.tokens["o200k_base"] == validated.tokens["o200k_base"]
+
+
+def test_a_gpt35_job_on_a_file_with_pending_tokens_is_priced_at_create(
+    sdk: openai.OpenAI, client: TestClient, runtime: Runtime, tenant_key: str
+) -> None:
+    file_id = upload(sdk, runtime)
+
+    job = sdk.fine_tuning.jobs.create(model="gpt-3.5-turbo-0125", training_file=file_id)
+
+    with session_scope(runtime.sessions) as session:
+        cost = session.get(JobRow, job.id).estimated_cost_usd  # type: ignore[union-attr]
+    billed = _report(runtime, file_id).tokens["cl100k_base"].limits[0].billed_tokens
+    price = training_price("gpt-3.5-turbo-0125", runtime.settings.training_prices)
+    assert price is not None
+    assert cost == pytest.approx(training_cost(billed, default_epochs(len(JONNY_QA)), price))
