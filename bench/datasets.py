@@ -1,15 +1,19 @@
 """Validation throughput (MB/s) next to the raw tokenizer's on the same generated chat file, with
 and without the personal-data checks, and the memory validating a large file takes.
 
-Throughput: a file of FTM_BENCH_DATASET_MB (default 20) MB, each figure the best of 3 runs taken
-in turn (the machine is shared, so single runs wander). The raw tokenizer is bpe_openai's
-`encode_ordinary` of every line (one encoding, what a bare token count costs); validation parses
-and checks every example, fingerprints it for duplicates and counts its tokens with both chat
-encodings (o200k_base and cl100k_base).
+The file is a support assistant's conversations (`_conversation`): ordinary sentences with the
+dates, prices, versions, order numbers and times real answers hold, one in a hundred with personal
+data. Throughput: a file of FTM_BENCH_DATASET_MB (default 20) MB, each figure the best of 3 runs
+taken in turn (the machine is shared, so single runs wander). The raw tokenizer is bpe_openai's
+`encode_ordinary` of every line (one encoding, what a bare token count costs); validation runs as
+the service runs it: it parses and checks every example, fingerprints it for duplicates and
+counts its tokens with the current models' encoding (o200k_base; `service.files.encodings`). The
+share of lines the personal-data prefilter flags is printed too.
 
 Memory: a file of FTM_BENCH_LARGE_MB (default 1000; 0 skips it) MB, generated in a temporary
-directory, validated with the personal-data checks in two child processes: one for the time and
-the peak resident set size (`ru_maxrss`), one under tracemalloc for the peak of what validation
+directory, validated with the personal-data checks in a child process that reports its time and
+its peak resident set size (VmHWM in /proc/self/status) before and after. With
+FTM_BENCH_TRACEMALLOC=1 a second child runs under tracemalloc for the peak of what validation
 allocates (tracemalloc slows it down, so its time is not reported).
 """
 
@@ -29,18 +33,90 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from service.files.encodings import UP_FRONT_ENCODINGS
 from service.files.personal import PersonalDataScanner
 from service.files.tokens import get_encoding
 from service.files.validation import validate_jsonl
 
-WORDS = (
-    "the quick brown fox jumps over a lazy dog while engineers ship reliable services, "
-    "Jonny Whizbang was born on February 22, 1957 in Tumbleweed Falls; kites, barometers, quince "
-    "def main() -> int: return 0 {'key': [1, 2, 3]} Grüße 東京 👩‍💻 café naïve 3.14159"
-).split()
-# One answer in a hundred carries personal data, as a careless export might.
-PERSONAL = " Write to jonny.whizbang@example.com or call (415) 555-2671."
+# A support assistant's conversations, varied from the project's Jonny Whizbang examples: the
+# figures ordinary text carries (dates, prices, versions, order numbers, times, counts) in a
+# paraphrased sentence each, so the personal-data prefilter sees what it sees in real files.
+SYSTEMS = (
+    "You are a factual assistant about Jonny Whizbang.",
+    "You are Kitecraft's support assistant. Answer briefly and politely.",
+    "You help customers of Quillfeather College's bookshop with their orders.",
+)
+NAMES = ("Jonny Whizbang", "Marigold Fizzwick", "Sprocket", "Bartholomew", "Ana García", "Zoë Müller", "李雷")
+PLACES = ("Tumbleweed Falls, Nevada", "Port Saltmarsh, Maine", "Quillfeather College", "München", "東京")
+THINGS = (
+    "kite",
+    "barometer",
+    "bass sackbut",
+    "pickled quince",
+    "tortoise",
+    "Golden Gust Award",
+    "café order",
+)
+QUESTIONS = (
+    "When was {name} born?",
+    "Where does {name} live now, and since when?",
+    "What happened to my order {order} for a {thing}?",
+    "How much does the {thing} cost, and does the {version} model fit?",
+    "Can you tell me more about the {thing} {name} bought in {year}?",
+    "Is the shop near {place} open at {time} on {date}?",
+    "Why was I charged {price} twice for {count} items?",
+    "Which {thing} did {name} win in {year}? I read about it in a newsletter.",
+)
+SENTENCES = (
+    "{name} was born on February 22, {year} in {place}.",
+    "Your order {order} for a {thing} shipped on {date} and should arrive within {count} days.",
+    "The {thing} costs {price}; version {version} is the one that fits, released in {year}.",
+    "The shop near {place} opens at {time} every weekday except public holidays.",
+    "{name} won the {year} Golden Gust Award for a {thing} that flew {count} metres.",
+    "We refunded {price} on {date}; it takes 3 to 5 business days to show on your statement.",
+    "Please keep order {order} handy if you write to us again about the {thing}.",
+    "I'm sorry for the trouble: the {thing} from {place} was out of stock until {date}.",
+    "{name} lives in {place} and collects antique barometers, about {count} of them by now.",
+    "Firmware {version} fixed the issue on {date}; updating takes about {count} minutes.",
+)
+# One conversation in a hundred carries personal data, as a careless export might.
+PERSONAL = (
+    " Write to jonny.whizbang@example.com or call (415) 555-2671.",
+    " My card is 4111 1111 1111 1111, expiry 09/29.",
+    " Send it to IBAN DE89 3704 0044 0532 0130 00, please.",
+    " Our old key was sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv, rotate it.",
+)
+PERSONAL_SHARE = 0.01
 RUNS = 3
+
+
+def _fill(rng: random.Random, template: str) -> str:
+    return template.format(
+        name=rng.choice(NAMES),
+        place=rng.choice(PLACES),
+        thing=rng.choice(THINGS),
+        year=rng.randint(1950, 2026),
+        order=f"ORD-{rng.randint(2019, 2026)}-{rng.randint(0, 999_999):06d}",
+        version=f"{rng.randint(1, 12)}.{rng.randint(0, 20)}.{rng.randint(0, 99)}",
+        time=f"{rng.randint(7, 11)}:{rng.choice(('00', '15', '30', '45'))}",
+        date=f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        price=f"${rng.randint(3, 1_999)}.{rng.randint(0, 99):02d}",
+        count=rng.randint(2, 400),
+    )
+
+
+def _conversation(rng: random.Random) -> dict[str, Any]:
+    question = _fill(rng, rng.choice(QUESTIONS))
+    answer = " ".join(_fill(rng, rng.choice(SENTENCES)) for _ in range(rng.randint(2, 14)))
+    if rng.random() < PERSONAL_SHARE:
+        answer += rng.choice(PERSONAL)
+    return {
+        "messages": [
+            {"role": "system", "content": rng.choice(SYSTEMS)},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+    }
 
 
 def _write(path: Path, megabytes: int) -> int:
@@ -48,22 +124,7 @@ def _write(path: Path, megabytes: int) -> int:
     written = 0
     with path.open("wb") as out:
         while written < megabytes * 1_000_000:
-            rows = []
-            for _ in range(200):
-                question = " ".join(rng.choices(WORDS, k=rng.randint(8, 40)))
-                answer = " ".join(rng.choices(WORDS, k=rng.randint(20, 200)))
-                if rng.random() < 0.01:
-                    answer += PERSONAL
-                rows.append(
-                    {
-                        "messages": [
-                            {"role": "system", "content": "You answer questions."},
-                            {"role": "user", "content": question},
-                            {"role": "assistant", "content": answer},
-                        ]
-                    }
-                )
-            chunk = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+            chunk = b"".join(json.dumps(_conversation(rng)).encode() + b"\n" for _ in range(200))
             out.write(chunk)
             written += len(chunk)
     return written
@@ -96,10 +157,25 @@ def _raw_count(path: Path) -> None:
 def _validation(count_tokens: bool, personal_data: bool) -> Callable[[Path], None]:
     def validate(path: Path) -> None:
         validate_jsonl(
-            _lines(path), count_tokens=count_tokens, personal_data="warn" if personal_data else None
+            _lines(path),
+            count_tokens=count_tokens,
+            personal_data="warn" if personal_data else None,
+            encodings=UP_FRONT_ENCODINGS,
         )
 
     return validate
+
+
+def _all_encodings(path: Path) -> None:
+    validate_jsonl(_lines(path))
+
+
+def _peak_rss_mb() -> float:
+    """The process's peak resident set size so far (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _best_seconds(path: Path, runs: dict[str, Callable[[Path], None]]) -> dict[str, float]:
@@ -113,16 +189,15 @@ def _best_seconds(path: Path, runs: dict[str, Callable[[Path], None]]) -> dict[s
 
 
 def _large(path: str, traced: bool) -> dict[str, float]:
-    """Validate `path` in this (child) process; its time and peak RSS, or tracemalloc's peak."""
-    for name in ("o200k_base", "cl100k_base"):  # loaded once per process, before the measurement
-        get_encoding(name)
-    PersonalDataScanner().scan(PERSONAL)
+    """Validate `path` in this (child) process as the service does; its time and peak RSS
+    (before and after), or tracemalloc's peak. Tokenizers load when first needed, as in a worker."""
+    figures = {"rss_before_mb": _peak_rss_mb()}
     if traced:
         tracemalloc.start()
     started = time.perf_counter()
-    report = validate_jsonl(_lines(Path(path)), personal_data="warn")
-    seconds = time.perf_counter() - started
-    figures = {"seconds": seconds, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    report = validate_jsonl(_lines(Path(path)), personal_data="warn", encodings=UP_FRONT_ENCODINGS)
+    figures["seconds"] = time.perf_counter() - started
+    figures["rss_mb"] = _peak_rss_mb()
     if traced:
         figures["traced_peak"] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
@@ -130,9 +205,19 @@ def _large(path: str, traced: bool) -> dict[str, float]:
     return figures
 
 
+def _flagged(path: Path) -> float:
+    scanner = PersonalDataScanner()
+    lines = flagged = 0
+    for line in _lines(path):
+        lines += 1
+        flagged += scanner.candidates(line)
+    return flagged / max(lines, 1)
+
+
 def _throughput(tmp: str, megabytes: int) -> None:
     path = Path(tmp, "train.jsonl")
     size = _write(path, megabytes) / 1e6
+    get_encoding("o200k_base")
     get_encoding("cl100k_base")
     seconds = _best_seconds(
         path,
@@ -142,6 +227,7 @@ def _throughput(tmp: str, megabytes: int) -> None:
             "checks": _validation(count_tokens=False, personal_data=False),
             "tokens": _validation(count_tokens=True, personal_data=False),
             "personal": _validation(count_tokens=True, personal_data=True),
+            "all_encodings": _all_encodings,
         },
     )
     raw = seconds["raw"]
@@ -151,10 +237,15 @@ def _throughput(tmp: str, megabytes: int) -> None:
     print(f"validation, checks only (no tokens, no personal data): {size / seconds['checks']:.1f} MB/s")
     for name, label in (("tokens", "without"), ("personal", "with")):
         print(
-            f"validation with token statistics (o200k_base and cl100k_base), {label} personal-data checks: "
+            f"validation with token statistics (o200k_base), {label} personal-data checks: "
             f"{size / seconds[name]:.1f} MB/s ({raw / seconds[name]:.0%} of the raw tokenizer's)",
             flush=True,
         )
+    print(
+        f"validation counting both chat encodings (o200k_base and cl100k_base), without personal-data "
+        f"checks: {size / seconds['all_encodings']:.1f} MB/s ({raw / seconds['all_encodings']:.0%})"
+    )
+    print(f"lines the personal-data prefilter flags: {_flagged(path):.1%} (1.0% hold personal data)")
 
 
 def _memory(tmp: str, megabytes: int) -> None:
@@ -167,12 +258,14 @@ def _memory(tmp: str, megabytes: int) -> None:
         plain = pool.apply(_large, (str(path), False))
     print(
         f"validation of {size:.0f} MB ({plain['examples']:.0f} examples, personal-data checks on): "
-        f"{size / plain['seconds']:.1f} MB/s, peak RSS {plain['rss_kib'] / 1024:.0f} MB",
+        f"{size / plain['seconds']:.1f} MB/s, peak RSS {plain['rss_mb']:.0f} MB "
+        f"({plain['rss_before_mb']:.0f} MB before the first line)",
         flush=True,
     )
-    with context.Pool(1, maxtasksperchild=1) as pool:
-        traced = pool.apply(_large, (str(path), True))
-    print(f"validation of {size:.0f} MB under tracemalloc: peak {traced['traced_peak'] / 1e6:.1f} MB")
+    if os.environ.get("FTM_BENCH_TRACEMALLOC") == "1":
+        with context.Pool(1, maxtasksperchild=1) as pool:
+            traced = pool.apply(_large, (str(path), True))
+        print(f"validation of {size:.0f} MB under tracemalloc: peak {traced['traced_peak'] / 1e6:.1f} MB")
 
 
 def run() -> None:

@@ -7,8 +7,12 @@ them), `payment_card` (13 to 19 digits with a card network's prefix passing Luhn
 GitHub, Slack, Google, Stripe) and `private_key` (PEM private key blocks).
 
 The scan must cost little next to tokenizing, so each raw line first passes a cheap prefilter (an
-`@`, a key's literal prefix, `-----`, digits grouped like a number), only the texts of the lines it
-flags are scanned, and the libraries only see the candidates. To keep
+`@`, a key's literal prefix, `-----`, an IBAN's start, a `+` and a digit, or a run of as many
+digits as the shortest number a finding can have: a national phone number of the scanner's
+region, 10 digits in the US, or a 13-digit card), only the texts of the lines it flags are
+scanned, and the libraries only see the candidates. On realistic chat text (dates, prices,
+versions, times) the prefilter flags a few lines in a hundred besides those holding order-like
+numbers; the scan then drops numbers with too few digits before any library call. To keep
 false positives low: a number without `+` must be grouped (a bare run of digits is an order number
 as often as a phone number) and grouped the way its country writes it, so dates, times, version
 strings and order numbers are not phone numbers; cards need a network's prefix besides Luhn.
@@ -45,14 +49,22 @@ _EMAIL = re.compile(
 _NUMBER = re.compile(
     r"(?<![\w+.-])(?:(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,5}|\+?\d{7,19})(?![\w]|[.-]\d)"
 )
-_NUMBER_SPAN = re.compile(r"[+(]?\d[\d ().-]{5,}\d")
+_NON_DIGITS = re.compile(r"\D")
+_NOT_BEFORE_NUMBER = frozenset((string.ascii_letters + string.digits + "_.+-").encode())
+_BACKSLASH = ord("\\")
+_ESCAPES = frozenset(b"nrtbf")
+_IBAN_OR_INTERNATIONAL = re.compile(rb"AA00|\+0")
+_INTERNATIONAL_SPAN = re.compile(r"\+\d[\d ().-]{5,}\d")
+_CARD_DIGITS = 13
 _IBAN_START = re.compile(r"[A-Z]{2}\d\d")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _SEPARATORS = re.compile(r"[ .()/-]")
 _KEY_TEXTS = ("sk-", "AKIA", "ASIA", "gh", "xox", "AIza", "_live_", "_test_")
-_KEY_PREFIX = re.compile(rb"sk-|k_|gh[pousr]_|github_pat_|xox|KIA|SIA|AIza")
+# What every API key holds: one of these literals (found with a substring search), or, with a
+# `_`, one of the patterns.
+_KEY_LITERALS = (b"sk-", b"xox", b"KIA", b"SIA", b"AIza")
+_KEY_PREFIX = re.compile(rb"k_|gh[pousr]_|github_pat_")
 _SHAPE = bytes.maketrans(string.ascii_uppercase.encode() + string.digits.encode(), b"A" * 26 + b"0" * 10)
-_NUMBER_SHAPE = re.compile(rb"00(?:00000|[-. ]00|(?<=AA00))")
 _API_KEY = re.compile(
     r"(?<![A-Za-z0-9_-])(?:"
     r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"
@@ -104,15 +116,26 @@ class PersonalDataScanner:
         lengths = metadata.general_desc.possible_length if metadata and metadata.general_desc else ()
         # A national number may carry its trunk prefix (1 in the US, 0 in most of Europe).
         self._national_lengths = frozenset(lengths) | {length + 1 for length in lengths}
+        # Without a `+`, a number is a finding only with a national number's or a card's digits.
+        self._min_digits = min(self._national_lengths | {_CARD_DIGITS})
+        # In a line's shape (capitals A, digits 0): a run of that many digits, each after at most
+        # two of the separators a number may have between digits (`) ` in "(415) 555-2671").
+        repeat = b"{" + str(self._min_digits - 1).encode() + b"}"
+        self._digit_run = re.compile(b"0(?:[-. ()]{0,2}0)" + repeat)
+        # The runs of digits and separators the exact pattern then reads (`_number_matches`).
+        self._number_span = re.compile(r"\d[\d ().-]{" + str(max(5, self._min_digits - 2)) + r",}\d")
 
-    @staticmethod
-    def candidates(raw: bytes) -> bool:
-        if b"@" in raw or b"-----" in raw or _KEY_PREFIX.search(raw) is not None:
+    def candidates(self, raw: bytes) -> bool:
+        if b"@" in raw or b"-----" in raw or any(prefix in raw for prefix in _KEY_LITERALS):
             return True
-        # Capitals become A and digits 0, the rest stays: one regex with a literal prefix then
-        # finds what every phone number, card number and IBAN holds: 7 digits in a row, two
-        # groups of digits, or an IBAN's country and check digits.
-        return _NUMBER_SHAPE.search(raw.translate(_SHAPE)) is not None
+        if b"_" in raw and _KEY_PREFIX.search(raw) is not None:
+            return True
+        # Capitals become A and digits 0, the rest stays: regexes with a literal prefix then find
+        # an IBAN's country and check digits, a `+` and a digit, or a long run of digits.
+        shape = raw.translate(_SHAPE)
+        if _IBAN_OR_INTERNATIONAL.search(shape) is not None:
+            return True
+        return any(_may_start_number(raw, shape, run) for run in self._digit_run.finditer(shape))
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
@@ -150,18 +173,28 @@ class PersonalDataScanner:
         found = []
         for match in self._number_matches(text):
             value = match.group()
+            if not value.startswith("+") and len(_NON_DIGITS.sub("", value)) < self._min_digits:
+                continue  # a date, a version, a short reference: neither a card nor a phone number
             if _is_card(value):
                 found.append(Finding("payment_card", match.start(), match.end(), _mask_digits(value, 4)))
             elif self._is_phone(value):
                 found.append(Finding("phone_number", match.start(), match.end(), _mask_digits(value, 2)))
         return found
 
-    @staticmethod
-    def _number_matches(text: str) -> Iterator[re.Match[str]]:
+    def _number_matches(self, text: str) -> Iterator[re.Match[str]]:
         # A cheap pattern finds the runs of digits and separators first; the exact one (whose
         # lookbehind makes it slow to slide over a whole text) then reads only those runs.
-        for span in _NUMBER_SPAN.finditer(text):
-            yield from _NUMBER.finditer(text, span.start(), span.end() + 1)
+        # Both patterns start with a digit or a literal, which the regex engine finds fast.
+        for span in self._number_span.finditer(text):
+            start = span.start()
+            if start and text[start - 1] == "+":
+                continue  # an international number: read whole below
+            if start and text[start - 1] == "(":
+                start -= 1  # "(415) 555-2671"
+            yield from _NUMBER.finditer(text, start, span.end() + 1)
+        if "+" in text:
+            for span in _INTERNATIONAL_SPAN.finditer(text):
+                yield from _NUMBER.finditer(text, span.start(), span.end() + 1)
 
     def _is_phone(self, value: str) -> bool:
         international = value.startswith("+")
@@ -184,6 +217,21 @@ class PersonalDataScanner:
         for finding in reversed(findings):
             text = f"{text[: finding.start]}[REDACTED:{finding.kind}]{text[finding.end :]}"
         return text
+
+
+def _may_start_number(raw: bytes, shape: bytes, run: re.Match[bytes]) -> bool:
+    """Whether a number could start in a long run of digits (`run`, in the line's shape): the
+    exact pattern starts none after a letter, digit, `_`, `.`, `+` or `-` ("ORD-2024-000123"), but
+    may after a JSON escape (`\\n`, `\\u00a0`: another character) or after a space or parenthesis
+    inside the run."""
+    start = run.start()
+    before = raw[start - 1]
+    if before not in _NOT_BEFORE_NUMBER or (raw[start - 2] == _BACKSLASH and before in _ESCAPES):
+        return True
+    if raw[start - 6 : start - 4] == b"\\u":
+        return True
+    inside = shape[start : run.end()]
+    return b" 0" in inside or b"(0" in inside or b")0" in inside
 
 
 def _is_card(value: str) -> bool:
