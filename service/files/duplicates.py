@@ -32,12 +32,15 @@ FIRST_LINES = 10
 _BITMAP_BITS = 1 << 26
 _BITMAP_BYTES = _BITMAP_BITS // 8
 _BITMAP_MASK = _BITMAP_BITS - 1
+# json.dumps(record, sort_keys=True, separators=(",", ":")), with one encoder for every example
+# (json.dumps builds a new one per call when given options, a third of its cost on short lines).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 # Fingerprints are compared within one process only (one validation, one overlap), so Python's
 # own 64-bit hash serves, at a tenth of a cryptographic hash's cost.
 def exact_fingerprint(record: dict[str, Any]) -> int:
-    return hash(json.dumps(record, sort_keys=True, separators=(",", ":")))
+    return hash(_CANONICAL.encode(record))
 
 
 def fingerprint_of_line(line: bytes) -> int:

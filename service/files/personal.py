@@ -50,10 +50,6 @@ _NUMBER = re.compile(
     r"(?<![\w+.-])(?:(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,5}|\+?\d{7,19})(?![\w]|[.-]\d)"
 )
 _NON_DIGITS = re.compile(r"\D")
-_NOT_BEFORE_NUMBER = frozenset((string.ascii_letters + string.digits + "_.+-").encode())
-_BACKSLASH = ord("\\")
-_ESCAPES = frozenset(b"nrtbf")
-_IBAN_OR_INTERNATIONAL = re.compile(rb"AA00|\+0")
 _INTERNATIONAL_SPAN = re.compile(r"\+\d[\d ().-]{5,}\d")
 _CARD_DIGITS = 13
 _IBAN_START = re.compile(r"[A-Z]{2}\d\d")
@@ -64,7 +60,20 @@ _KEY_TEXTS = ("sk-", "AKIA", "ASIA", "gh", "xox", "AIza", "_live_", "_test_")
 # `_`, one of the patterns.
 _KEY_LITERALS = (b"sk-", b"xox", b"KIA", b"SIA", b"AIza")
 _KEY_PREFIX = re.compile(rb"k_|gh[pousr]_|github_pat_")
-_SHAPE = bytes.maketrans(string.ascii_uppercase.encode() + string.digits.encode(), b"A" * 26 + b"0" * 10)
+# A line's shape: capitals become A, small letters and `_` a, digits 0; `+`, `.`, `-` and `\` stay;
+# every other byte (spaces, parentheses, quotes, commas, UTF-8 bytes) becomes `~`.
+_SHAPE = bytes(
+    b
+    if b in b"+.-\\"
+    else ord("A")
+    if chr(b) in string.ascii_uppercase
+    else ord("a")
+    if chr(b) in string.ascii_lowercase + "_"
+    else ord("0")
+    if chr(b) in string.digits
+    else ord("~")
+    for b in range(256)
+)
 _API_KEY = re.compile(
     r"(?<![A-Za-z0-9_-])(?:"
     r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"
@@ -118,10 +127,14 @@ class PersonalDataScanner:
         self._national_lengths = frozenset(lengths) | {length + 1 for length in lengths}
         # Without a `+`, a number is a finding only with a national number's or a card's digits.
         self._min_digits = min(self._national_lengths | {_CARD_DIGITS})
-        # In a line's shape (capitals A, digits 0): a run of that many digits, each after at most
-        # two of the separators a number may have between digits (`) ` in "(415) 555-2671").
-        repeat = b"{" + str(self._min_digits - 1).encode() + b"}"
-        self._digit_run = re.compile(b"0(?:[-. ()]{0,2}0)" + repeat)
+        # In a line's shape: a run of that many digits, each after at most two separators (`) ` in
+        # "(415) 555-2671"), after a character the exact pattern may start a number after (`~`:
+        # not a letter, digit, `_`, `.`, `+` or `-`, so not "ORD-2024-000123"). The pattern's
+        # literal prefix `~0` lets the regex engine skip to each candidate.
+        # A JSON escape stands for such a character too: `\n` (`\a` in the shape), `\u00a0`.
+        run = b"0(?:[-.~]{0,2}+0){" + str(self._min_digits - 1).encode() + b"}"
+        self._digit_run = re.compile(b"~" + run)
+        self._escaped_run = re.compile(rb"\\a(?:[0aA]{4})?" + run)
         # The runs of digits and separators the exact pattern then reads (`_number_matches`).
         self._number_span = re.compile(r"\d[\d ().-]{" + str(max(5, self._min_digits - 2)) + r",}\d")
 
@@ -133,9 +146,9 @@ class PersonalDataScanner:
         # Capitals become A and digits 0, the rest stays: regexes with a literal prefix then find
         # an IBAN's country and check digits, a `+` and a digit, or a long run of digits.
         shape = raw.translate(_SHAPE)
-        if _IBAN_OR_INTERNATIONAL.search(shape) is not None:
+        if b"AA00" in shape or b"+0" in shape or self._digit_run.search(shape) is not None:
             return True
-        return any(_may_start_number(raw, shape, run) for run in self._digit_run.finditer(shape))
+        return b"\\" in raw and self._escaped_run.search(shape) is not None
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
@@ -217,21 +230,6 @@ class PersonalDataScanner:
         for finding in reversed(findings):
             text = f"{text[: finding.start]}[REDACTED:{finding.kind}]{text[finding.end :]}"
         return text
-
-
-def _may_start_number(raw: bytes, shape: bytes, run: re.Match[bytes]) -> bool:
-    """Whether a number could start in a long run of digits (`run`, in the line's shape): the
-    exact pattern starts none after a letter, digit, `_`, `.`, `+` or `-` ("ORD-2024-000123"), but
-    may after a JSON escape (`\\n`, `\\u00a0`: another character) or after a space or parenthesis
-    inside the run."""
-    start = run.start()
-    before = raw[start - 1]
-    if before not in _NOT_BEFORE_NUMBER or (raw[start - 2] == _BACKSLASH and before in _ESCAPES):
-        return True
-    if raw[start - 6 : start - 4] == b"\\u":
-        return True
-    inside = shape[start : run.end()]
-    return b" 0" in inside or b"(0" in inside or b")0" in inside
 
 
 def _is_card(value: str) -> bool:

@@ -60,6 +60,29 @@ def test_each_kind_is_found_with_its_span_and_reported_masked(kind: str, text: s
     assert scanner.candidates(json.dumps({"content": text}).encode())
 
 
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_the_prefilter_flags_a_number_after_a_json_escape_and_passes_over_ordinary_figures(
+    ascii_only: bool,
+) -> None:
+    scanner = PersonalDataScanner()
+    after_escapes = [
+        "line one\n(415) 555-2671",
+        "caf\u00e9\u00a04111 1111 1111 1111",
+        "tab\t4111-1111-1111-1111",
+    ]
+    ordinary = (
+        "Order ORD-2024-000123 shipped on 2024-01-15 at 10:30 for $1,299.99 (v10.2.3); "
+        "Jonny Whizbang was born on February 22, 1957 in Tumbleweed Falls."
+    )
+
+    def line(text: str) -> bytes:
+        return json.dumps({"content": text}, ensure_ascii=ascii_only).encode()
+
+    assert [scanner.candidates(line(text)) for text in after_escapes] == [True, True, True]
+    assert [len(scanner.scan(text)) for text in after_escapes] == [1, 1, 1]
+    assert scanner.candidates(line(ordinary)) is False
+
+
 @pytest.mark.parametrize("text", ORDINARY_TEXT)
 def test_ordinary_text_with_dates_orders_and_versions_finds_nothing(text: str) -> None:
     assert PersonalDataScanner().scan(text) == []
