@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai.types.webhooks import FineTuningJobSucceededWebhookEvent
 
-from tests.e2e.conftest import Receiver, Stack, provider_copies_of, provider_jobs_of
+from tests.e2e.conftest import Received, Receiver, Stack, provider_copies_of, provider_jobs_of
 from tests.e2e.test_fine_tuning_flow import BASE_MODEL, sdk, wait_for
 from tests.factories import chat_example, make_jsonl
 
@@ -90,7 +90,7 @@ def test_a_hundred_jobs_at_once_under_429s_and_503s_make_one_provider_job_and_on
             )
         )
     statuses = finished(client, jobs)
-    deliveries = []
+    deliveries: list[Received] = []
     while len(deliveries) < JOBS:
         deliveries.append(receiver.requests.get(timeout=120))
     time.sleep(2)  # a duplicate would come now, if at all
