@@ -1,8 +1,9 @@
-"""Distributions and per-encoding token tallies, kept as compact arrays (4 bytes per example)."""
+"""Distributions and per-encoding token tallies, kept as counts of distinct values (a file of
+millions of examples has a few thousand distinct token counts), so their memory does not grow
+with the file."""
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
@@ -23,13 +24,15 @@ def quantile(ordered: Sequence[int], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def distribution(values: Sequence[int]) -> Distribution | None:
-    """Min, max, mean, median, p5 and p95 of `values`, exactly as over the sorted values, but from
-    the counts of the distinct values: a file of millions of examples has a few thousand distinct
-    token counts, so no sorted copy of them all is made."""
-    if not values:
+def distribution(values: Sequence[int] | Counter[int]) -> Distribution | None:
+    """Min, max, mean, median, p5 and p95 of `values` (or of the values counted in a Counter),
+    exactly as over the sorted values, but from the counts of the distinct values, so no sorted
+    copy of them all is made."""
+    counted = values if isinstance(values, Counter) else Counter(values)
+    size = counted.total()
+    if not size:
         return None
-    counts = sorted(Counter(values).items())
+    counts = sorted(counted.items())
     cumulative = list(accumulate(count for _, count in counts))
     distinct = [value for value, _ in counts]
 
@@ -37,15 +40,15 @@ def distribution(values: Sequence[int]) -> Distribution | None:
         return distinct[bisect_right(cumulative, index)]
 
     def quantile_of(q: float) -> float:
-        position = (len(values) - 1) * q
+        position = (size - 1) * q
         low = int(position)
-        high = min(low + 1, len(values) - 1)
+        high = min(low + 1, size - 1)
         return at(low) + (at(high) - at(low)) * (position - low)
 
     return Distribution(
         min=distinct[0],
         max=distinct[-1],
-        mean=round(sum(value * count for value, count in counts) / len(values), 3),
+        mean=round(sum(value * count for value, count in counts) / size, 3),
         median=quantile_of(0.5),
         p5=quantile_of(0.05),
         p95=quantile_of(0.95),
@@ -84,8 +87,8 @@ class EncodingTally:
         self.encoding = encoding
         self.models = models
         self.counter = ExampleCounter(get_encoding(encoding))
-        self.totals = array("I")
-        self.trained = array("I")
+        self.totals: Counter[int] = Counter()
+        self.trained: Counter[int] = Counter()
         by_limit: dict[int, list[str]] = {}
         for model in models:
             by_limit.setdefault(BASE_MODELS[model].training_context, []).append(model)
@@ -93,8 +96,8 @@ class EncodingTally:
 
     def add(self, line: int, text: ExampleText) -> int:
         counted = self.counter.tally(text)
-        self.totals.append(counted.total)
-        self.trained.append(counted.trained)
+        self.totals[counted.total] += 1
+        self.trained[counted.trained] += 1
         for limit in self.limits:
             limit.add(line, counted.total)
         return counted.total
@@ -103,8 +106,8 @@ class EncodingTally:
         return TokenStats(
             encoding=self.encoding,
             models=self.models,
-            total_tokens=sum(self.totals),
-            trained_tokens=sum(self.trained),
+            total_tokens=sum(value * count for value, count in self.totals.items()),
+            trained_tokens=sum(value * count for value, count in self.trained.items()),
             example_tokens=distribution(self.totals),
             assistant_tokens=distribution(self.trained),
             limits=[

@@ -13,7 +13,7 @@ warnings never block a job, errors always do.
 from __future__ import annotations
 
 import json
-from array import array
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
@@ -120,7 +120,7 @@ class _Validation:
         self.lines = 0
         self.non_blank = 0
         self.with_images = 0
-        self.messages = array("I")
+        self.messages: Counter[int] = Counter()
         self.tallies: list[EncodingTally] = []
         self.duplicates = DuplicateFinder() if duplicates else None
 
@@ -186,7 +186,7 @@ class _Validation:
         if any(not problem.warning for problem in problems):
             return
         self.examples += 1
-        self.messages.append(facts.messages)
+        self.messages[facts.messages] += 1
         if shape == "chat" and not facts.has_system:
             self.warnings.add(number, "missing_system_message", "the example has no system message.")
         if shape != "completion" and not facts.has_user:
