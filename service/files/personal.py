@@ -56,9 +56,8 @@ _IBAN_START = re.compile(r"[A-Z]{2}\d\d")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _SEPARATORS = re.compile(r"[ .()/-]")
 _KEY_TEXTS = ("sk-", "AKIA", "ASIA", "gh", "xox", "AIza", "_live_", "_test_")
-# What every API key holds: one of these literals (found with a substring search), or, with a
-# `_`, one of the patterns.
-_KEY_LITERALS = (b"sk-", b"xox", b"KIA", b"SIA", b"AIza")
+# What every API key holds: `sk-`, `xox`, `AIza`, `KIA` or `SIA` (found with substring searches
+# in `candidates`), or, with a `_`, one of these.
 _KEY_PREFIX = re.compile(rb"k_|gh[pousr]_|github_pat_")
 # A line's shape: capitals become A, small letters and `_` a, digits 0; `+`, `.`, `-` and `\` stay;
 # every other byte (spaces, parentheses, quotes, commas, UTF-8 bytes) becomes `~`.
@@ -139,7 +138,9 @@ class PersonalDataScanner:
         self._number_span = re.compile(r"\d[\d ().-]{" + str(max(5, self._min_digits - 2)) + r",}\d")
 
     def candidates(self, raw: bytes) -> bool:
-        if b"@" in raw or b"-----" in raw or any(prefix in raw for prefix in _KEY_LITERALS):
+        if b"@" in raw or b"-----" in raw or b"sk-" in raw or b"xox" in raw or b"AIza" in raw:
+            return True
+        if b"KIA" in raw or b"SIA" in raw:
             return True
         if b"_" in raw and _KEY_PREFIX.search(raw) is not None:
             return True
