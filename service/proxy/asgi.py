@@ -13,13 +13,14 @@ other methods, lifespan) to the app, doing what those layers would have done for
 - the HTTP metrics (`ftm_http_requests_total`, `ftm_http_request_duration_seconds`, labelled with
   the route template as FastAPI's routes are) and the access log line.
 
-A JSON answer goes out as two raw ASGI messages; a stream through `UpstreamStream` (which watches
-for the client leaving and always closes the upstream). `FTM_LEAN_PROXY=false` sends these
+Answers go out as raw ASGI messages: a JSON one in two, a stream chunk by chunk as the provider
+sends it (watching for the client leaving, and always closing the upstream). `FTM_LEAN_PROXY=false` sends these
 requests through FastAPI's routes instead, which remain registered for the OpenAPI document.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -34,8 +35,8 @@ from service.errors import AuthenticationFailed, PermissionDenied, ServiceError
 from service.logs import request_id_var
 from service.ops.limits import too_large_body
 from service.ops.middleware import SERVER_ERROR_MESSAGE, ApiMetrics, request_id_of
+from service.providers.types import UpstreamResponse
 from service.proxy.handling import ProxyAnswer, proxy
-from service.proxy.router import UpstreamStream
 
 PATHS = {
     "/v1/chat/completions": "/chat/completions",
@@ -161,13 +162,12 @@ class LeanProxy:
     async def _answer(
         self, answer: ProxyAnswer, scope: Scope, receive: Receive, send: Send, id_header: tuple[bytes, bytes]
     ) -> None:
-        if answer.stream is not None:
-            response = UpstreamStream(answer.stream, answer.headers, answer.media_type)
-            response.raw_headers.append(id_header)
-            await response(scope, receive, send)
-            return
         headers = _encoded(answer.headers)
         headers.append(id_header)
+        if answer.stream is not None:
+            headers.append((b"content-type", answer.media_type.encode("latin-1")))
+            await _relay_stream(answer.status, answer.stream, headers, receive, send)
+            return
         await _send_json(send, answer.status, answer.content, headers, answer.media_type.encode("latin-1"))
 
     def _count(self, route: str, status: int) -> None:
@@ -177,6 +177,47 @@ class LeanProxy:
                 "POST", route, str(status)
             )
         counter.inc()
+
+
+async def _relay_stream(
+    status: int,
+    upstream: UpstreamResponse,
+    headers: list[tuple[bytes, bytes]],
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Send the upstream's chunks as they come, stopping when the client goes away (the server
+    tells by `http.disconnect`: one waiting task, which cancels the relay), and close the upstream
+    however it ends, releasing the provider connection."""
+    assert upstream.chunks is not None
+    relay = asyncio.current_task()
+    assert relay is not None
+    relaying = True
+    gone = False
+
+    def on_message(waiter: asyncio.Future[Message]) -> None:
+        nonlocal gone
+        if relaying and not waiter.cancelled() and waiter.exception() is None:
+            gone = waiter.result()["type"] == "http.disconnect"
+            if gone:
+                relay.cancel()
+
+    waiter = asyncio.ensure_future(receive())
+    waiter.add_done_callback(on_message)
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        async for chunk in upstream.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        relay.uncancel()  # the client left: the relay ends here, the request is done
+    finally:
+        relaying = False
+        waiter.cancel()
+        if upstream.aclose is not None:
+            await asyncio.shield(upstream.aclose())
 
 
 class _Disconnected(Exception):
