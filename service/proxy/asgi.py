@@ -123,7 +123,7 @@ class LeanProxy:
                 status = 499  # the client went away before its request was read: no answer
                 return
             status, responding = answer.status, True
-            await self._answer(answer, scope, receive, send, id_header)
+            await self._answer(answer, receive, send, id_header)
         except Exception:
             error_log.exception("unhandled error")
             if responding:  # the answer may have begun: too late for a 500
@@ -160,7 +160,7 @@ class LeanProxy:
         return principal
 
     async def _answer(
-        self, answer: ProxyAnswer, scope: Scope, receive: Receive, send: Send, id_header: tuple[bytes, bytes]
+        self, answer: ProxyAnswer, receive: Receive, send: Send, id_header: tuple[bytes, bytes]
     ) -> None:
         headers = _encoded(answer.headers)
         headers.append(id_header)
