@@ -14,11 +14,16 @@ from service.clock import to_unix
 from service.limits.models import LimitRow
 
 
+MAX_PER_MINUTE = 2_147_483_647  # what the limits' integer columns hold
+
+
 def _limit(kind: str, owner: str) -> Any:
-    """A per-minute limit field: a whole number of at least 0 (0: no limit), null for the default."""
+    """A per-minute limit field: a whole number from 0 (no limit) to MAX_PER_MINUTE, null for the
+    default."""
     return Field(
         default=None,
         ge=0,
+        le=MAX_PER_MINUTE,
         strict=True,
         description=f"Proxied {kind} per minute allowed; null: the service's default "
         f"(FTM_{owner}_{kind.upper()}_PER_MINUTE), 0: no limit.",

@@ -187,13 +187,20 @@ def test_a_tenant_admin_cannot_change_its_own_tenants_limits(client: TestClient,
     assert answer.status_code == 403
 
 
-def test_a_negative_limit_is_a_400_naming_the_field(client: TestClient, admin_key: str) -> None:
-    answer = client.post(
-        "/v1/tenants", json={"name": "neg", "requests_per_minute": -1}, headers=bearer(admin_key)
-    )
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("requests_per_minute", -1), ("tokens_per_minute", 2**31)],
+    ids=["negative", "too big"],
+)
+def test_a_limit_out_of_range_is_a_400_naming_the_field(
+    client: TestClient, admin_key: str, field: str, value: int
+) -> None:
+    answer = client.post("/v1/tenants", json={"name": "neg", field: value}, headers=bearer(admin_key))
+    key = client.post("/v1/api_keys", json={"name": "k", field: value}, headers=bearer(admin_key))
 
-    assert answer.status_code == 400
-    assert answer.json()["error"]["param"] == "requests_per_minute"
+    for refused in (answer, key):
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == field
 
 
 def test_with_redis_unreachable_the_proxy_serves_without_limits_logs_once_and_counts_it(
