@@ -13,7 +13,6 @@ from service.auth.service import TENANT_NAME
 from service.clock import to_unix
 from service.limits.models import LimitRow
 
-
 MAX_PER_MINUTE = 2_147_483_647  # what the limits' integer columns hold
 
 
