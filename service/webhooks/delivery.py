@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "finetune-manager-webhooks/1.0"
 TIMEOUT = httpx.Timeout(15.0)
 MAX_ERROR_LENGTH = 500
+MAX_RESPONSE_BODY = 1024  # bytes of the receiver's answer kept in the delivery log
+DISABLE_AFTER = timedelta(days=5)  # of nothing but failures (Svix's rule)
 
 
 def http_client() -> httpx.Client:
@@ -64,6 +67,7 @@ class SendResult:
     error: str | None
     duration_ms: int
     retry_after: timedelta | None = None
+    response_body: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,6 +89,7 @@ def send(
             "POST", url, content=body, headers=headers, timeout=TIMEOUT, follow_redirects=False
         ) as response:
             status, retry_after = response.status_code, response.headers.get("retry-after")
+            answer = _read_prefix(response.iter_bytes())
     except httpx.TimeoutException as error:
         return SendResult(None, f"timeout: {type(error).__name__}", _ms_since(started))
     except (httpx.HTTPError, httpx.InvalidURL) as error:
@@ -92,7 +97,17 @@ def send(
             None, f"connection_error: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH], _ms_since(started)
         )
     error_code = "redirect_not_followed" if 300 <= status < 400 else None
-    return SendResult(status, error_code, _ms_since(started), parse_retry_after(retry_after, now=now))
+    return SendResult(status, error_code, _ms_since(started), parse_retry_after(retry_after, now=now), answer)
+
+
+def _read_prefix(chunks: Iterable[bytes]) -> str:
+    """The first `MAX_RESPONSE_BODY` bytes of a response, decoded leniently; the rest is not read."""
+    kept = bytearray()
+    for chunk in chunks:
+        kept.extend(chunk[: MAX_RESPONSE_BODY - len(kept)])
+        if len(kept) >= MAX_RESPONSE_BODY:
+            break
+    return kept.decode("utf-8", errors="replace")
 
 
 def _ms_since(started: float) -> int:
@@ -146,6 +161,7 @@ def deliver(
         status_code=result.status_code,
         error=result.error,
         duration_ms=result.duration_ms,
+        response_body=result.response_body,
     )
     session.add(attempt)
     _record(delivery, endpoint, result, now=now, rng=rng)
@@ -170,7 +186,20 @@ def _record(
     outcome = {"delivery_id": delivery.id, "attempt": delivery.attempts, "status_code": result.status_code}
     if result.ok:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
+        endpoint.failing_since = None
         log.info("webhook delivered", extra=outcome)
+        return
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+    if now - endpoint.failing_since >= DISABLE_AFTER and endpoint.status == EndpointStatus.ENABLED:
+        endpoint.status = EndpointStatus.DISABLED
+        endpoint.disabled_reason = (
+            f"Every delivery failed from {endpoint.failing_since.isoformat(timespec='seconds')} to "
+            f"{now.isoformat(timespec='seconds')} (5 days); update the endpoint to enable it again."
+        )
+        log.warning("webhook endpoint disabled after 5 days of failures", extra={"endpoint_id": endpoint.id})
+    if endpoint.status != EndpointStatus.ENABLED:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         return
     if result.status_code == 410:
         endpoint.status = EndpointStatus.DISABLED

@@ -97,8 +97,8 @@ def list_endpoints(
 def update_endpoint(
     session: Session, row: WebhookEndpointRow, req: WebhookEndpointUpdate, *, guard: UrlGuard
 ) -> WebhookEndpointRow:
-    """Apply the fields given; `updated_at` moves only when something changes. A new URL
-    re-enables an endpoint disabled by a 410 (the receiver moved)."""
+    """Apply the fields given; `updated_at` moves only when something changes. A new URL, or
+    `status: "enabled"`, re-enables a disabled endpoint (410 Gone, or 5 days of failures)."""
     changes: dict[str, object] = {}
     if req.name is not None and req.name != row.name:
         changes["name"] = req.name
@@ -109,6 +109,10 @@ def update_endpoint(
     if req.url is not None and req.url != row.url:
         changes["url"] = check_url(guard, req.url)
         changes["status"], changes["disabled_reason"] = EndpointStatus.ENABLED, None
+    if req.status == "enabled" and row.status != EndpointStatus.ENABLED:
+        changes["status"], changes["disabled_reason"] = EndpointStatus.ENABLED, None
+    if changes.get("status") == EndpointStatus.ENABLED:
+        changes["failing_since"] = None
     for name, value in changes.items():
         setattr(row, name, value)
     if changes:
