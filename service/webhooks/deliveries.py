@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session
 
 from service.clock import utcnow
 from service.errors import Conflict, NotFound
-from service.outbox import service as outbox
-from service.tasks import TaskName
 from service.tenancy import get_owned, keyset_page, owned
 from service.webhooks.models import (
     DeliveryStatus,
@@ -31,6 +29,7 @@ from service.webhooks.models import (
     WebhookEndpointRow,
     WebhookEventRow,
 )
+from service.webhooks.queue import enqueue_attempts
 from service.webhooks.schedule import ENQUEUE_LEASE
 
 ShownStatus = Literal["pending", "failing", "succeeded", "failed"]
@@ -171,8 +170,7 @@ def _requeue(session: Session, delivery_ids: Sequence[str], *, now: datetime) ->
         )
         .execution_options(synchronize_session=False)
     )
-    for delivery_id in delivery_ids:
-        outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER, delivery_id=delivery_id)
+    enqueue_attempts(session, delivery_ids)
     session.expire_all()
 
 

@@ -36,13 +36,13 @@ from service.webhooks.schemas import (
     WebhookRedeliverFailed,
     WebhookRedeliveryResult,
 )
-from service.webhooks.urls import UrlGuard
+from service.webhooks.urls import UrlGuard, guard_for
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=ServiceRoute)
 
 
 def get_url_guard(request: Request) -> UrlGuard:
-    return UrlGuard.for_env(get_runtime(request).settings.env)
+    return guard_for(get_runtime(request).settings)
 
 
 def get_webhook_http() -> Iterator[httpx.Client]:
@@ -141,11 +141,15 @@ def rotate_webhook_endpoint_secret(
 def send_test_webhook(
     body: WebhookEndpointTest, endpoint: CurrentEndpoint, guard: Guard, http: WebhookHttp
 ) -> WebhookEndpointTestResult:
-    """Send a signed sample event to the endpoint now and report the receiver's status code."""
+    """Send a signed sample event to the endpoint now, through the same URL checks and pinned
+    connection as deliveries, and report the receiver's status code and the time it took."""
     event_type = check_event_type(body.event_type, param="event_type")
-    status_code = delivery.send_test_event(endpoint, event_type, http=http, guard=guard, now=utcnow())
+    outcome = delivery.send_test_event(endpoint, event_type, http=http, guard=guard, now=utcnow())
     return WebhookEndpointTestResult(
-        webhook_endpoint_id=endpoint.id, event_type=event_type, status_code=status_code
+        webhook_endpoint_id=endpoint.id,
+        event_type=event_type,
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
     )
 
 

@@ -144,6 +144,7 @@ class WebhookEndpointTestResult(BaseModel):
     webhook_endpoint_id: str
     event_type: str
     status_code: int = Field(description="The HTTP status the receiver answered with.")
+    duration_ms: int = Field(description="How long the request took, until the answer's first bytes.")
     success: Literal[True] = True
 
 

@@ -15,8 +15,6 @@ from sqlalchemy.orm import Session
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.ids import new_id
-from service.outbox import service as outbox
-from service.tasks import TaskName
 from service.tenancy import get_owned, keyset_page, owned
 from service.webhooks.events import EVENT_TYPES, check_event_types
 from service.webhooks.models import (
@@ -26,6 +24,7 @@ from service.webhooks.models import (
     WebhookEndpointRow,
     WebhookEventRow,
 )
+from service.webhooks.queue import enqueue_attempts
 from service.webhooks.schedule import ENQUEUE_LEASE
 from service.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from service.webhooks.signing import generate_secret
@@ -150,7 +149,7 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
     """Record event `type` about object `data_id` and queue one delivery per enabled endpoint of
     the tenant subscribed to it, in the caller's transaction (nothing is sent if it rolls back).
 
-    Each delivery's first attempt is queued through the outbox at once; its `next_attempt_at` is
+    The first attempts are queued through the outbox at once, in one task (made concurrently); its `next_attempt_at` is
     the enqueue lease, after which the sweep queues it again if that attempt never happened.
     """
     if type not in EVENT_TYPES:
@@ -166,6 +165,7 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
         .where(WebhookEndpointRow.status == EndpointStatus.ENABLED)
         .order_by(WebhookEndpointRow.created_at)
     )
+    queued: list[str] = []
     for endpoint in endpoints:
         if type not in endpoint.event_types:
             continue
@@ -180,7 +180,8 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
             created_at=now,
         )
         session.add(delivery)
-        outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER, delivery_id=delivery.id)
+        queued.append(delivery.id)
     session.flush()
+    enqueue_attempts(session, queued)
     log.info("webhook event emitted", extra={"event_id": event.id, "event_type": type})
     return event

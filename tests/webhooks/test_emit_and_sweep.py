@@ -27,7 +27,8 @@ SUCCEEDED: Final = "fine_tuning.job.succeeded"
 def _queued(runtime: Runtime) -> list[str]:
     with session_scope(runtime.sessions) as session:
         rows = session.scalars(select(OutboxRow).order_by(OutboxRow.id))
-        return [row.kwargs["delivery_id"] for row in rows if row.task_name == TaskName.WEBHOOKS_DELIVER]
+        batches = [row.kwargs["delivery_ids"] for row in rows if row.task_name == TaskName.WEBHOOKS_DELIVER]
+        return [delivery_id for batch in batches for delivery_id in batch]
 
 
 def test_an_event_is_delivered_to_each_enabled_endpoint_of_the_tenant_subscribed_to_it(
@@ -126,7 +127,7 @@ def test_an_emitted_event_reaches_a_real_receiver_through_the_outbox_and_the_tas
 
     for name, kwargs in published:
         assert name == "webhooks.deliver"
-        webhooks_tasks.deliver_webhook(**kwargs)
+        webhooks_tasks.deliver_webhooks(**kwargs)
 
     [request] = receiver.requests
     event = verifier.webhooks.unwrap(request.body, request.headers, secret=endpoint.secret)
@@ -134,6 +135,21 @@ def test_an_emitted_event_reaches_a_real_receiver_through_the_outbox_and_the_tas
     assert event.data.id == "ftjob-42"
     with session_scope(runtime.sessions) as session:
         assert session.scalars(select(WebhookDeliveryRow.status)).one() == "succeeded"
+
+
+def test_an_event_for_many_endpoints_queues_their_first_attempts_in_one_task(runtime: Runtime) -> None:
+    with session_scope(runtime.sessions) as session:
+        tenant_id = ""
+        for index in range(3):
+            tenant_id = make_endpoint(session, url=f"http://127.0.0.1:9/{index}").tenant_id
+        emit_event(session, tenant_id=tenant_id, type=SUCCEEDED, data_id="ftjob-1")
+
+    with session_scope(runtime.sessions) as session:
+        rows = list(session.scalars(select(OutboxRow)))
+        deliveries = set(session.scalars(select(WebhookDeliveryRow.id)))
+    assert len(rows) == 1
+    assert set(rows[0].kwargs["delivery_ids"]) == deliveries
+    assert len(deliveries) == 3
 
 
 def test_the_tasks_are_registered_ack_late_and_delivery_runs_on_the_webhooks_queue() -> None:
