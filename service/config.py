@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     # (`10.20.0.0/16,hooks.internal,*.corp.example`) that webhooks may reach although they are not
     # public; unset: loopback in dev, nothing in prod.
     webhook_allowed_destinations: str | None = None
-    webhook_concurrency: int = Field(default=100, ge=1, le=1000)  # requests in flight per worker process
+    webhook_concurrency: int = Field(default=50, ge=1, le=1000)  # requests in flight per worker process
     webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)  # of them, to one endpoint
 
     # Evaluation runs (service.evals)

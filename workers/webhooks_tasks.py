@@ -16,9 +16,10 @@ from workers.runtime import get_runtime
 
 @celery_app.task(name=TaskName.WEBHOOKS_DELIVER.value, acks_late=True, ignore_result=True)
 def deliver_webhooks(delivery_ids: list[str] | None = None, delivery_id: str | None = None) -> int:
-    """Make the next attempt of each delivery (finished or not-yet-due ones are left alone);
-    `delivery_id` is the one-delivery form of tasks queued before batches. Returns how many
-    attempts were recorded."""
+    """Make the next attempt of each delivery given (leased by the sweep or a redelivery;
+    finished or not-yet-due ones are left alone; `delivery_id` is the one-delivery form of tasks
+    queued before batches), then of every delivery due, claimed a batch at a time, for up to
+    half the task time limit. Returns how many attempts were recorded."""
     ids = list(delivery_ids or []) + ([delivery_id] if delivery_id else [])
     return asyncio.run(_deliver(ids))
 
@@ -26,17 +27,31 @@ def deliver_webhooks(delivery_ids: list[str] | None = None, delivery_id: str | N
 async def _deliver(delivery_ids: list[str]) -> int:
     runtime = get_runtime()
     settings = runtime.settings
+    guard = guard_for(settings)
+    concurrency, per_endpoint = settings.webhook_concurrency, settings.webhook_endpoint_concurrency
     async with delivery.async_http_client(settings.webhook_concurrency) as http:
-        outcome = await delivery.deliver_batch(
+        attempted = 0
+        if delivery_ids:
+            given = await delivery.deliver_batch(
+                runtime.sessions,
+                delivery_ids,
+                http=http,
+                guard=guard,
+                clock=utcnow,
+                concurrency=concurrency,
+                per_endpoint=per_endpoint,
+            )
+            attempted = given.attempted
+        attempted += await delivery.drain(
             runtime.sessions,
-            delivery_ids,
             http=http,
-            guard=guard_for(settings),
+            guard=guard,
             clock=utcnow,
-            concurrency=settings.webhook_concurrency,
-            per_endpoint=settings.webhook_endpoint_concurrency,
+            budget_s=settings.celery_task_time_limit_s / 2,
+            concurrency=concurrency,
+            per_endpoint=per_endpoint,
         )
-    return outcome.attempted
+    return attempted
 
 
 @celery_app.task(name=TaskName.WEBHOOKS_SWEEP.value, acks_late=True, ignore_result=True)

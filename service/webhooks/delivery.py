@@ -390,31 +390,71 @@ def _record(
     )
 
 
-def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
-    """Queue (via the outbox) every pending delivery that is due, leasing each so that a second
-    sweep does not queue it again; returns how many were queued."""
+def claim_due(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
+    """Lease up to `limit` pending deliveries that are due (oldest first) for `ENQUEUE_LEASE`, so
+    that no other sweep or worker takes them meanwhile; returns their ids. A lease that runs out
+    (the worker died) makes the delivery due again."""
     due = session.scalars(
         select(WebhookDeliveryRow.id)
         .where(WebhookDeliveryRow.status == DeliveryStatus.PENDING, WebhookDeliveryRow.next_attempt_at <= now)
         .order_by(WebhookDeliveryRow.next_attempt_at)
         .limit(limit)
     ).all()
-    queued: list[str] = []
-    for delivery_id in due:
-        claimed = session.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.id == delivery_id,
-                WebhookDeliveryRow.status == DeliveryStatus.PENDING,
-                WebhookDeliveryRow.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + ENQUEUE_LEASE)
-            .execution_options(synchronize_session=False)
+    if not due:
+        return []
+    claimed = session.scalars(
+        update(WebhookDeliveryRow)
+        .where(
+            WebhookDeliveryRow.id.in_(due),
+            WebhookDeliveryRow.status == DeliveryStatus.PENDING,
+            WebhookDeliveryRow.next_attempt_at <= now,
         )
-        if getattr(claimed, "rowcount", 0) == 1:
-            queued.append(delivery_id)
-    enqueue_attempts(session, queued)
-    return len(queued)
+        .values(next_attempt_at=now + ENQUEUE_LEASE)
+        .returning(WebhookDeliveryRow.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return list(claimed)
+
+
+def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
+    """Queue (via the outbox) every pending delivery that is due, leased so that a second sweep
+    or a worker draining does not take it again; returns how many were queued."""
+    claimed = claim_due(session, now=now, limit=limit)
+    enqueue_attempts(session, claimed)
+    return len(claimed)
+
+
+async def drain(
+    sessions: sessionmaker[Session],
+    *,
+    http: httpx.AsyncClient,
+    guard: UrlGuard,
+    clock: Callable[[], datetime],
+    concurrency: int = 100,
+    per_endpoint: int = 8,
+    batch_size: int = 200,
+    budget_s: float = 60.0,
+) -> int:
+    """Claim and deliver due deliveries a batch at a time until none is due or `budget_s` has
+    passed; returns how many attempts were recorded. What a worker runs when an event is emitted."""
+    deadline = time.monotonic() + budget_s
+    attempted = 0
+    while time.monotonic() < deadline:
+        with session_scope(sessions) as session:
+            claimed = claim_due(session, now=clock(), limit=batch_size)
+        if not claimed:
+            break
+        outcome = await deliver_batch(
+            sessions,
+            claimed,
+            http=http,
+            guard=guard,
+            clock=clock,
+            concurrency=concurrency,
+            per_endpoint=per_endpoint,
+        )
+        attempted += outcome.attempted
+    return attempted
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Handing delivery attempts to the workers: through the outbox (sent once the transaction that
-decided them commits), `BATCH_SIZE` deliveries to a `webhooks.deliver` task, which makes their
-attempts concurrently."""
+"""Handing delivery attempts to the workers, through the outbox (sent once the transaction that
+decided them commits): leased deliveries `BATCH_SIZE` to a `webhooks.deliver` task, or, for new
+events, a task without ids that drains whatever is due (many events' deliveries, one batch)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ def enqueue_attempts(session: Session, delivery_ids: Sequence[str]) -> None:
     for start in range(0, len(delivery_ids), BATCH_SIZE):
         chunk = list(delivery_ids[start : start + BATCH_SIZE])
         outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER, delivery_ids=chunk)
+
+
+def wake_workers(session: Session) -> None:
+    """Queue a `webhooks.deliver` task that delivers whatever is due once the transaction commits."""
+    outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER)

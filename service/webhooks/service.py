@@ -24,8 +24,7 @@ from service.webhooks.models import (
     WebhookEndpointRow,
     WebhookEventRow,
 )
-from service.webhooks.queue import enqueue_attempts
-from service.webhooks.schedule import ENQUEUE_LEASE
+from service.webhooks.queue import wake_workers
 from service.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from service.webhooks.signing import generate_secret
 from service.webhooks.urls import UrlGuard, UrlRejected
@@ -149,8 +148,9 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
     """Record event `type` about object `data_id` and queue one delivery per enabled endpoint of
     the tenant subscribed to it, in the caller's transaction (nothing is sent if it rolls back).
 
-    The first attempts are queued through the outbox at once, in one task (made concurrently); its `next_attempt_at` is
-    the enqueue lease, after which the sweep queues it again if that attempt never happened.
+    The deliveries are due at once, and a `webhooks.deliver` task is queued through the outbox to
+    wake a worker, which claims (leases) every due delivery, this event's and others', and makes
+    their attempts concurrently; the sweep claims any that no worker took.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {type!r}")
@@ -176,12 +176,13 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
             endpoint_id=endpoint.id,
             status=DeliveryStatus.PENDING,
             attempts=0,
-            next_attempt_at=now + ENQUEUE_LEASE,
+            next_attempt_at=now,
             created_at=now,
         )
         session.add(delivery)
         queued.append(delivery.id)
     session.flush()
-    enqueue_attempts(session, queued)
+    if queued:
+        wake_workers(session)
     log.info("webhook event emitted", extra={"event_id": event.id, "event_type": type})
     return event

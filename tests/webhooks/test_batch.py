@@ -115,3 +115,33 @@ def test_a_worker_dying_after_sending_leaves_the_deliveries_pending_and_the_swee
     assert len(sent) == 4
     assert statuses == {"pending"}
     assert requeued == 4
+
+
+def test_drain_delivers_every_due_delivery_a_batch_at_a_time_and_leaves_later_ones(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids, _ = _emit(runtime, events=5)
+    with session_scope(runtime.sessions) as session:  # one of them is a retry due tomorrow
+        later = session.get(WebhookDeliveryRow, ids[0])
+        assert later is not None
+        later.next_attempt_at = utcnow() + timedelta(days=1)
+    batches: list[int] = []
+    original = webhooks.deliver_batch
+
+    async def counting(sessions: object, delivery_ids: list[str], **kwargs: object) -> webhooks.BatchOutcome:
+        batches.append(len(delivery_ids))
+        return await original(sessions, delivery_ids, **kwargs)  # type: ignore[arg-type]
+
+    async def run() -> int:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as http:
+            return await webhooks.drain(
+                runtime.sessions, http=http, guard=dev_guard(), clock=utcnow, batch_size=4
+            )
+
+    monkeypatch.setattr(webhooks, "deliver_batch", counting)
+    attempted = asyncio.run(run())
+
+    assert attempted == 9
+    assert batches == [4, 4, 1]
+    with session_scope(runtime.sessions) as session:
+        assert session.get(WebhookDeliveryRow, ids[0]).status == "pending"  # type: ignore[union-attr]
