@@ -37,7 +37,7 @@ from service.webhooks.signing import generate_secret
 from service.webhooks.urls import guard_for
 
 ENDPOINTS = 20
-BURST = 4000  # events emitted before the worker starts (throughput)
+BURST = 2000  # deliveries made ready before the worker starts (throughput)
 RATE = 100  # events per second emitted while the worker drains (latency), under capacity here
 STEADY_S = 10
 EVENT = "fine_tuning.job.succeeded"
