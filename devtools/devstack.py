@@ -40,6 +40,9 @@ from service.webhooks.signing import generate_secret
 
 STOP_GRACE_S = 15.0
 STOP_ORDER = ({"api", "beat"}, {"worker"})  # then the rest (the local provider)
+RESTARTED = {"worker", "beat"}
+MAX_RESTARTS = 5  # within RESTART_WINDOW_S; more means something is wrong for good
+RESTART_WINDOW_S = 60.0
 
 
 def free_port() -> int:
@@ -194,6 +197,9 @@ class DevStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     embedded: EmbeddedRedis | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    _commands: dict[str, list[str]] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict)
+    _restarts: dict[str, list[float]] = field(default_factory=dict)
 
     def start(self) -> StackInfo:
         settings = self.settings
@@ -280,6 +286,7 @@ class DevStack:
                 str(settings.data_dir / "celerybeat-schedule"),
             ],
         }
+        self._commands, self._env = commands, env
         for name, command in commands.items():
             self.processes[name] = subprocess.Popen(command, env=env)
         api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
@@ -297,9 +304,23 @@ class DevStack:
             return False
 
     def raise_if_exited(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None and not self.stopping.is_set():
+        """Restart a worker or beat that exited (as compose's `restart: unless-stopped` does: a
+        worker can die of a broker library's error when Redis goes away, and its work is in the
+        database and Redis, so a new one carries on); the API or the local provider exiting ends
+        the stack."""
+        for name, process in list(self.processes.items()):
+            if process.poll() is None or self.stopping.is_set():
+                continue
+            if name not in RESTARTED or not self._may_restart(name):
                 raise RuntimeError(f"{name} exited with code {process.returncode}")
+            print(f"dev stack: {name} exited with code {process.returncode}; restarting it", file=sys.stderr)
+            self.processes[name] = subprocess.Popen(self._commands[name], env=self._env)
+
+    def _may_restart(self, name: str) -> bool:
+        now = time.monotonic()
+        recent = [at for at in self._restarts.get(name, []) if now - at < RESTART_WINDOW_S]
+        self._restarts[name] = [*recent, now]
+        return len(recent) < MAX_RESTARTS
 
     def stop(self) -> None:
         """Stop in the order that leaves nothing half-done: first what starts work (the API and
@@ -307,6 +328,10 @@ class DevStack:
         local provider and Redis still up; what does not finish in time stays unacknowledged and
         is delivered again), then the local provider and Redis."""
         self.stopping.set()
+        # A second Ctrl-C or SIGTERM while stopping must not leave the later processes running.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         deadline = time.monotonic() + STOP_GRACE_S
         rest = set(self.processes).difference(*STOP_ORDER)
         for group in (*STOP_ORDER, rest):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import click
 
 from ftmcli.errors import CliError, ExitCode
 from ftmcli.output import Output, json_option
+from ftmcli.state import current_state
 
 if TYPE_CHECKING:
     from service.files.preparation import PreparationCreate, PreparationSummary
@@ -34,6 +36,8 @@ OPTION_OF_PARAM = {
     "separator": "--separator",
     "stop": "--stop",
 }
+
+REMOTE_POLL_S = 1.0
 
 
 @click.group()
@@ -158,6 +162,11 @@ def _estimate(report: ValidationReport, model: str, epochs: int | None, training
     callback=_escapes,
     help="completion: the stop sequence, with \\n escapes [suggested].",
 )
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Prepare in the service instead: upload FILE as `user_data` and make fine-tuning files there.",
+)
 @json_option
 def prepare(
     path: Path,
@@ -167,6 +176,7 @@ def prepare(
     output: Path | None,
     model: str | None,
     epochs: int | None,
+    remote: bool,
     as_json: bool,
     **mapping: Any,
 ) -> None:
@@ -195,6 +205,9 @@ def prepare(
             **mapping,
         }
     )
+    if remote:
+        _prepare_remotely(out, path, options)
+        return
     training_path = output or path.with_name(f"{path.stem}_train.jsonl")
     validation_file = validation_path(training_path)
     with tempfile.TemporaryDirectory(dir=training_path.parent) as scratch:
@@ -338,3 +351,32 @@ def _distribution(values: Any) -> list[str]:
     if values is None:
         return [""] * 6
     return [f"{getattr(values, name):g}" for name in ("min", "p5", "median", "mean", "p95", "max")]
+
+
+def _prepare_remotely(out: Output, path: Path, options: PreparationCreate) -> None:
+    """Upload the source, ask the service to prepare it (`POST /v1/files/{id}/preparations`), wait
+    for a worker if it is large, and print the preparation: the files made, or the bad row."""
+    connection = current_state().connection()
+    with path.open("rb") as handle:
+        source = connection.sdk.files.create(file=(path.name, handle), purpose="user_data")
+    body = options.model_dump(mode="json", exclude_defaults=True)
+    preparation = connection.request("POST", f"files/{source.id}/preparations", body=body)
+    while preparation["status"] == "queued":
+        time.sleep(REMOTE_POLL_S)
+        preparation = connection.get(f"preparations/{preparation['id']}")
+    if out.as_json:
+        out.json(preparation)
+    elif preparation["status"] == "succeeded":
+        out.fields(
+            [
+                ("preparation", preparation["id"]),
+                ("source", preparation["source_file_id"]),
+                ("training file", preparation["training_file"]),
+                ("validation file", preparation.get("validation_file") or "-"),
+            ]
+        )
+    else:
+        error = preparation.get("error") or {}
+        out.note(f"preparation {preparation['id']} failed: {error.get('message', 'unknown error')}")
+    if preparation["status"] != "succeeded":
+        click.get_current_context().exit(ExitCode.FAILED)

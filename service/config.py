@@ -6,16 +6,45 @@ the README's configuration table.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.webhooks.urls import AllowList
 
 MIN_METRICS_TOKEN_CHARS = 16
+
+
+class ProviderSpec(BaseModel):
+    """A provider of `FTM_PROVIDERS` / `FTM_PROVIDERS_FILE`. `models` are the model names (or
+    shell-style patterns, `gpt-4o-*`) it serves: a catalog model matching one goes to this provider
+    rather than the default one, and an exact name outside the catalog becomes callable through the
+    proxy. The key is `api_key`, or read from the variable `api_key_env`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    base_url: str = Field(min_length=1)
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_env: str | None = None
+    models: list[str] = Field(default_factory=list)
+
+    def key(self) -> str:
+        """The API key: given, or from its variable ('' when neither is set)."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+    def secret(self) -> str | None:
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        return os.environ.get(self.webhook_secret_env) if self.webhook_secret_env else None
 
 
 class Settings(BaseSettings):
@@ -50,6 +79,10 @@ class Settings(BaseSettings):
     # (OpenAI's from its dashboard); unset: that provider's webhooks are refused, polling alone.
     openai_webhook_secret: SecretStr | None = None
     local_provider_webhook_secret: SecretStr | None = None
+    # More OpenAI-compatible providers (a JSON list, or a JSON file of one): each with a name, a base
+    # URL, a key (or the variable holding it) and the models it serves; see ProviderSpec.
+    providers: list[ProviderSpec] = Field(default_factory=list)
+    providers_file: Path | None = None
 
     # File bodies. `dir` keeps them under FTM_DATA_DIR/blobs, which every api and worker process
     # must then share; `s3` keeps them in an S3-compatible bucket, so they can run anywhere.
@@ -149,6 +182,7 @@ class Settings(BaseSettings):
         self._derive_blob_store()
         if self.webhook_allowed_destinations is not None:
             AllowList.parse(self.webhook_allowed_destinations.split(","))
+        self._load_providers_file()
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"
         if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:
@@ -163,6 +197,18 @@ class Settings(BaseSettings):
                 "FTM_FILES_VALIDATE_TIME_LIMIT_S must be at most half of FTM_CELERY_VISIBILITY_TIMEOUT_S"
             )
         return self
+
+    def _load_providers_file(self) -> None:
+        """Add the providers of FTM_PROVIDERS_FILE (a JSON list) to FTM_PROVIDERS'; names are unique."""
+        if self.providers_file is not None:
+            try:
+                listed = json.loads(self.providers_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise ValueError(f"FTM_PROVIDERS_FILE {self.providers_file}: {error}") from None
+            self.providers = [*self.providers, *TypeAdapter(list[ProviderSpec]).validate_python(listed)]
+        names = [spec.name for spec in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider names must be unique: {names}")
 
     def _derive_blob_store(self) -> None:
         # compose passes unset variables as "": they mean "not set" here.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.deployments.models import DeploymentRow
 from service.deployments.service import current_version
-from service.models.service import ModelRoute, find_route
+from service.models.service import Catalog, ModelRoute, find_route
 from service.tenancy import owned
 
 _SCALE = float(1 << 64)
@@ -86,7 +86,7 @@ def sticky_draw(deployment: str, key: str) -> float:
 
 
 def load_deployment_route(
-    session: Session, *, tenant_id: str, tenant_name: str, name: str, default_provider: str
+    session: Session, *, tenant_id: str, tenant_name: str, name: str, catalog: Catalog
 ) -> DeploymentRoute | None:
     """`name`'s current version as routes, or None if the tenant has no such deployment (or none of
     its targets can be routed any more)."""
@@ -101,7 +101,7 @@ def load_deployment_route(
             tenant_id=tenant_id,
             tenant_name=tenant_name,
             model=model,
-            default_provider=default_provider,
+            catalog=catalog,
         )
 
     arms = []

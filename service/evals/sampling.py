@@ -49,9 +49,7 @@ class ModelCaller:
     def routes(self, model: str) -> list[ModelRoute]:
         """Where `model` goes, in the order to try; NotFound (`model_not_found`) if nowhere."""
         if model not in self._routes:
-            route = lookup_route(
-                self.sessions, self.providers.default, self.tenant_id, self.tenant_name, model
-            )
+            route = lookup_route(self.sessions, self.providers, self.tenant_id, self.tenant_name, model)
             if route is None:
                 raise model_not_found(model)
             self._routes[model] = route.attempts({}, {}) if isinstance(route, DeploymentRoute) else [route]

@@ -36,6 +36,7 @@ from service.files.service import get_file
 from service.ids import new_id
 from service.models.service import find_route, model_not_found
 from service.outbox import service as outbox
+from service.providers.registry import ProviderCatalog
 from service.tasks import TaskName
 from service.tenancy import Order, get_owned, keyset_page, owned
 from service.webhooks.events import EventType
@@ -167,18 +168,19 @@ def check_model(
     session: Session, model: str, *, tenant_id: str, tenant_name: str, settings: Settings, param: str
 ) -> None:
     """`model` routes for the tenant (a base model, its fine-tuned model, or its deployment)."""
+    catalog = ProviderCatalog(settings)
     found = find_route(
         session,
         tenant_id=tenant_id,
         tenant_name=tenant_name,
         model=model,
-        default_provider=settings.default_provider,
+        catalog=catalog,
     ) or load_deployment_route(
         session,
         tenant_id=tenant_id,
         tenant_name=tenant_name,
         name=model,
-        default_provider=settings.default_provider,
+        catalog=catalog,
     )
     if found is None:
         error = model_not_found(model)

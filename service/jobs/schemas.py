@@ -94,6 +94,14 @@ class JobCreate(BaseModel):
         default=None, description="Up to 15 pairs (one of OpenAI's 16 is kept for the service's own id)."
     )
     integrations: list[dict[str, Any]] | None = None
+    provider: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Native: the configured provider to train with (`local`, `openai`, or one of "
+        "FTM_PROVIDERS). Default: the one whose `models` match the model, else FTM_DEFAULT_PROVIDER; "
+        "a fine-tuned model continues at its own provider.",
+    )
 
     @field_validator("metadata")
     @classmethod

@@ -119,9 +119,14 @@ def create_job(
     """Create a job in `validating_files`; refused (400) before anything is written when its
     estimated cost does not fit the tenant's monthly budget (`service.jobs.budgets`)."""
     if request.model in BASE_MODELS:
-        provider = providers.default
+        provider = request.provider or providers.provider_for(request.model) or providers.default
     elif request.model.startswith("ft:"):
         provider = owned_fine_tuned_model(session, tenant_id=caller.tenant_id, model=request.model).provider
+        if request.provider not in (None, provider):
+            raise InvalidRequest(
+                f"Model '{request.model}' is at the provider '{provider}'; it continues there.",
+                param="provider",
+            )
     else:
         known = ", ".join(BASE_MODELS)
         raise InvalidRequest(

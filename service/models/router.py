@@ -45,7 +45,7 @@ def list_models(request: Request, caller: InferenceCaller, session: DbSession) -
         session,
         tenant_id=caller.tenant_id,
         tenant_name=caller.tenant_name,
-        default_provider=get_runtime(request).settings.default_provider,
+        catalog=get_runtime(request).providers,
     )
     fine_tuned = [Model.from_route(route) for route in routes if route.owned_by == caller.tenant_name]
     base = [Model.from_route(route) for route in routes if route.owned_by != caller.tenant_name]
@@ -64,7 +64,7 @@ def retrieve_model(model: ModelName, request: Request, caller: InferenceCaller, 
         tenant_id=caller.tenant_id,
         tenant_name=caller.tenant_name,
         model=model,
-        default_provider=get_runtime(request).settings.default_provider,
+        catalog=get_runtime(request).providers,
     )
     return Model.from_route(route)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,8 +61,16 @@ def register_fine_tuned_model(
     return row
 
 
+class Catalog(Protocol):
+    """Who serves the models that are not a tenant's fine-tuned ones (`ProviderRegistry`)."""
+
+    def provider_for(self, model: str) -> str | None: ...
+
+    def served_models(self) -> list[tuple[str, str]]: ...
+
+
 def resolve_route(
-    session: Session, *, tenant_id: str, tenant_name: str, model: str, default_provider: str
+    session: Session, *, tenant_id: str, tenant_name: str, model: str, catalog: Catalog
 ) -> ModelRoute:
     row = session.scalar(
         owned(FineTunedModelRow, tenant_id).where(
@@ -70,13 +79,14 @@ def resolve_route(
     )
     if row is not None:
         return ModelRoute(model, row.provider, model, tenant_name, row.created_at)
-    if is_catalog_model(model):
-        return ModelRoute(model, default_provider, model, "system", None)
+    provider = catalog.provider_for(model)
+    if provider is not None:
+        return ModelRoute(model, provider, model, "system", None)
     raise model_not_found(model)
 
 
 def find_route(
-    session: Session, *, tenant_id: str, tenant_name: str, model: str, default_provider: str
+    session: Session, *, tenant_id: str, tenant_name: str, model: str, catalog: Catalog
 ) -> ModelRoute | None:
     """`resolve_route`, or None when no model of that name routes for the tenant."""
     try:
@@ -85,24 +95,29 @@ def find_route(
             tenant_id=tenant_id,
             tenant_name=tenant_name,
             model=model,
-            default_provider=default_provider,
+            catalog=catalog,
         )
     except NotFound:
         return None
 
 
-def list_routes(
-    session: Session, *, tenant_id: str, tenant_name: str, default_provider: str
-) -> list[ModelRoute]:
+def list_routes(session: Session, *, tenant_id: str, tenant_name: str, catalog: Catalog) -> list[ModelRoute]:
     rows = session.scalars(
         owned(FineTunedModelRow, tenant_id)
         .where(FineTunedModelRow.deleted_at.is_(None))
         .order_by(FineTunedModelRow.created_at.desc())
     )
     fine_tuned = [ModelRoute(row.id, row.provider, row.id, tenant_name, row.created_at) for row in rows]
-    base = [ModelRoute(m.id, default_provider, m.id, m.owned_by, None) for m in BASE_MODELS.values()]
-    embedding = [ModelRoute(m, default_provider, m, "system", None) for m in EMBEDDING_MODELS]
-    return fine_tuned + base + embedding
+    base = [ModelRoute(m.id, _served(catalog, m.id), m.id, m.owned_by, None) for m in BASE_MODELS.values()]
+    embedding = [ModelRoute(m, _served(catalog, m), m, "system", None) for m in EMBEDDING_MODELS]
+    served = [ModelRoute(m, provider, m, "system", None) for m, provider in catalog.served_models()]
+    return fine_tuned + base + embedding + served
+
+
+def _served(catalog: Catalog, model: str) -> str:
+    provider = catalog.provider_for(model)
+    assert provider is not None  # a catalog model always has one: the default provider
+    return provider
 
 
 def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> FineTunedModelRow:

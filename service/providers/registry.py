@@ -10,6 +10,7 @@ from the same configuration (key, base URL) with the proxy's timeout.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 
 from service.config import Settings
 from service.errors import InvalidRequest
+from service.models.catalog import is_catalog_model
 from service.providers.fine_tuning import FineTuningProvider
 from service.providers.inference import InferenceProvider
 from service.providers.relay import RelayClient
@@ -32,6 +34,10 @@ class ProviderConfig:
     base_url: str
     api_key: str
     webhook_secret: str | None = None  # verifies the webhooks it sends us
+    models: tuple[str, ...] = ()  # names or shell-style patterns of the models it serves
+
+    def serves(self, model: str) -> bool:
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -54,13 +60,45 @@ def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
             settings.openai_api_key.get_secret_value(),
             _secret(settings.openai_webhook_secret),
         )
+    for spec in settings.providers:  # configured ones replace a built-in of the same name
+        configs[spec.name] = ProviderConfig(
+            spec.name, spec.base_url, spec.key(), spec.secret(), tuple(spec.models)
+        )
     return configs
+
+
+class ProviderCatalog:
+    """Which configured provider serves a model that is not a tenant's fine-tuned one."""
+
+    def __init__(self, settings: Settings, configs: dict[str, ProviderConfig] | None = None) -> None:
+        self.default = settings.default_provider
+        self.configs = configs if configs is not None else provider_configs(settings)
+
+    def provider_for(self, model: str) -> str | None:
+        """The provider that serves `model` when it is not a fine-tuned model of a tenant: the first
+        configured provider whose `models` match it, else the default one for a catalog model (a
+        base or embedding model); None when nobody serves it."""
+        for config in self.configs.values():
+            if config.serves(model):
+                return config.name
+        return self.default if is_catalog_model(model) else None
+
+    def served_models(self) -> list[tuple[str, str]]:
+        """(model, provider) for the exact (not patterned) model names of configured providers
+        outside the catalog: callable beside the catalog's."""
+        return [
+            (model, config.name)
+            for config in self.configs.values()
+            for model in config.models
+            if not any(mark in model for mark in "*?[") and not is_catalog_model(model)
+        ]
 
 
 class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.configs = provider_configs(settings)
+        self.catalog = ProviderCatalog(settings, self.configs)
         self._sync: dict[str, openai.OpenAI] = {}
         self._relays: dict[str, RelayClient] = {}
         self._lock = threading.Lock()
@@ -68,6 +106,12 @@ class ProviderRegistry:
     @property
     def default(self) -> str:
         return self.settings.default_provider
+
+    def provider_for(self, model: str) -> str | None:
+        return self.catalog.provider_for(model)
+
+    def served_models(self) -> list[tuple[str, str]]:
+        return self.catalog.served_models()
 
     def config(self, name: str) -> ProviderConfig:
         try:

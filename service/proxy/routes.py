@@ -32,8 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.cache_changes import Change, publish
 from service.deployments.routing import DeploymentRoute, load_deployment_route
-from service.models.catalog import is_catalog_model
-from service.models.service import ModelRoute, find_route, model_not_found
+from service.models.service import Catalog, ModelRoute, find_route, model_not_found
 from service.runtime import Runtime
 
 ROUTE_CACHE_TTL_S = 5.0
@@ -126,7 +125,7 @@ class RouteCache:
 
 
 def lookup_route(
-    sessions: sessionmaker[Session], default_provider: str, tenant_id: str, tenant_name: str, model: str
+    sessions: sessionmaker[Session], catalog: Catalog, tenant_id: str, tenant_name: str, model: str
 ) -> Route | None:
     """One read of the routing table (blocking; runs in the thread pool): a model, else a
     deployment (a deployment's name is neither `ft:…` nor a base model's, so they rarely meet; if a
@@ -137,16 +136,16 @@ def lookup_route(
             tenant_id=tenant_id,
             tenant_name=tenant_name,
             model=model,
-            default_provider=default_provider,
+            catalog=catalog,
         )
-        if route is not None or model.startswith("ft:") or is_catalog_model(model):
+        if route is not None or model.startswith("ft:") or catalog.provider_for(model) is not None:
             return route
         return load_deployment_route(
             session,
             tenant_id=tenant_id,
             tenant_name=tenant_name,
             name=model,
-            default_provider=default_provider,
+            catalog=catalog,
         )
 
 
@@ -158,7 +157,7 @@ def get_route_cache(state: Any) -> RouteCache:
         runtime: Runtime = state.runtime
         settings = runtime.settings
         cache = RouteCache(
-            partial(lookup_route, runtime.sessions, settings.default_provider),
+            partial(lookup_route, runtime.sessions, runtime.providers),
             ttl_s=settings.route_cache_ttl_s,
         )
         state.route_cache = cache

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from devtools.devstack import StackInfo, banner, dev_api_key, redis_answers, start_embedded_redis
+from devtools.devstack import DevStack, StackInfo, banner, dev_api_key, redis_answers, start_embedded_redis
 from service.config import Settings
 from service.redis_client import connect
 
@@ -74,3 +77,47 @@ def test_a_generated_dev_key_is_printed_on_its_api_key_line(settings: Settings) 
     shown = re.search(r"API key\s*:\s*(\S+)", printed)  # as tests/e2e/conftest.py reads it
     assert shown is not None
     assert shown.group(1) == (settings.data_dir / "dev-api-key").read_text().strip()
+
+
+def _sleeper() -> list[str]:
+    return [sys.executable, "-c", "import time; time.sleep(30)"]
+
+
+def test_a_worker_that_dies_is_started_again_and_the_api_dying_ends_the_stack(settings: Settings) -> None:
+    stack = DevStack(settings)
+    stack._commands = {"worker": _sleeper(), "api": _sleeper()}
+    stack._env = dict(os.environ)
+    stack.processes = {name: subprocess.Popen(command) for name, command in stack._commands.items()}
+    try:
+        first = stack.processes["worker"]
+        first.kill()
+        first.wait()
+
+        stack.raise_if_exited()
+
+        assert stack.processes["worker"] is not first
+        assert stack.processes["worker"].poll() is None
+        stack.processes["api"].kill()
+        stack.processes["api"].wait()
+        with pytest.raises(RuntimeError, match="api exited"):
+            stack.raise_if_exited()
+    finally:
+        stack.stop()
+    assert all(process.poll() is not None for process in stack.processes.values())
+
+
+def test_a_worker_that_keeps_dying_ends_the_stack(settings: Settings) -> None:
+    stack = DevStack(settings)
+    stack._commands = {"worker": [sys.executable, "-c", "raise SystemExit(3)"]}
+    stack._env = dict(os.environ)
+    stack.processes = {"worker": subprocess.Popen(stack._commands["worker"])}
+
+    def restart() -> None:
+        stack.processes["worker"].wait()
+        stack.raise_if_exited()
+
+    for _ in range(5):  # MAX_RESTARTS within the window
+        restart()
+    with pytest.raises(RuntimeError, match="worker exited with code 3"):
+        restart()
+    stack.stop()

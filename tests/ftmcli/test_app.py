@@ -35,7 +35,19 @@ def test_every_client_command_takes_json() -> None:
 
     client = [
         main.commands[name]
-        for name in ("login", "whoami", "data", "files", "jobs", "models", "usage", "webhooks", "ask", "chat")
+        for name in (
+            "login",
+            "whoami",
+            "data",
+            "files",
+            "jobs",
+            "models",
+            "usage",
+            "tenants",
+            "webhooks",
+            "ask",
+            "chat",
+        )
     ]
     missing = [
         path

@@ -8,11 +8,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from ftmcli.app import main
 from service.jobs.costs import default_epochs, training_cost
+from tests.conftest import bearer
 from tests.factories import JONNY_QA
 from tests.files.test_preparation import csv_of
+from tests.servers import serve
 
 ROWS = [*JONNY_QA, JONNY_QA[0], *((f"Tell me: {q}", a) for q, a in JONNY_QA)]  # 27 rows, one repeated
 MAPPING = ["--user-column", "question", "--assistant-column", "answer", "--system", "You know Jonny."]
@@ -231,3 +235,35 @@ def test_separator_and_stop_take_backslash_escapes(tmp_path: Path) -> None:
 
     first = json.loads(Path(report["training_file"]).read_text().splitlines()[0])
     assert first == {"prompt": "Question 0\n->", "completion": "Answer 0\n"}
+
+
+def test_remote_prepares_in_the_service_and_names_the_files_it_made(
+    source: Path, app: FastAPI, client: TestClient, tenant_key: str, tmp_path: Path
+) -> None:
+    with serve(app) as url:
+        env = {"FTM_BASE_URL": f"{url}/v1", "FTM_API_KEY": tenant_key, "FTM_CONFIG_DIR": str(tmp_path)}
+        args = [
+            "data",
+            "prepare",
+            str(source),
+            *MAPPING,
+            "--validation-split",
+            "5",
+            "--seed",
+            "4",
+            "--remote",
+        ]
+        made = CliRunner().invoke(main, [*args, "--json"], env=env)
+        bad = CliRunner().invoke(main, [*args[:3], "--user-column", "nope", "--remote"], env=env)
+
+    assert made.exit_code == 0, made.output
+    preparation = json.loads(made.stdout)
+    assert preparation["status"] == "succeeded"
+    assert (preparation["summary"]["training_examples"], preparation["summary"]["validation_examples"]) == (
+        21,
+        5,
+    )
+    training = client.get(f"/v1/files/{preparation['training_file']}", headers=bearer(tenant_key)).json()
+    assert training["purpose"] == "fine-tune"
+    assert bad.exit_code != 0
+    assert "nope" in bad.output

@@ -1,0 +1,173 @@
+"""What following active jobs costs: database statements, broker messages and provider calls per
+job per minute, at 10, 100 and 1,000 jobs running at the local provider (a training step a second,
+so every refresh finds new events, as a running job at OpenAI does).
+
+For one real minute, a sweep every FTM_JOB_REFRESH_INTERVAL_S (10 s) claims the due jobs and each
+queued refresh runs at once, as a worker runs it (`refresh.refresh`, the production polling
+policy). Statements are counted at the SQL engine, provider calls at the local provider, broker
+messages as the outbox rows the relay publishes (one each). At 1,000 jobs one process on this
+machine may not keep up: then the figures are what it managed, and "behind" says how many
+refreshes were still queued at the end."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+from sqlalchemy import event, select
+
+from bench.servers import service_process
+from devtools.devstack import free_port
+from service.auth import service as auth
+from service.clock import utcnow
+from service.config import Settings
+from service.db import session_scope
+from service.ids import new_id
+from service.jobs import refresh
+from service.jobs.access import ProviderAccess
+from service.jobs.models import JobRow
+from service.migrate import upgrade
+from service.outbox.models import OutboxRow
+from service.runtime import Runtime
+from service.tasks import TaskName
+
+SIZES = (10, 100, 1000)
+MINUTE_S = 60
+
+
+def _dataset() -> bytes:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {n}?"},
+                {"role": "assistant", "content": f"Answer {n}."},
+            ]
+        }
+        for n in range(20)
+    ]
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def _provider_jobs(emulator: str, count: int) -> list[str]:
+    """`count` jobs at the local provider that run (a step a second) for the whole minute."""
+    client = openai.OpenAI(api_key="sk-local", base_url=emulator, max_retries=0)
+    file_id = client.files.create(file=("train.jsonl", io.BytesIO(_dataset())), purpose="fine-tune").id
+    method: Any = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 50, "batch_size": 1}}}
+    return [
+        client.fine_tuning.jobs.create(
+            model="gpt-4o-mini-2024-07-18", training_file=file_id, method=method
+        ).id
+        for _ in range(count)
+    ]
+
+
+def _follow_for_a_minute(runtime: Runtime, provider_jobs: list[str], stats: httpx.Client) -> dict[str, float]:
+    with session_scope(runtime.sessions) as session:
+        tenant = auth.get_or_create_tenant(session, "bench")
+        session.add_all(
+            JobRow(
+                id=new_id("ftjob-"),
+                tenant_id=tenant.id,
+                provider="local",
+                provider_job_id=remote,
+                model="gpt-4o-mini-2024-07-18",
+                training_file="file-bench",
+                hyperparameters={},
+                seed=0,
+                status="running",
+                result_files=[],
+                next_refresh_at=utcnow(),
+            )
+            for remote in provider_jobs
+        )
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    engine = runtime.sessions.kw["bind"]
+    access = ProviderAccess.from_runtime(runtime)
+    interval = runtime.settings.job_refresh_interval_s
+    stats.delete("/_emulator/stats")
+    event.listen(engine, "before_cursor_execute", count)
+    messages = behind = 0
+    started = time.monotonic()
+    next_sweep = started
+    while time.monotonic() < started + MINUTE_S:
+        if time.monotonic() >= next_sweep:
+            with session_scope(runtime.sessions) as session:
+                refresh.sweep(session)
+            next_sweep += interval
+        with session_scope(runtime.sessions) as session:
+            queued = list(session.scalars(select(OutboxRow).where(OutboxRow.sent_at.is_(None)).limit(50)))
+            for row in queued:
+                row.sent_at = utcnow()
+        messages += len(queued)
+        for row in queued:
+            if time.monotonic() >= started + MINUTE_S:
+                behind += 1
+            elif row.task_name == TaskName.JOBS_REFRESH.value:
+                refresh.refresh(runtime.sessions, row.kwargs["job_id"], access)
+        if not queued:
+            time.sleep(0.05)
+    event.remove(engine, "before_cursor_execute", count)
+    with session_scope(runtime.sessions) as session:
+        behind += len(list(session.scalars(select(OutboxRow.id).where(OutboxRow.sent_at.is_(None)))))
+    calls = sum(stats.get("/_emulator/stats").json().values())
+    jobs = len(provider_jobs)
+    return {
+        "statements": statements / jobs,
+        "messages": messages / jobs,
+        "calls": calls / jobs,
+        "behind": behind,
+    }
+
+
+def run() -> None:
+    print("following running jobs for a minute (a refresh every 10 s while a job runs):")
+    print(
+        "| active jobs | SQL statements / job / min | broker messages / job / min | provider calls / job / min | behind |"
+    )
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        emulator = f"http://127.0.0.1:{port}/v1"
+        env = {
+            **os.environ,
+            "FTM_EMULATOR_DATA_DIR": str(Path(tmp) / "emulator"),
+            "FTM_EMULATOR_SECONDS_PER_STEP": "1",
+        }
+        with service_process(
+            ["emulator", "--port", str(port)], env, f"{emulator.removesuffix('/v1')}/v1/models"
+        ):
+            stats = httpx.Client(
+                base_url=emulator.removesuffix("/v1"), headers={"Authorization": "Bearer sk-local"}
+            )
+            for size in SIZES:
+                data = Path(tmp) / f"ftm-{size}"
+                data.mkdir()
+                settings = Settings(
+                    _env_file=None,
+                    data_dir=data,
+                    local_provider_base_url=emulator,
+                    redis_url="redis://127.0.0.1:1/0",
+                )
+                upgrade(settings.database_url)
+                runtime = Runtime(settings)
+                remote = _provider_jobs(emulator, size)
+                time.sleep(3)  # validating and queued take a step each; then they run
+                figures = _follow_for_a_minute(runtime, remote, stats)
+                print(
+                    f"| {size:,} | {figures['statements']:.1f} | {figures['messages']:.1f} | "
+                    f"{figures['calls']:.1f} | {figures['behind']:.0f} |",
+                    flush=True,
+                )
+                runtime.close()
