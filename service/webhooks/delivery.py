@@ -334,6 +334,8 @@ async def deliver_batch(
 
     results = await asyncio.gather(*(attempt(p) for p in batch))
     stored = 0
+    # Stored in (endpoint, delivery) order: two workers' batches lock rows in one order, never deadlock.
+    results.sort(key=lambda outcome: (outcome[0].endpoint_id, outcome[0].delivery_id))
     with session_scope(sessions) as session:
         for prepared, result, sent_at in results:
             if _store(session, prepared, result, now=sent_at, rng=rng) is not None:

@@ -276,3 +276,26 @@ def test_an_unknown_delivery_is_a_404_naming_it(
 
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "webhook_delivery_not_found"
+
+
+def test_retries_across_a_rotation_verify_with_the_old_secret_and_the_new_one(
+    sdk: openai.OpenAI, runtime: Runtime, verifier: openai.OpenAI
+) -> None:
+    endpoint_id, tenant_id, old_secret = create_endpoint(sdk)
+    event_id = emit(runtime, tenant_id)
+    receiver = FlakyReceiver(failures=1)
+
+    run_due(runtime, receiver, now=utcnow())  # fails; the retry is due in about 5 s
+    new_secret = sdk.webhooks.rotate_secret(
+        endpoint_id, keep_old_secret_active_for_24_hours=True
+    ).signing_secret
+    with receiver.client() as http, session_scope(runtime.sessions) as session:
+        delivery_id = session.scalars(select(WebhookDeliveryRow.id)).one()
+        webhooks.deliver(session, delivery_id, http=http, guard=dev_guard(), now=utcnow())
+
+    first, retry = receiver.requests
+    assert verifier.webhooks.unwrap(first.content, dict(first.headers), secret=old_secret).id == event_id
+    for secret in (old_secret, new_secret):  # during the overlap either secret verifies the retry
+        assert verifier.webhooks.unwrap(retry.content, dict(retry.headers), secret=secret).id == event_id
+    with pytest.raises(openai.InvalidWebhookSignatureError):
+        verifier.webhooks.unwrap(first.content, dict(first.headers), secret=new_secret)
