@@ -199,13 +199,21 @@ def _ms_since(started: float) -> int:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A delivery's next attempt, decided: where it goes and what it sends, or why it is blocked."""
+    """A delivery's next attempt, decided: where it goes and what it sends, or why it is blocked.
+    It is signed when it is sent (`outgoing`), so a batch's wait does not age its timestamp."""
 
     delivery_id: str
     endpoint_id: str
     attempts_before: int
+    msg_id: str
     body: bytes
-    outgoing: Outgoing | None  # None: the destination is blocked
+    secrets: tuple[str, ...]
+    checked: CheckedUrl | None  # None: the destination is blocked
+
+    def outgoing(self, now: datetime) -> Outgoing | None:
+        if self.checked is None:
+            return None
+        return Outgoing.of(self.checked, msg_id=self.msg_id, body=self.body, secrets=self.secrets, now=now)
 
 
 def _prepare(session: Session, delivery_id: str, *, guard: UrlGuard, now: datetime) -> Prepared | None:
@@ -228,17 +236,16 @@ def _prepare(session: Session, delivery_id: str, *, guard: UrlGuard, now: dateti
         )
         return None
     body = render_event(event)
+    checked: CheckedUrl | None
     try:
         checked = guard.check(endpoint.url)
     except UrlRejected as rejected:
         log.warning(
             "webhook destination blocked", extra={"delivery_id": delivery.id, "reason": rejected.reason}
         )
-        return Prepared(delivery.id, endpoint.id, delivery.attempts, body, None)
-    outgoing = Outgoing.of(
-        checked, msg_id=event.id, body=body, secrets=active_secrets(endpoint, now), now=now
-    )
-    return Prepared(delivery.id, endpoint.id, delivery.attempts, body, outgoing)
+        checked = None
+    secrets = tuple(active_secrets(endpoint, now))
+    return Prepared(delivery.id, endpoint.id, delivery.attempts, event.id, body, secrets, checked)
 
 
 BLOCKED = SendResult(None, "blocked_destination", 0)
@@ -289,10 +296,8 @@ def deliver(
     prepared = _prepare(session, delivery_id, guard=guard, now=now)
     if prepared is None:
         return None
-    if prepared.outgoing is None:
-        result = BLOCKED
-    else:
-        result = send(http, prepared.outgoing, prepared.body, now=now)
+    outgoing = prepared.outgoing(now)
+    result = BLOCKED if outgoing is None else send(http, outgoing, prepared.body, now=now)
     return _store(session, prepared, result, now=now, rng=rng)
 
 
@@ -326,11 +331,13 @@ async def deliver_batch(
     endpoints: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_endpoint))
 
     async def attempt(prepared: Prepared) -> tuple[Prepared, SendResult, datetime]:
-        if prepared.outgoing is None:
+        if prepared.checked is None:
             return prepared, BLOCKED, clock()
         async with endpoints[prepared.endpoint_id], overall:
             sent_at = clock()
-            return prepared, await send_async(http, prepared.outgoing, prepared.body, now=sent_at), sent_at
+            outgoing = prepared.outgoing(sent_at)
+            assert outgoing is not None
+            return prepared, await send_async(http, outgoing, prepared.body, now=sent_at), sent_at
 
     results = await asyncio.gather(*(attempt(p) for p in batch))
     stored = 0
