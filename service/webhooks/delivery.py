@@ -258,11 +258,12 @@ def _store(
     *,
     now: datetime,
     rng: random.Random | None,
+    locked: bool = False,
 ) -> WebhookAttemptRow | None:
     """Log the attempt and move the delivery on; None (nothing stored) when another worker
-    recorded an attempt of it meanwhile."""
-    delivery = session.get(WebhookDeliveryRow, prepared.delivery_id, with_for_update=True)
-    endpoint = session.get(WebhookEndpointRow, prepared.endpoint_id, with_for_update=True)
+    recorded an attempt of it meanwhile. `locked`: the rows are loaded, locked, already."""
+    delivery = session.get(WebhookDeliveryRow, prepared.delivery_id, with_for_update=not locked)
+    endpoint = session.get(WebhookEndpointRow, prepared.endpoint_id, with_for_update=not locked)
     if delivery is None or endpoint is None:
         return None
     if delivery.status != DeliveryStatus.PENDING or delivery.attempts != prepared.attempts_before:
@@ -307,6 +308,23 @@ class BatchOutcome:
     succeeded: int
 
 
+def _load(session: Session, delivery_ids: Sequence[str], *, lock: bool) -> None:
+    """Load the deliveries with their endpoints and events in three queries (the batch's
+    `session.get` calls then find them in the session), locked in id order when `lock`."""
+    if not delivery_ids:
+        return
+    query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.id.in_(delivery_ids))
+    deliveries = list(
+        session.scalars(query.order_by(WebhookDeliveryRow.id).with_for_update() if lock else query)
+    )
+    endpoint_ids = sorted({d.endpoint_id for d in deliveries})
+    endpoints = select(WebhookEndpointRow).where(WebhookEndpointRow.id.in_(endpoint_ids))
+    list(session.scalars(endpoints.order_by(WebhookEndpointRow.id).with_for_update() if lock else endpoints))
+    if not lock:
+        events = {d.event_id for d in deliveries}
+        list(session.scalars(select(WebhookEventRow).where(WebhookEventRow.id.in_(events))))
+
+
 async def deliver_batch(
     sessions: sessionmaker[Session],
     delivery_ids: Sequence[str],
@@ -322,6 +340,7 @@ async def deliver_batch(
     in flight, `per_endpoint` to any one endpoint), then record every outcome in one transaction."""
     now = clock()
     with session_scope(sessions) as session:
+        _load(session, delivery_ids, lock=False)
         batch = [
             p for p in (_prepare(session, i, guard=guard, now=now) for i in delivery_ids) if p is not None
         ]
@@ -341,11 +360,12 @@ async def deliver_batch(
 
     results = await asyncio.gather(*(attempt(p) for p in batch))
     stored = 0
-    # Stored in (endpoint, delivery) order: two workers' batches lock rows in one order, never deadlock.
-    results.sort(key=lambda outcome: (outcome[0].endpoint_id, outcome[0].delivery_id))
+    # The rows are locked in id order (deliveries, then endpoints): two workers' batches take
+    # their locks in one order and never deadlock.
     with session_scope(sessions) as session:
+        _load(session, [prepared.delivery_id for prepared, _, _ in results], lock=True)
         for prepared, result, sent_at in results:
-            if _store(session, prepared, result, now=sent_at, rng=rng) is not None:
+            if _store(session, prepared, result, now=sent_at, rng=rng, locked=True) is not None:
                 stored += 1
     return BatchOutcome(stored, sum(1 for _, result, _ in results if result.ok))
 
