@@ -4,7 +4,10 @@ minimal hand-written relay (the floor, `bench/floor.py`) and through `ftm api`, 
 Everything runs as production runs it: `ftm api --workers <cores>` and the floor on uvicorn
 (uvloop, httptools) with as many workers, the upstream (`bench/upstream.py`) answering after
 0 ms and after 50 ms. Traffic to ftm names a deployment (made in the bench's own database), so
-routing goes through a deployment's version as a client's would. For concurrency 1, 16 and 64,
+routing goes through a deployment's version as a client's would, and usage metering and per-minute
+limits are on (limits high enough never to refuse, counted in a real Redis when there is one).
+With `BENCH_PROXY_COMPARE=1` a second `ftm api` with `FTM_LEAN_PROXY=false` (the proxy's routes
+served through FastAPI's routing, dependencies and middlewares) is measured beside it. For concurrency 1, 16 and 64,
 non-streamed and streamed (the sample is then the time to the first chunk), it prints requests/s,
 the p50/p99 latency added over calling the upstream directly, the share of direct throughput, and
 CPU milliseconds per request of the server's processes (the master and its workers, from /proc).
@@ -45,7 +48,14 @@ CONCURRENCY = (1, 16, 64)
 DELAYS_MS = (0, 50)
 DURATION_S = {0: 2.0, 50: 3.0}
 WARMUP_S = 1.0
-BENCH_REDIS_URL = "redis://127.0.0.1:6379/10"  # a real Redis if there is one (route-change pub/sub)
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/11"  # a real Redis if there is one (limits, pub/sub)
+# Per-minute limits of every key and tenant: counted on every request, far above what is sent.
+LIMITS = {
+    "FTM_KEY_REQUESTS_PER_MINUTE": "100000000",
+    "FTM_KEY_TOKENS_PER_MINUTE": "1000000000",
+    "FTM_TENANT_REQUESTS_PER_MINUTE": "100000000",
+    "FTM_TENANT_TOKENS_PER_MINUTE": "1000000000",
+}
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
@@ -237,7 +247,9 @@ def run() -> None:
             "FTM_REDIS_URL": _redis_url(),
             "FTM_LOG_LEVEL": "WARNING",
             "BENCH_UPSTREAM": upstream,
+            **LIMITS,
         }
+        compare = os.environ.get("BENCH_PROXY_COMPARE") == "1"
         stack.enter_context(_process(["-m", "bench.upstream", str(upstream_port)], env, upstream_port))
         floor_pid = stack.enter_context(
             _process(
@@ -272,13 +284,28 @@ def run() -> None:
             timeout=30,
         )
         created.raise_for_status()
+        auth_header = {"Authorization": f"Bearer {key}"}
         targets = [
             Target(
                 "direct", f"{upstream}/chat/completions", MODEL, {"Authorization": "Bearer sk-bench"}, None
             ),
             Target("floor", f"http://127.0.0.1:{floor_port}/v1/chat/completions", MODEL, {}, floor_pid),
-            Target("ftm", f"{api}/chat/completions", DEPLOYMENT, {"Authorization": f"Bearer {key}"}, api_pid),
+            Target("ftm", f"{api}/chat/completions", DEPLOYMENT, auth_header, api_pid),
         ]
+        if compare:  # the same database, so the same key and deployment
+            fastapi_port = free_port()
+            fastapi_pid = stack.enter_context(
+                _process(
+                    ["-m", "service.cli", "api", "--port", str(fastapi_port), "--workers", str(workers)],
+                    {**env, "FTM_LEAN_PROXY": "false"},
+                    fastapi_port,
+                )
+            )
+            url = f"http://127.0.0.1:{fastapi_port}/v1/chat/completions"
+            targets.append(Target("ftm, FastAPI path", url, DEPLOYMENT, auth_header, fastapi_pid))
         rows = uvloop.run(_measure(targets))
-    print(f"workers per server: {workers}; upstream: raw asyncio + httptools; load: raw asyncio, keep-alive")
+    print(
+        f"workers per server: {workers}; upstream: raw asyncio + httptools; load: raw asyncio, keep-alive; "
+        "ftm with a deployment, usage and limits on"
+    )
     print(_table(rows))

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from service.auth.router import router as auth_router
 from service.auth.service import Authenticator
@@ -32,6 +33,7 @@ from service.models.router import router as models_router
 from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
+from service.proxy.asgi import LeanProxy
 from service.proxy.router import router as proxy_router
 from service.proxy.routes import forget_route
 from service.routing import allowed_methods
@@ -123,6 +125,19 @@ def _apply_change(app: FastAPI, change: Change) -> None:
         app.state.authenticator.forget_tenant(change.tenant_id)
 
 
+class ApiApp(ServiceApp):
+    """The API: the proxy's routes on their lean path (when it is on), the rest through FastAPI."""
+
+    lean_proxy: LeanProxy | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lean = self.lean_proxy
+        if lean is not None and lean.serves(scope):
+            await lean(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -143,7 +158,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.runtime.close()
 
     docs = settings.docs_enabled  # the interactive docs and their schema, off in prod by default
-    app = ServiceApp(
+    app = ApiApp(
         title="finetune-manager",
         version="0.1.0",
         description=API_DESCRIPTION,
@@ -157,6 +172,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.metrics = ApiMetrics()
     app.state.usage = create_metering(settings, app.state.runtime.sessions, app.state.metrics.registry)
     app.state.limiter = RateLimiter(settings, LimitMetrics(app.state.metrics.registry))
+
+    if settings.lean_proxy:
+        app.lean_proxy = LeanProxy(app, body_limit=settings.max_json_body_bytes)
 
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     # Usage: buffered in each API process, written every interval or once this many requests wait.
     usage_flush_interval_s: float = Field(default=1.0, gt=0)
     usage_flush_records: int = Field(default=1000, ge=1)
+    # Serve the proxy's routes on the lean ASGI path in front of FastAPI (false: through FastAPI).
+    lean_proxy: bool = True
     # Per-minute limits of the proxy, defaults for keys and tenants that set none (0: no limit).
     key_requests_per_minute: int = Field(default=0, ge=0)
     key_tokens_per_minute: int = Field(default=0, ge=0)

@@ -50,6 +50,12 @@ class ApiMetrics:
         )
 
 
+def request_id_of(incoming: bytes) -> str:
+    """The request's id: the caller's `X-Request-Id` when it is a sensible one, else a new id."""
+    text = incoming.decode("latin-1")
+    return text if _VALID_REQUEST_ID.match(text) else f"req_{uuid.uuid4().hex}"
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
@@ -59,8 +65,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request_id = request_id_of(dict(scope["headers"]).get(b"x-request-id", b""))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
