@@ -5,11 +5,31 @@ from __future__ import annotations
 
 import sys
 
-from bench import accounting, datasets, evals, following, foundation, preparation, proxy, proxy_clients
+from bench import (
+    accounting,
+    datasets,
+    evals,
+    following,
+    foundation,
+    preparation,
+    proxy,
+    proxy_clients,
+    webhooks,
+)
 
 
 def main() -> int:
-    for module in (foundation, proxy_clients, proxy, accounting, datasets, preparation, evals, following):
+    for module in (
+        foundation,
+        proxy_clients,
+        proxy,
+        accounting,
+        datasets,
+        preparation,
+        evals,
+        following,
+        webhooks,
+    ):
         print(f"== {module.__name__}", flush=True)
         module.run()
     return 0

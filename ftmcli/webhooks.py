@@ -1,18 +1,21 @@
 """`ftm webhooks`: the endpoints that receive signed events (list, show, create, delete, test,
-rotate-secret). A signing secret is shown once, when it is made."""
+rotate-secret), their delivery log (deliveries) and redelivery (redeliver). A signing secret is
+shown once, when it is made."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import click
 from openai.types.webhooks import WebhookEndpoint, WebhookEndpointWithSecret
 
-from ftmcli.errors import ExitCode
+from ftmcli.errors import CliError, ExitCode
 from ftmcli.output import Output, json_option, when
 from ftmcli.state import current_state
 
 DEFAULT_TEST_EVENT = "fine_tuning.job.succeeded"
+DELIVERY_STATUSES = ("pending", "failing", "succeeded", "failed")
 
 
 @click.group()
@@ -118,7 +121,97 @@ def test(endpoint_id: str, event_type: str, as_json: bool) -> None:
         out.json(result)
     else:
         out.console.print(
-            f"sent {result.event_type}; the receiver answered HTTP {result.status_code}", markup=False
+            f"sent {result.event_type}; the receiver answered HTTP {result.status_code}"
+            + (
+                f" in {duration} ms" if (duration := getattr(result, "duration_ms", None)) is not None else ""
+            ),
+            markup=False,
         )
     if not 200 <= result.status_code < 300:
         click.get_current_context().exit(ExitCode.FAILED)
+
+
+def parse_since(text: str) -> int:
+    """`--failed-since`: unix seconds, or an ISO 8601 time (`2026-12-01T08:00:00Z`; UTC without a
+    zone); a usage error otherwise."""
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"--failed-since takes unix seconds or an ISO 8601 time, not {text!r}", exit_code=ExitCode.USAGE
+        ) from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _attempt_line(attempt: dict[str, Any]) -> str:
+    outcome = str(attempt["status_code"]) if attempt["status_code"] is not None else attempt["error"]
+    return f"{outcome} in {attempt['duration_ms']} ms"
+
+
+@webhooks.command("deliveries")
+@click.argument("endpoint_id")
+@click.option("--status", type=click.Choice(DELIVERY_STATUSES), help="Only deliveries in this status.")
+@click.option("--event-type", help="Only deliveries of this event type.")
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@json_option
+def deliveries(
+    endpoint_id: str, status: str | None, event_type: str | None, limit: int, as_json: bool
+) -> None:
+    """The endpoint's delivery log, newest first: status, attempts, next attempt."""
+    out = Output(as_json=as_json)
+    params = {"limit": str(limit)}
+    if status:
+        params["status"] = status
+    if event_type:
+        params["event_type"] = event_type
+    page = current_state().connection().get(f"webhook_endpoints/{endpoint_id}/deliveries", params=params)
+    if as_json:
+        out.json(page)
+        return
+    out.table(
+        None,
+        ["id", "event", "status", "attempts", "last", "next attempt"],
+        (
+            [
+                d["id"],
+                f"{d['event_type']} {d['event_id']}",
+                d["status"],
+                len(d["attempts"]),
+                _attempt_line(d["attempts"][-1]) if d["attempts"] else "-",
+                when(d["next_attempt_at"]) if d["next_attempt_at"] else "-",
+            ]
+            for d in page["data"]
+        ),
+    )
+
+
+@webhooks.command("redeliver")
+@click.argument("endpoint_id")
+@click.argument("delivery_id", required=False)
+@click.option(
+    "--failed-since",
+    help="Redeliver every failed delivery of events since this time (unix seconds or ISO 8601).",
+)
+@json_option
+def redeliver(endpoint_id: str, delivery_id: str | None, failed_since: str | None, as_json: bool) -> None:
+    """Send one delivery again (same webhook-id), or every failed one since a time."""
+    if (delivery_id is None) == (failed_since is None):
+        raise CliError("give a DELIVERY_ID or --failed-since, not both or neither", exit_code=ExitCode.USAGE)
+    out = Output(as_json=as_json)
+    connection = current_state().connection()
+    if delivery_id is not None:
+        answer = connection.request(
+            "POST", f"webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"
+        )
+        message = f"queued {answer['id']} again ({answer['event_type']} {answer['event_id']})"
+    else:
+        body = {"failed_since": parse_since(failed_since or "")}
+        answer = connection.request("POST", f"webhook_endpoints/{endpoint_id}/redeliver", body=body)
+        message = f"queued {answer['redelivered']} failed deliveries again"
+    if as_json:
+        out.json(answer)
+    else:
+        out.console.print(message, markup=False)

@@ -42,6 +42,7 @@ from service.uploads.router import parts_router as upload_parts_router
 from service.uploads.router import router as uploads_router
 from service.usage.metering import create_metering
 from service.usage.router import router as usage_router
+from service.webhooks.router import event_docs
 from service.webhooks.router import router as webhooks_router
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         usage_router,
     ):
         app.include_router(router, max_body_size=settings.max_json_body_bytes)
+    app.webhooks.include_router(event_docs)  # the events endpoints receive, documented
     return app
 
 

@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.webhooks.urls import AllowList
+
 MIN_METRICS_TOKEN_CHARS = 16
 
 
@@ -151,6 +153,13 @@ class Settings(BaseSettings):
     job_submit_backoff_max_s: float = Field(default=900.0, ge=0)
     beat_lock_ttl_s: int = Field(default=30, ge=3)
 
+    # Webhooks (service.webhooks). Allowed destinations: comma-separated networks and host names
+    # (`10.20.0.0/16,hooks.internal,*.corp.example`) that webhooks may reach although they are not
+    # public; unset: loopback in dev, nothing in prod.
+    webhook_allowed_destinations: str | None = None
+    webhook_concurrency: int = Field(default=50, ge=1, le=1000)  # requests in flight per worker process
+    webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)  # of them, to one endpoint
+
     # Evaluation runs (service.evals)
     evals_max_items: int = Field(default=10_000, ge=1)
     evals_batch_size: int = Field(default=20, ge=1, le=1000)  # items claimed at a time
@@ -173,6 +182,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"FTM_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
             self.metrics_token = SecretStr(token) if token else None
         self._derive_blob_store()
+        if self.webhook_allowed_destinations is not None:
+            AllowList.parse(self.webhook_allowed_destinations.split(","))
         self._load_providers_file()
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"

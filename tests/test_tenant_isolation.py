@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from service.auth.keys import Scope
 from service.db import session_scope
 from service.models.service import register_fine_tuned_model
 from service.runtime import Runtime
+from service.webhooks.models import WebhookDeliveryRow
+from service.webhooks.service import emit_event
 from tests.conftest import bearer, make_key
 from tests.factories import jonny_dataset
 
@@ -25,6 +28,7 @@ BASE = "gpt-4o-mini-2024-07-18"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}"): {"name": "renamed"},
     ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test"): {"event_type": "fine_tuning.job.succeeded"},
+    ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/redeliver"): {"failed_since": 0},
     ("post", "/v1/deployments/{deployment}"): {"fallbacks": []},
     ("post", "/v1/deployments/{deployment}/rollback"): {"version": 1},
     ("post", "/v1/uploads/{upload_id}/complete"): {"part_ids": ["part_any"]},
@@ -40,6 +44,7 @@ MISSING = {
     "file_id": "file-doesnotexist00000000000",
     "job_id": "ftjob-doesnotexist000000000000",
     "webhook_endpoint_id": "we_doesnotexist0000000000000",
+    "delivery_id": "whdel_doesnotexist0000000000",
     "model": "ft:gpt-4o-mini-2024-07-18:nobody:gone:000000",
     "key_id": "key_doesnotexist00000000000",
     "deployment": "no-such-deployment",
@@ -87,6 +92,12 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         register_fine_tuned_model(
             session, model=model, tenant_id=me["tenant_id"], provider="local", base_model=BASE, job_id=job_id
         )
+        event = emit_event(
+            session, tenant_id=me["tenant_id"], type="fine_tuning.job.succeeded", data_id=job_id
+        )
+        delivery_id = session.scalars(
+            select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.event_id == event.id)
+        ).one()
     deployment = client.post(
         "/v1/deployments",
         headers=headers,
@@ -141,6 +152,7 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         "preparation_id": preparation_id,
         "job_id": job_id,
         "webhook_endpoint_id": endpoint_id,
+        "delivery_id": delivery_id,
         "model": model,
         "deployment": deployment,
     }

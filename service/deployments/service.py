@@ -30,6 +30,7 @@ from service.ids import new_id
 from service.models.catalog import is_catalog_model
 from service.models.models import FineTunedModelRow
 from service.tenancy import keyset_page, owned
+from service.webhooks.service import emit_event
 
 _NAME = re.compile(NAME_PATTERN)
 
@@ -142,10 +143,12 @@ def rollback_deployment(
 
 
 def delete_deployment(session: Session, row: DeploymentRow) -> None:
-    """Delete the deployment and its versions."""
+    """Delete the deployment and its versions; emits `deployment.deleted` in the same transaction."""
+    tenant_id, name = row.tenant_id, row.name
     session.execute(delete(DeploymentVersionRow).where(DeploymentVersionRow.deployment_id == row.id))
     session.delete(row)
     session.flush()
+    emit_event(session, tenant_id=tenant_id, type="deployment.deleted", data_id=name)
 
 
 def list_deployments(
@@ -228,7 +231,8 @@ def new_version(
 ) -> DeploymentVersionRow:
     """Add the next version of `row` and make it current. The row is read again under a row lock
     (PostgreSQL), so two changes at once take turns instead of both claiming one number; where
-    there is no row lock (SQLite) the loser of that race is a 409, never a 500."""
+    there is no row lock (SQLite) the loser of that race is a 409, never a 500. Emits
+    `deployment.updated` (about the deployment's name) in the same transaction."""
     _check_targets(session, row.tenant_id, targets, fallbacks)
     session.refresh(row, with_for_update=True)
     now = utcnow()
@@ -258,6 +262,7 @@ def new_version(
             param="deployment",
             code="deployment_changed",
         ) from None
+    emit_event(session, tenant_id=row.tenant_id, type="deployment.updated", data_id=name)
     return version
 
 

@@ -34,6 +34,7 @@ from service.ids import new_id
 from service.outbox import service as outbox
 from service.tasks import TaskName
 from service.tenancy import Order, get_owned, keyset_page, owned
+from service.webhooks.service import emit_event
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,12 @@ def validate_file(
         row.report = report.model_dump(mode="json")
         row.status = FileStatus.PROCESSED if report.ok else FileStatus.ERROR
         row.status_details = None if report.ok else report.summary()
+        emit_event(
+            session,
+            tenant_id=row.tenant_id,
+            type="file.processed" if report.ok else "file.failed",
+            data_id=row.id,
+        )
         log.info("file %s validated: %s", file_id, row.status)
         return FileStatus(row.status)
 

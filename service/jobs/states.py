@@ -30,6 +30,7 @@ ACTIVE = frozenset(Status) - TERMINAL
 _ORDER = {Status.VALIDATING_FILES: 0, Status.QUEUED: 1, Status.RUNNING: 2, Status.PAUSED: 2}
 
 WEBHOOK_EVENT = {
+    Status.RUNNING: "fine_tuning.job.running",
     Status.SUCCEEDED: "fine_tuning.job.succeeded",
     Status.FAILED: "fine_tuning.job.failed",
     Status.CANCELLED: "fine_tuning.job.cancelled",

@@ -1,5 +1,5 @@
-"""A job's status changes, with what comes with them: the final status's webhook event (in the same
-transaction) and the event-log line of a failure. The rules themselves are `service.jobs.states`."""
+"""A job's status changes, with what comes with them: the webhook event of a final status, and of
+entering `running` (in the same transaction) and the event-log line of a failure. The rules themselves are `service.jobs.states`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def transition(session: Session, job: JobRow, new: Status, *, now: datetime | None = None) -> bool:
-    """Move `job` to `new` if the state machine allows it; a final status emits its webhook event
-    in the same transaction. Returns whether the status changed."""
+    """Move `job` to `new` if the state machine allows it; a final status, or entering `running`
+    (started or resumed), emits its webhook event in the same transaction. Returns whether the status changed."""
     current = Status(job.status)
     if current == new or not can_transition(current, new):
         if current != new:

@@ -1,11 +1,22 @@
-"""Sending webhooks: one attempt of a delivery, its log, and when to try again.
+"""Sending webhooks: attempts of deliveries, their log, and when to try again.
 
 An attempt POSTs the event's envelope, signed, to the endpoint's URL, after checking the URL
-again (DNS answers change; a blocked destination is a failed attempt, `blocked_destination`). It
-never follows redirects (3xx is a failure); 2xx is success; 410 Gone disables the endpoint and
+again (DNS answers change; a blocked destination is a failed attempt, `blocked_destination`) and
+connecting to the address that check approved (`CheckedUrl.pinned_url`: the Host header and the
+TLS server name keep the URL's host, so a rebinding DNS answer is never used). It never follows
+redirects (3xx is a failure); 2xx is success; 410 Gone disables the endpoint and
 fails the delivery; anything else schedules the next attempt (`schedule.retry_delay`) until the
 last one, after which the delivery is `failed` and kept. Every attempt is logged as a
 `WebhookAttemptRow`.
+
+An attempt has three steps: `_prepare` (in a transaction: is it due, where does it go, what is
+sent), the request (no transaction open), `_record` (in a transaction: the attempt's log row and
+the delivery's next state). `deliver` runs one attempt synchronously; `deliver_batch`, what the
+workers run, makes the attempts of many deliveries concurrently with an async client, at most
+`concurrency` requests in flight and `per_endpoint` to any one endpoint, so that a slow receiver
+holds only its own share. The outcome is in the database once the batch's last step commits; a
+worker that dies before leaves the deliveries pending, and the sweep queues them again once their
+lease ends (at least once).
 
 Retries are not Celery countdowns: `enqueue_due` (the `webhooks.sweep` task, every 5 s) queues
 the deliveries that are due through the outbox, leasing each for `ENQUEUE_LEASE`.
@@ -13,21 +24,23 @@ the deliveries that are due through the outbox, leasing each for `ENQUEUE_LEASE`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import to_unix
+from service.db import session_scope
 from service.errors import InvalidRequest
 from service.ids import new_id
-from service.outbox import service as outbox
-from service.tasks import TaskName
 from service.webhooks.events import render_event, sample_event
 from service.webhooks.models import (
     DeliveryStatus,
@@ -37,22 +50,36 @@ from service.webhooks.models import (
     WebhookEndpointRow,
     WebhookEventRow,
 )
+from service.webhooks.queue import enqueue_attempts
 from service.webhooks.schedule import ENQUEUE_LEASE, parse_retry_after, retry_delay
 from service.webhooks.service import active_secrets
 from service.webhooks.signing import webhook_headers
-from service.webhooks.urls import UrlGuard, UrlRejected
+from service.webhooks.urls import CheckedUrl, UrlGuard, UrlRejected
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "finetune-manager-webhooks/1.0"
 TIMEOUT = httpx.Timeout(15.0)
 MAX_ERROR_LENGTH = 500
+MAX_RESPONSE_BODY = 1024  # bytes of the receiver's answer kept in the delivery log
+DISABLE_AFTER = timedelta(days=5)  # of nothing but failures (Svix's rule)
 
 
 def http_client() -> httpx.Client:
-    """The client deliveries use: 15 s timeout, no redirects, no proxy settings from the env."""
+    """The client the test route uses: 15 s timeout, no redirects, no proxy settings from the env."""
     return httpx.Client(
         timeout=TIMEOUT, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT}
+    )
+
+
+def async_http_client(connections: int = 100) -> httpx.AsyncClient:
+    """The client deliveries use: as `http_client`, asynchronous, `connections` at most."""
+    return httpx.AsyncClient(
+        timeout=TIMEOUT,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
 
 
@@ -64,53 +91,135 @@ class SendResult:
     error: str | None
     duration_ms: int
     retry_after: timedelta | None = None
+    response_body: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def send(
-    http: httpx.Client, url: str, *, msg_id: str, body: bytes, secrets: list[str], now: datetime
-) -> SendResult:
-    """POST `body` signed with `secrets` at time `now`; never raises for network failures."""
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        **webhook_headers(msg_id=msg_id, timestamp=int(now.timestamp()), body=body, secrets=secrets),
-    }
+@dataclass(frozen=True)
+class Outgoing:
+    """One request, ready to go: the pinned URL, the headers (Host kept), the TLS server name."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+    @classmethod
+    def of(
+        cls, checked: CheckedUrl, *, msg_id: str, body: bytes, secrets: Sequence[str], now: datetime
+    ) -> Outgoing:
+        headers = {
+            "Host": checked.host_header(),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **webhook_headers(msg_id=msg_id, timestamp=int(now.timestamp()), body=body, secrets=secrets),
+        }
+        extensions = {"sni_hostname": checked.host} if checked.scheme == "https" else {}
+        return cls(checked.pinned_url(), headers, extensions)
+
+
+def send(http: httpx.Client, out: Outgoing, body: bytes, *, now: datetime) -> SendResult:
+    """POST `body` as `out` says; never raises for network failures."""
     started = time.monotonic()
     try:
         with http.stream(
-            "POST", url, content=body, headers=headers, timeout=TIMEOUT, follow_redirects=False
+            "POST",
+            out.url,
+            content=body,
+            headers=out.headers,
+            extensions=out.extensions,
+            timeout=TIMEOUT,
+            follow_redirects=False,
         ) as response:
-            status, retry_after = response.status_code, response.headers.get("retry-after")
+            answer = _read_prefix(response.iter_bytes())
     except httpx.TimeoutException as error:
         return SendResult(None, f"timeout: {type(error).__name__}", _ms_since(started))
     except (httpx.HTTPError, httpx.InvalidURL) as error:
-        return SendResult(
-            None, f"connection_error: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH], _ms_since(started)
-        )
+        return _connection_error(error, started)
+    return _answered(response, answer, started, now)
+
+
+async def send_async(http: httpx.AsyncClient, out: Outgoing, body: bytes, *, now: datetime) -> SendResult:
+    """`send`, asynchronously."""
+    started = time.monotonic()
+    try:
+        async with http.stream(
+            "POST",
+            out.url,
+            content=body,
+            headers=out.headers,
+            extensions=out.extensions,
+            timeout=TIMEOUT,
+            follow_redirects=False,
+        ) as response:
+            answer = await _read_prefix_async(response.aiter_bytes())
+    except httpx.TimeoutException as error:
+        return SendResult(None, f"timeout: {type(error).__name__}", _ms_since(started))
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        return _connection_error(error, started)
+    return _answered(response, answer, started, now)
+
+
+def _connection_error(error: Exception, started: float) -> SendResult:
+    message = f"connection_error: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+    return SendResult(None, message, _ms_since(started))
+
+
+def _answered(response: httpx.Response, answer: str, started: float, now: datetime) -> SendResult:
+    status = response.status_code
     error_code = "redirect_not_followed" if 300 <= status < 400 else None
-    return SendResult(status, error_code, _ms_since(started), parse_retry_after(retry_after, now=now))
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+    return SendResult(status, error_code, _ms_since(started), retry_after, answer)
+
+
+def _read_prefix(chunks: Iterable[bytes]) -> str:
+    """The first `MAX_RESPONSE_BODY` bytes of a response, decoded leniently; the rest is not read."""
+    kept = bytearray()
+    for chunk in chunks:
+        kept.extend(chunk[: MAX_RESPONSE_BODY - len(kept)])
+        if len(kept) >= MAX_RESPONSE_BODY:
+            break
+    return kept.decode("utf-8", errors="replace")
+
+
+async def _read_prefix_async(chunks: AsyncIterator[bytes]) -> str:
+    kept = bytearray()
+    async for chunk in chunks:
+        kept.extend(chunk[: MAX_RESPONSE_BODY - len(kept)])
+        if len(kept) >= MAX_RESPONSE_BODY:
+            break
+    return kept.decode("utf-8", errors="replace")
 
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def deliver(
-    session: Session,
-    delivery_id: str,
-    *,
-    http: httpx.Client,
-    guard: UrlGuard,
-    now: datetime,
-    rng: random.Random | None = None,
-) -> WebhookAttemptRow | None:
-    """Make the delivery's next attempt; returns its log row, or None when nothing was sent
-    (unknown, already finished, not due yet, or its endpoint disabled). Idempotent."""
-    delivery = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+@dataclass(frozen=True)
+class Prepared:
+    """A delivery's next attempt, decided: where it goes and what it sends, or why it is blocked.
+    It is signed when it is sent (`outgoing`), so a batch's wait does not age its timestamp."""
+
+    delivery_id: str
+    endpoint_id: str
+    attempts_before: int
+    msg_id: str
+    body: bytes
+    secrets: tuple[str, ...]
+    checked: CheckedUrl | None  # None: the destination is blocked
+
+    def outgoing(self, now: datetime) -> Outgoing | None:
+        if self.checked is None:
+            return None
+        return Outgoing.of(self.checked, msg_id=self.msg_id, body=self.body, secrets=self.secrets, now=now)
+
+
+def _prepare(session: Session, delivery_id: str, *, guard: UrlGuard, now: datetime) -> Prepared | None:
+    """The attempt to make, or None when there is none (unknown, finished, not due yet, or its
+    endpoint disabled: then the delivery fails at once, kept for redelivery)."""
+    delivery = session.get(WebhookDeliveryRow, delivery_id)
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return None
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + ENQUEUE_LEASE:
@@ -126,19 +235,39 @@ def deliver(
             "endpoint_disabled",
         )
         return None
-
+    body = render_event(event)
+    checked: CheckedUrl | None
     try:
-        guard.check(endpoint.url)
+        checked = guard.check(endpoint.url)
     except UrlRejected as rejected:
         log.warning(
             "webhook destination blocked", extra={"delivery_id": delivery.id, "reason": rejected.reason}
         )
-        result = SendResult(None, "blocked_destination", 0)
-    else:
-        body = render_event(event)
-        secrets = active_secrets(endpoint, now)
-        result = send(http, endpoint.url, msg_id=event.id, body=body, secrets=secrets, now=now)
+        checked = None
+    secrets = tuple(active_secrets(endpoint, now))
+    return Prepared(delivery.id, endpoint.id, delivery.attempts, event.id, body, secrets, checked)
 
+
+BLOCKED = SendResult(None, "blocked_destination", 0)
+
+
+def _store(
+    session: Session,
+    prepared: Prepared,
+    result: SendResult,
+    *,
+    now: datetime,
+    rng: random.Random | None,
+    locked: bool = False,
+) -> WebhookAttemptRow | None:
+    """Log the attempt and move the delivery on; None (nothing stored) when another worker
+    recorded an attempt of it meanwhile. `locked`: the rows are loaded, locked, already."""
+    delivery = session.get(WebhookDeliveryRow, prepared.delivery_id, with_for_update=not locked)
+    endpoint = session.get(WebhookEndpointRow, prepared.endpoint_id, with_for_update=not locked)
+    if delivery is None or endpoint is None:
+        return None
+    if delivery.status != DeliveryStatus.PENDING or delivery.attempts != prepared.attempts_before:
+        return None
     attempt = WebhookAttemptRow(
         id=new_id("whatt_"),
         delivery_id=delivery.id,
@@ -146,11 +275,99 @@ def deliver(
         status_code=result.status_code,
         error=result.error,
         duration_ms=result.duration_ms,
+        response_body=result.response_body,
     )
     session.add(attempt)
     _record(delivery, endpoint, result, now=now, rng=rng)
     session.flush()
     return attempt
+
+
+def deliver(
+    session: Session,
+    delivery_id: str,
+    *,
+    http: httpx.Client,
+    guard: UrlGuard,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> WebhookAttemptRow | None:
+    """Make the delivery's next attempt in `session`; returns its log row, or None when nothing
+    was sent (unknown, already finished, not due yet, or its endpoint disabled). Idempotent."""
+    prepared = _prepare(session, delivery_id, guard=guard, now=now)
+    if prepared is None:
+        return None
+    outgoing = prepared.outgoing(now)
+    result = BLOCKED if outgoing is None else send(http, outgoing, prepared.body, now=now)
+    return _store(session, prepared, result, now=now, rng=rng)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    attempted: int
+    succeeded: int
+
+
+def _load(session: Session, delivery_ids: Sequence[str], *, lock: bool) -> None:
+    """Load the deliveries with their endpoints and events in three queries (the batch's
+    `session.get` calls then find them in the session), locked in id order when `lock`."""
+    if not delivery_ids:
+        return
+    query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.id.in_(delivery_ids))
+    deliveries = list(
+        session.scalars(query.order_by(WebhookDeliveryRow.id).with_for_update() if lock else query)
+    )
+    endpoint_ids = sorted({d.endpoint_id for d in deliveries})
+    endpoints = select(WebhookEndpointRow).where(WebhookEndpointRow.id.in_(endpoint_ids))
+    list(session.scalars(endpoints.order_by(WebhookEndpointRow.id).with_for_update() if lock else endpoints))
+    if not lock:
+        events = {d.event_id for d in deliveries}
+        list(session.scalars(select(WebhookEventRow).where(WebhookEventRow.id.in_(events))))
+
+
+async def deliver_batch(
+    sessions: sessionmaker[Session],
+    delivery_ids: Sequence[str],
+    *,
+    http: httpx.AsyncClient,
+    guard: UrlGuard,
+    clock: Callable[[], datetime],
+    concurrency: int = 100,
+    per_endpoint: int = 8,
+    rng: random.Random | None = None,
+) -> BatchOutcome:
+    """Make the next attempt of each delivery, the requests concurrently (at most `concurrency`
+    in flight, `per_endpoint` to any one endpoint), then record every outcome in one transaction."""
+    now = clock()
+    with session_scope(sessions) as session:
+        _load(session, delivery_ids, lock=False)
+        batch = [
+            p for p in (_prepare(session, i, guard=guard, now=now) for i in delivery_ids) if p is not None
+        ]
+    if not batch:
+        return BatchOutcome(0, 0)
+    overall = asyncio.Semaphore(concurrency)
+    endpoints: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_endpoint))
+
+    async def attempt(prepared: Prepared) -> tuple[Prepared, SendResult, datetime]:
+        if prepared.checked is None:
+            return prepared, BLOCKED, clock()
+        async with endpoints[prepared.endpoint_id], overall:
+            sent_at = clock()
+            outgoing = prepared.outgoing(sent_at)
+            assert outgoing is not None
+            return prepared, await send_async(http, outgoing, prepared.body, now=sent_at), sent_at
+
+    results = await asyncio.gather(*(attempt(p) for p in batch))
+    stored = 0
+    # The rows are locked in id order (deliveries, then endpoints): two workers' batches take
+    # their locks in one order and never deadlock.
+    with session_scope(sessions) as session:
+        _load(session, [prepared.delivery_id for prepared, _, _ in results], lock=True)
+        for prepared, result, sent_at in results:
+            if _store(session, prepared, result, now=sent_at, rng=rng, locked=True) is not None:
+                stored += 1
+    return BatchOutcome(stored, sum(1 for _, result, _ in results if result.ok))
 
 
 def _record(
@@ -170,7 +387,20 @@ def _record(
     outcome = {"delivery_id": delivery.id, "attempt": delivery.attempts, "status_code": result.status_code}
     if result.ok:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
+        endpoint.failing_since = None
         log.info("webhook delivered", extra=outcome)
+        return
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+    if now - endpoint.failing_since >= DISABLE_AFTER and endpoint.status == EndpointStatus.ENABLED:
+        endpoint.status = EndpointStatus.DISABLED
+        endpoint.disabled_reason = (
+            f"Every delivery failed from {endpoint.failing_since.isoformat(timespec='seconds')} to "
+            f"{now.isoformat(timespec='seconds')} (5 days); update the endpoint to enable it again."
+        )
+        log.warning("webhook endpoint disabled after 5 days of failures", extra={"endpoint_id": endpoint.id})
+    if endpoint.status != EndpointStatus.ENABLED:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         return
     if result.status_code == 410:
         endpoint.status = EndpointStatus.DISABLED
@@ -189,48 +419,94 @@ def _record(
     )
 
 
-def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
-    """Queue (via the outbox) every pending delivery that is due, leasing each so that a second
-    sweep does not queue it again; returns how many were queued."""
+def claim_due(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
+    """Lease up to `limit` pending deliveries that are due (oldest first) for `ENQUEUE_LEASE`, so
+    that no other sweep or worker takes them meanwhile; returns their ids. A lease that runs out
+    (the worker died) makes the delivery due again."""
     due = session.scalars(
         select(WebhookDeliveryRow.id)
         .where(WebhookDeliveryRow.status == DeliveryStatus.PENDING, WebhookDeliveryRow.next_attempt_at <= now)
         .order_by(WebhookDeliveryRow.next_attempt_at)
         .limit(limit)
     ).all()
-    queued = 0
-    for delivery_id in due:
-        claimed = session.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.id == delivery_id,
-                WebhookDeliveryRow.status == DeliveryStatus.PENDING,
-                WebhookDeliveryRow.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + ENQUEUE_LEASE)
-            .execution_options(synchronize_session=False)
+    if not due:
+        return []
+    claimed = session.scalars(
+        update(WebhookDeliveryRow)
+        .where(
+            WebhookDeliveryRow.id.in_(due),
+            WebhookDeliveryRow.status == DeliveryStatus.PENDING,
+            WebhookDeliveryRow.next_attempt_at <= now,
         )
-        if getattr(claimed, "rowcount", 0) == 1:
-            outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER, delivery_id=delivery_id)
-            queued += 1
-    return queued
+        .values(next_attempt_at=now + ENQUEUE_LEASE)
+        .returning(WebhookDeliveryRow.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return list(claimed)
+
+
+def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
+    """Queue (via the outbox) every pending delivery that is due, leased so that a second sweep
+    or a worker draining does not take it again; returns how many were queued."""
+    claimed = claim_due(session, now=now, limit=limit)
+    enqueue_attempts(session, claimed)
+    return len(claimed)
+
+
+async def drain(
+    sessions: sessionmaker[Session],
+    *,
+    http: httpx.AsyncClient,
+    guard: UrlGuard,
+    clock: Callable[[], datetime],
+    concurrency: int = 100,
+    per_endpoint: int = 8,
+    batch_size: int = 200,
+    budget_s: float = 60.0,
+) -> int:
+    """Claim and deliver due deliveries a batch at a time until none is due or `budget_s` has
+    passed; returns how many attempts were recorded. What a worker runs when an event is emitted."""
+    deadline = time.monotonic() + budget_s
+    attempted = 0
+    while time.monotonic() < deadline:
+        with session_scope(sessions) as session:
+            claimed = claim_due(session, now=clock(), limit=batch_size)
+        if not claimed:
+            break
+        outcome = await deliver_batch(
+            sessions,
+            claimed,
+            http=http,
+            guard=guard,
+            clock=clock,
+            concurrency=concurrency,
+            per_endpoint=per_endpoint,
+        )
+        attempted += outcome.attempted
+    return attempted
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    status_code: int
+    duration_ms: int
 
 
 def send_test_event(
     endpoint: WebhookEndpointRow, event_type: str, *, http: httpx.Client, guard: UrlGuard, now: datetime
-) -> int:
-    """Send a sample `event_type` event to the endpoint now; returns the receiver's status.
+) -> TestOutcome:
+    """Send a signed sample `event_type` event to the endpoint now, through the same checks and
+    pinned connection as deliveries; returns the receiver's status and the time it took.
     400 naming `url` when the URL is blocked; 400 `webhook_test_failed` when there is no answer."""
     try:
-        guard.check(endpoint.url)
+        checked = guard.check(endpoint.url)
     except UrlRejected as rejected:
         raise InvalidRequest(rejected.message, param="url", code=rejected.reason) from rejected
     event_id, body = sample_event(event_type, created_at=to_unix(now) or 0)
-    result = send(
-        http, endpoint.url, msg_id=event_id, body=body, secrets=active_secrets(endpoint, now), now=now
-    )
+    out = Outgoing.of(checked, msg_id=event_id, body=body, secrets=active_secrets(endpoint, now), now=now)
+    result = send(http, out, body, now=now)
     if result.status_code is None:
         raise InvalidRequest(
             f"The test event could not be delivered ({result.error}).", code="webhook_test_failed"
         )
-    return result.status_code
+    return TestOutcome(result.status_code, result.duration_ms)

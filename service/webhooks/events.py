@@ -19,14 +19,52 @@ from service.webhooks.models import WebhookEventRow
 
 
 class EventType(StrEnum):
-    """The events endpoints can subscribe to (OpenAI's names)."""
+    """The events endpoints can subscribe to: OpenAI's names for jobs and eval runs, and the
+    service's own for files, running jobs and deployments."""
 
+    FILE_PROCESSED = "file.processed"
+    FILE_FAILED = "file.failed"
+    FINE_TUNING_JOB_RUNNING = "fine_tuning.job.running"
     FINE_TUNING_JOB_SUCCEEDED = "fine_tuning.job.succeeded"
     FINE_TUNING_JOB_FAILED = "fine_tuning.job.failed"
     FINE_TUNING_JOB_CANCELLED = "fine_tuning.job.cancelled"
     EVAL_RUN_SUCCEEDED = "eval.run.succeeded"
     EVAL_RUN_FAILED = "eval.run.failed"
     EVAL_RUN_CANCELED = "eval.run.canceled"
+    DEPLOYMENT_UPDATED = "deployment.updated"
+    DEPLOYMENT_DELETED = "deployment.deleted"
+
+
+# What each event is about, and how `data.id` names it: (summary, object, example id).
+EVENT_DOCS: dict[str, tuple[str, str, str]] = {
+    EventType.FILE_PROCESSED: ("A file passed validation and can be used.", "file", "file-abc123"),
+    EventType.FILE_FAILED: ("A file failed validation; its `status_details` say why.", "file", "file-abc123"),
+    EventType.FINE_TUNING_JOB_RUNNING: (
+        "A fine-tuning job started running (or resumed after a pause).",
+        "fine-tuning job",
+        "ftjob-abc123",
+    ),
+    EventType.FINE_TUNING_JOB_SUCCEEDED: ("A fine-tuning job succeeded.", "fine-tuning job", "ftjob-abc123"),
+    EventType.FINE_TUNING_JOB_FAILED: ("A fine-tuning job failed.", "fine-tuning job", "ftjob-abc123"),
+    EventType.FINE_TUNING_JOB_CANCELLED: (
+        "A fine-tuning job was cancelled.",
+        "fine-tuning job",
+        "ftjob-abc123",
+    ),
+    EventType.EVAL_RUN_SUCCEEDED: ("An eval run finished.", "eval run", "evalrun_abc123"),
+    EventType.EVAL_RUN_FAILED: ("An eval run failed.", "eval run", "evalrun_abc123"),
+    EventType.EVAL_RUN_CANCELED: ("An eval run was canceled.", "eval run", "evalrun_abc123"),
+    EventType.DEPLOYMENT_UPDATED: (
+        "A deployment was created, changed or rolled back (a new version is current); `data.id` is its name.",
+        "deployment",
+        "support-bot",
+    ),
+    EventType.DEPLOYMENT_DELETED: (
+        "A deployment was deleted; `data.id` is its name.",
+        "deployment",
+        "support-bot",
+    ),
+}
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
@@ -63,5 +101,6 @@ def render_event(event: WebhookEventRow) -> bytes:
 def sample_event(type: str, *, created_at: int) -> tuple[str, bytes]:
     """A test event of `type` about a made-up object of its kind: (event id, body)."""
     event_id = new_id("evt_")
-    prefix = "evalrun_" if type.startswith("eval.run.") else "ftjob-"
-    return event_id, render(event_id=event_id, type=type, created_at=created_at, data={"id": new_id(prefix)})
+    example = EVENT_DOCS[type][2]
+    made_up = "sample" if type.startswith("deployment.") else new_id(example.split("abc123")[0])
+    return event_id, render(event_id=event_id, type=type, created_at=created_at, data={"id": made_up})

@@ -20,6 +20,8 @@ class EndpointStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """Stored states; the API also shows `failing`: pending after at least one failed attempt."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -38,6 +40,8 @@ class WebhookEndpointRow(Base):
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=EndpointStatus.ENABLED.value)
     disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The first failed attempt since the last success; 5 days of nothing but failures disables.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -58,6 +62,7 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -84,3 +89,4 @@ class WebhookAttemptRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)  # truncated

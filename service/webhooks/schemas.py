@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool
 
 from service.clock import to_unix
+from service.webhooks.deliveries import DeliveryView
 from service.webhooks.events import EVENT_TYPES
-from service.webhooks.models import WebhookEndpointRow
+from service.webhooks.models import WebhookAttemptRow, WebhookEndpointRow
 from service.webhooks.signing import secret_hint
 
 _TYPES = ", ".join(f"`{t}`" for t in EVENT_TYPES)
@@ -45,6 +46,11 @@ class WebhookEndpointUpdate(BaseModel):
         min_length=1,
         description="The complete new set of event types. " + EVENT_TYPES_DOC,
         json_schema_extra=EVENT_TYPES_ITEMS,
+    )
+    status: Literal["enabled"] | None = Field(
+        default=None,
+        description="`enabled` re-enables an endpoint that was disabled (410 Gone, or 5 days of "
+        "failed deliveries); its failed deliveries can then be redelivered.",
     )
 
 
@@ -83,7 +89,8 @@ class WebhookEndpoint(BaseModel):
         description="Last change of configuration or secret; tests and unchanged updates leave it."
     )
     status: Literal["enabled", "disabled"] = Field(
-        description="`disabled` when the receiver answered 410 Gone; disabled endpoints get no events."
+        description="`disabled` when the receiver answered 410 Gone or every delivery failed for 5 "
+        "days; disabled endpoints get no events until an update enables them."
     )
     disabled_reason: str | None = Field(description="Why the endpoint was disabled.")
 
@@ -137,6 +144,7 @@ class WebhookEndpointTestResult(BaseModel):
     webhook_endpoint_id: str
     event_type: str
     status_code: int = Field(description="The HTTP status the receiver answered with.")
+    duration_ms: int = Field(description="How long the request took, until the answer's first bytes.")
     success: Literal[True] = True
 
 
@@ -145,3 +153,84 @@ class WebhookEventTypeList(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[str]
+
+
+class WebhookDeliveryAttempt(BaseModel):
+    """One attempt of a delivery: when, what the receiver answered (or the error), how long it took."""
+
+    id: str
+    attempted_at: int
+    status_code: int | None = Field(description="The receiver's HTTP status; null when it gave none.")
+    error: str | None = Field(
+        description="Why the attempt failed without a 2xx: `timeout: …`, `connection_error: …`, "
+        "`redirect_not_followed`, `blocked_destination`."
+    )
+    duration_ms: int
+    response_body: str | None = Field(description="The start of the receiver's answer (1 KB at most).")
+
+    @classmethod
+    def from_row(cls, row: WebhookAttemptRow) -> WebhookDeliveryAttempt:
+        return cls(
+            id=row.id,
+            attempted_at=to_unix(row.attempted_at) or 0,
+            status_code=row.status_code,
+            error=row.error,
+            duration_ms=row.duration_ms,
+            response_body=row.response_body,
+        )
+
+
+class WebhookDelivery(BaseModel):
+    """One event sent to one endpoint, with every attempt so far (oldest first)."""
+
+    id: str
+    object: Literal["webhook_endpoint.delivery"] = "webhook_endpoint.delivery"
+    webhook_endpoint_id: str
+    event_id: str = Field(description="The event's id, sent as `webhook-id` on every attempt.")
+    event_type: str
+    status: Literal["pending", "failing", "succeeded", "failed"] = Field(
+        description="`pending` (not tried yet), `failing` (failed so far, will be retried), "
+        "`succeeded`, `failed` (attempts exhausted, or the endpoint was disabled)."
+    )
+    created_at: int = Field(description="When the event was recorded for this endpoint.")
+    next_attempt_at: int | None = Field(description="When the next attempt is due; null when finished.")
+    last_attempt_at: int | None
+    last_status_code: int | None
+    last_error: str | None
+    attempts: list[WebhookDeliveryAttempt]
+
+    @classmethod
+    def from_view(cls, view: DeliveryView) -> WebhookDelivery:
+        row = view.delivery
+        return cls(
+            id=row.id,
+            webhook_endpoint_id=row.endpoint_id,
+            event_id=row.event_id,
+            event_type=view.event.type,
+            status=view.status,
+            created_at=to_unix(row.created_at) or 0,
+            next_attempt_at=to_unix(row.next_attempt_at) if view.status in ("pending", "failing") else None,
+            last_attempt_at=to_unix(row.last_attempt_at),
+            last_status_code=row.last_status_code,
+            last_error=row.last_error,
+            attempts=[WebhookDeliveryAttempt.from_row(a) for a in view.attempts],
+        )
+
+
+class WebhookRedeliverFailed(BaseModel):
+    """Redeliver every failed delivery of an endpoint since a time."""
+
+    model_config = ConfigDict(extra="forbid")
+    failed_since: int = Field(
+        ge=0,
+        le=253402300799,
+        description="Unix seconds: failed deliveries of events recorded at or after this time are sent again.",
+    )
+
+
+class WebhookRedeliveryResult(BaseModel):
+    """How many failed deliveries were queued again."""
+
+    object: Literal["webhook_endpoint.redelivery"] = "webhook_endpoint.redelivery"
+    webhook_endpoint_id: str
+    redelivered: int = Field(description="Deliveries queued again (at most 10 000 per call).")

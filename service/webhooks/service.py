@@ -15,8 +15,6 @@ from sqlalchemy.orm import Session
 from service.clock import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.ids import new_id
-from service.outbox import service as outbox
-from service.tasks import TaskName
 from service.tenancy import get_owned, keyset_page, owned
 from service.webhooks.events import EVENT_TYPES, check_event_types
 from service.webhooks.models import (
@@ -26,7 +24,7 @@ from service.webhooks.models import (
     WebhookEndpointRow,
     WebhookEventRow,
 )
-from service.webhooks.schedule import ENQUEUE_LEASE
+from service.webhooks.queue import wake_workers
 from service.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from service.webhooks.signing import generate_secret
 from service.webhooks.urls import UrlGuard, UrlRejected
@@ -97,8 +95,8 @@ def list_endpoints(
 def update_endpoint(
     session: Session, row: WebhookEndpointRow, req: WebhookEndpointUpdate, *, guard: UrlGuard
 ) -> WebhookEndpointRow:
-    """Apply the fields given; `updated_at` moves only when something changes. A new URL
-    re-enables an endpoint disabled by a 410 (the receiver moved)."""
+    """Apply the fields given; `updated_at` moves only when something changes. A new URL, or
+    `status: "enabled"`, re-enables a disabled endpoint (410 Gone, or 5 days of failures)."""
     changes: dict[str, object] = {}
     if req.name is not None and req.name != row.name:
         changes["name"] = req.name
@@ -109,6 +107,10 @@ def update_endpoint(
     if req.url is not None and req.url != row.url:
         changes["url"] = check_url(guard, req.url)
         changes["status"], changes["disabled_reason"] = EndpointStatus.ENABLED, None
+    if req.status == "enabled" and row.status != EndpointStatus.ENABLED:
+        changes["status"], changes["disabled_reason"] = EndpointStatus.ENABLED, None
+    if changes.get("status") == EndpointStatus.ENABLED:
+        changes["failing_since"] = None
     for name, value in changes.items():
         setattr(row, name, value)
     if changes:
@@ -146,8 +148,9 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
     """Record event `type` about object `data_id` and queue one delivery per enabled endpoint of
     the tenant subscribed to it, in the caller's transaction (nothing is sent if it rolls back).
 
-    Each delivery's first attempt is queued through the outbox at once; its `next_attempt_at` is
-    the enqueue lease, after which the sweep queues it again if that attempt never happened.
+    The deliveries are due at once, and a `webhooks.deliver` task is queued through the outbox to
+    wake a worker, which claims (leases) every due delivery, this event's and others', and makes
+    their attempts concurrently; the sweep claims any that no worker took.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {type!r}")
@@ -162,6 +165,7 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
         .where(WebhookEndpointRow.status == EndpointStatus.ENABLED)
         .order_by(WebhookEndpointRow.created_at)
     )
+    queued: list[str] = []
     for endpoint in endpoints:
         if type not in endpoint.event_types:
             continue
@@ -172,11 +176,13 @@ def emit_event(session: Session, *, tenant_id: str, type: str, data_id: str) -> 
             endpoint_id=endpoint.id,
             status=DeliveryStatus.PENDING,
             attempts=0,
-            next_attempt_at=now + ENQUEUE_LEASE,
+            next_attempt_at=now,
             created_at=now,
         )
         session.add(delivery)
-        outbox.enqueue(session, TaskName.WEBHOOKS_DELIVER, delivery_id=delivery.id)
+        queued.append(delivery.id)
     session.flush()
+    if queued:
+        wake_workers(session)
     log.info("webhook event emitted", extra={"event_id": event.id, "event_type": type})
     return event

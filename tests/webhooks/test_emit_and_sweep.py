@@ -24,10 +24,16 @@ from tests.webhooks.conftest import Receiver, make_endpoint
 SUCCEEDED: Final = "fine_tuning.job.succeeded"
 
 
-def _queued(runtime: Runtime) -> list[str]:
+def _tasks(runtime: Runtime) -> list[dict[str, Any]]:
+    """The kwargs of every queued `webhooks.deliver` task, oldest first."""
     with session_scope(runtime.sessions) as session:
         rows = session.scalars(select(OutboxRow).order_by(OutboxRow.id))
-        return [row.kwargs["delivery_id"] for row in rows if row.task_name == TaskName.WEBHOOKS_DELIVER]
+        return [dict(row.kwargs) for row in rows if row.task_name == TaskName.WEBHOOKS_DELIVER]
+
+
+def _queued(runtime: Runtime) -> list[str]:
+    """The deliveries queued by id (leased: by the sweep or a redelivery)."""
+    return [delivery_id for kwargs in _tasks(runtime) for delivery_id in kwargs.get("delivery_ids", [])]
 
 
 def test_an_event_is_delivered_to_each_enabled_endpoint_of_the_tenant_subscribed_to_it(
@@ -48,7 +54,7 @@ def test_an_event_is_delivered_to_each_enabled_endpoint_of_the_tenant_subscribed
     assert event.id.startswith("evt_")
     assert event.data == {"id": "ftjob-1"}
     assert [(d.endpoint_id, d.event_id, d.status) for d in deliveries] == [(wanted.id, event.id, "pending")]
-    assert _queued(runtime) == [deliveries[0].id]
+    assert _tasks(runtime) == [{}]  # a worker is woken to deliver whatever is due
 
 
 def test_an_event_emitted_in_a_rolled_back_transaction_leaves_nothing(runtime: Runtime) -> None:
@@ -77,38 +83,32 @@ def _emit_one(runtime: Runtime) -> str:
         return session.scalars(select(WebhookDeliveryRow.id)).one()
 
 
-def test_the_sweep_leaves_a_new_delivery_whose_first_attempt_is_already_queued(runtime: Runtime) -> None:
-    delivery_id = _emit_one(runtime)
-
-    with session_scope(runtime.sessions) as session:
-        queued = webhooks.enqueue_due(session, now=utcnow())
-
-    assert (queued, _queued(runtime)) == (0, [delivery_id])
-
-
 def test_two_sweeps_queue_a_due_delivery_once(runtime: Runtime) -> None:
     delivery_id = _emit_one(runtime)
-    due = utcnow() + timedelta(minutes=10)
 
     for _ in range(2):
         with session_scope(runtime.sessions) as session:
-            webhooks.enqueue_due(session, now=due)
+            webhooks.enqueue_due(session, now=utcnow())
 
-    assert _queued(runtime) == [delivery_id, delivery_id]  # emit_event's, then one sweep's
+    assert _queued(runtime) == [delivery_id]
 
 
-def test_a_delivery_queued_by_the_sweep_is_queued_again_if_its_attempt_never_happens(
+def test_a_delivery_claimed_by_a_worker_is_not_queued_by_the_sweep_until_its_lease_ends(
     runtime: Runtime,
 ) -> None:
     delivery_id = _emit_one(runtime)
-    due = utcnow() + timedelta(minutes=10)
+    now = utcnow()
     with session_scope(runtime.sessions) as session:
-        webhooks.enqueue_due(session, now=due)
+        claimed = webhooks.claim_due(session, now=now)
 
     with session_scope(runtime.sessions) as session:
-        webhooks.enqueue_due(session, now=due + timedelta(minutes=3))
+        during = webhooks.enqueue_due(session, now=now + timedelta(minutes=1))
+    with session_scope(runtime.sessions) as session:
+        after = webhooks.enqueue_due(session, now=now + timedelta(minutes=3))
 
-    assert _queued(runtime) == [delivery_id] * 3
+    assert claimed == [delivery_id]
+    assert (during, after) == (0, 1)
+    assert _queued(runtime) == [delivery_id]
 
 
 def test_an_emitted_event_reaches_a_real_receiver_through_the_outbox_and_the_task(
@@ -126,7 +126,7 @@ def test_an_emitted_event_reaches_a_real_receiver_through_the_outbox_and_the_tas
 
     for name, kwargs in published:
         assert name == "webhooks.deliver"
-        webhooks_tasks.deliver_webhook(**kwargs)
+        webhooks_tasks.deliver_webhooks(**kwargs)
 
     [request] = receiver.requests
     event = verifier.webhooks.unwrap(request.body, request.headers, secret=endpoint.secret)
@@ -134,6 +134,19 @@ def test_an_emitted_event_reaches_a_real_receiver_through_the_outbox_and_the_tas
     assert event.data.id == "ftjob-42"
     with session_scope(runtime.sessions) as session:
         assert session.scalars(select(WebhookDeliveryRow.status)).one() == "succeeded"
+
+
+def test_an_event_for_many_endpoints_wakes_one_worker_task(runtime: Runtime) -> None:
+    with session_scope(runtime.sessions) as session:
+        tenant_id = ""
+        for index in range(3):
+            tenant_id = make_endpoint(session, url=f"http://127.0.0.1:9/{index}").tenant_id
+        emit_event(session, tenant_id=tenant_id, type=SUCCEEDED, data_id="ftjob-1")
+
+    with session_scope(runtime.sessions) as session:
+        deliveries = list(session.scalars(select(WebhookDeliveryRow.id)))
+    assert _tasks(runtime) == [{}]
+    assert len(deliveries) == 3
 
 
 def test_the_tasks_are_registered_ack_late_and_delivery_runs_on_the_webhooks_queue() -> None:

@@ -7,6 +7,7 @@ from typing import Final
 
 import openai
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -192,14 +193,37 @@ def test_a_key_without_the_webhooks_scope_gets_a_403(client: TestClient, runtime
         sdk.webhooks.list()
 
 
-def test_the_event_types_list_names_the_fine_tuning_and_eval_run_events(sdk: openai.OpenAI) -> None:
+def test_the_event_types_list_names_every_event_the_service_sends(sdk: openai.OpenAI) -> None:
     event_types = sdk.webhooks.event_types.list()
 
     assert event_types.data == [
+        "file.processed",
+        "file.failed",
+        "fine_tuning.job.running",
         SUCCEEDED,
         "fine_tuning.job.failed",
         "fine_tuning.job.cancelled",
         "eval.run.succeeded",
         "eval.run.failed",
         "eval.run.canceled",
+        "deployment.updated",
+        "deployment.deleted",
     ]
+
+
+def test_the_openapi_document_describes_every_event_with_its_envelope(
+    app: FastAPI, sdk: openai.OpenAI
+) -> None:
+    document = app.openapi()
+    listed = sdk.webhooks.event_types.list().data
+
+    assert sorted(document["webhooks"]) == sorted(listed)
+    for event_type, operation in document["webhooks"].items():
+        body = operation["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schema = document["components"]["schemas"][body.rsplit("/", 1)[1]]
+        assert schema["properties"]["type"]["const"] == event_type
+        assert {p["name"] for p in operation["post"]["parameters"]} == {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        }

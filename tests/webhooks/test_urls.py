@@ -20,12 +20,11 @@ NAMES = {
         "http://127.0.0.1:8080/hooks",
         "http://localhost:9000/x",
         "http://[::1]:8000/",
-        "http://10.1.2.3/x",
-        "http://receiver.internal/x",
+        "http://[::ffff:127.0.0.1]:8000/",
         "https://hooks.example.com/webhooks?source=ftm",
     ],
 )
-def test_dev_accepts_local_and_private_receivers(url: str) -> None:
+def test_dev_accepts_loopback_and_public_receivers(url: str) -> None:
     checked = dev_guard(NAMES).check(url)
 
     assert checked.url == url
@@ -56,6 +55,9 @@ def test_dev_accepts_local_and_private_receivers(url: str) -> None:
         ("http://224.0.0.1/", "address_denied"),
         ("http://[::ffff:169.254.169.254]/", "address_denied"),
         ("http://metadata.example.com/", "address_denied"),
+        ("http://10.1.2.3/x", "address_denied"),
+        ("http://receiver.internal/x", "address_denied"),
+        ("http://[fd00::1]/", "address_denied"),
         ("http://unknown.example.com/", "unresolvable"),
     ],
 )

@@ -1,0 +1,190 @@
+"""Webhook delivery: deliveries per second of one worker process (the `webhooks.deliver` task's
+code: claim due deliveries, send them concurrently through the async client, record every
+outcome in SQLite) to a local receiver in its own process; and, with events emitted at a steady
+rate while that worker drains, p50/p99 from an event being recorded to its first attempt. For
+scale, the same process's bare httpx rate to the same receiver (no database, no signing) is
+printed first: delivery cannot be faster than that on the machine at that moment.
+Goal (issue 12): 500 deliveries/s, p99 under 1 s. About a minute."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from devtools.devstack import free_port
+from service.auth import service as auth
+from service.clock import utcnow
+from service.config import Settings
+from service.db import session_scope
+from service.ids import new_id
+from service.migrate import upgrade
+from service.runtime import Runtime
+from service.webhooks import delivery
+from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
+from service.webhooks.service import emit_event
+from service.webhooks.signing import generate_secret
+from service.webhooks.urls import guard_for
+
+ENDPOINTS = 20
+BURST = 2000  # deliveries made ready before the worker starts (throughput)
+RATE = 100  # events per second emitted while the worker drains (latency), under capacity here
+STEADY_S = 10
+EVENT = "fine_tuning.job.succeeded"
+
+
+def run() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        receiver = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.webhook_receiver:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ},
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait(f"http://127.0.0.1:{port}/")
+            settings = Settings(_env_file=None, data_dir=Path(tmp), log_level="WARNING")
+            upgrade(settings.database_url)
+            runtime = Runtime(settings)
+            tenant_id = _endpoints(runtime, f"http://127.0.0.1:{port}/hooks")
+            asyncio.run(_bare(f"http://127.0.0.1:{port}/bare", settings.webhook_concurrency))
+            _throughput(runtime, settings, tenant_id)
+            _latency(runtime, settings, tenant_id)
+        finally:
+            receiver.terminate()
+            receiver.wait(15)
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the webhook receiver did not start")
+
+
+async def _bare(url: str, concurrency: int, requests: int = 2000) -> None:
+    slots = asyncio.Semaphore(concurrency)
+    async with delivery.async_http_client(concurrency) as http:
+
+        async def one() -> None:
+            async with slots:
+                await http.post(url, content=b"{}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(requests)))
+        elapsed = time.perf_counter() - started
+    print(f"  bare httpx POSTs/s (the ceiling)  {requests / elapsed:8.0f}")
+
+
+def _endpoints(runtime: Runtime, url: str) -> str:
+    with session_scope(runtime.sessions) as session:
+        tenant = auth.get_or_create_tenant(session, "bench")
+        now = utcnow()
+        for index in range(ENDPOINTS):
+            session.add(
+                WebhookEndpointRow(
+                    id=new_id("we_"),
+                    tenant_id=tenant.id,
+                    name=f"bench-{index}",
+                    url=f"{url}/{index}",
+                    event_types=[EVENT],
+                    secret=generate_secret(),
+                    status="enabled",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return tenant.id
+
+
+def _emit(runtime: Runtime, tenant_id: str, events: int) -> None:
+    with session_scope(runtime.sessions) as session:
+        for index in range(events):
+            emit_event(session, tenant_id=tenant_id, type=EVENT, data_id=f"ftjob-{index}")
+
+
+async def _drain(runtime: Runtime, settings: Settings, *, until_idle: bool, stop: threading.Event) -> int:
+    done = 0
+    async with delivery.async_http_client(settings.webhook_concurrency) as http:
+        while True:
+            attempted = await delivery.drain(
+                runtime.sessions,
+                http=http,
+                guard=guard_for(settings),
+                clock=utcnow,
+                concurrency=settings.webhook_concurrency,
+                per_endpoint=settings.webhook_endpoint_concurrency,
+            )
+            done += attempted
+            if until_idle or stop.is_set():
+                if attempted == 0 or until_idle:
+                    return done
+            if attempted == 0:
+                await asyncio.sleep(0.01)  # a worker woken by the next event's task
+
+
+def _throughput(runtime: Runtime, settings: Settings, tenant_id: str) -> None:
+    _emit(runtime, tenant_id, BURST // ENDPOINTS)  # each event fans out to every endpoint
+    started = time.perf_counter()
+    attempted = asyncio.run(_drain(runtime, settings, until_idle=True, stop=threading.Event()))
+    elapsed = time.perf_counter() - started
+    print(f"  deliveries/s per worker process  {attempted / elapsed:8.0f}  ({attempted} in {elapsed:.1f} s)")
+
+
+def _latency(runtime: Runtime, settings: Settings, tenant_id: str) -> None:
+    stop = threading.Event()
+    started_at = utcnow()
+
+    def produce() -> None:
+        interval = ENDPOINTS / RATE  # one event, ENDPOINTS deliveries
+        deadline = time.monotonic() + STEADY_S
+        while time.monotonic() < deadline:
+            tick = time.monotonic()
+            _emit(runtime, tenant_id, 1)
+            time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+        stop.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    asyncio.run(_drain(runtime, settings, until_idle=False, stop=stop))
+    producer.join()
+    waits = _first_attempt_waits(runtime, since=started_at)
+    cuts = statistics.quantiles(waits, n=100)
+    print(
+        f"  event recorded -> first attempt     p50 {cuts[49] * 1000:6.0f} ms   p99 {cuts[98] * 1000:6.0f} ms"
+        f"  ({len(waits)} deliveries at {RATE}/s)"
+    )
+
+
+def _first_attempt_waits(runtime: Runtime, *, since: datetime) -> list[float]:
+    with session_scope(runtime.sessions) as session:
+        rows = session.execute(
+            select(WebhookEventRow.created_at, WebhookAttemptRow.attempted_at)
+            .join(WebhookDeliveryRow, WebhookDeliveryRow.event_id == WebhookEventRow.id)
+            .join(WebhookAttemptRow, WebhookAttemptRow.delivery_id == WebhookDeliveryRow.id)
+            .where(WebhookEventRow.created_at >= since)
+        ).all()
+    return [(attempted - created).total_seconds() for created, attempted in rows]
