@@ -9,7 +9,20 @@ from typing import Any
 import click
 import openai
 
-from ftmcli import ask, data, deployments, evals, files, jobs, login, models, tenants, usage, webhooks
+from ftmcli import (
+    api_keys,
+    ask,
+    data,
+    deployments,
+    evals,
+    files,
+    jobs,
+    login,
+    models,
+    tenants,
+    usage,
+    webhooks,
+)
 from ftmcli.errors import from_sdk
 from ftmcli.state import State
 from service import cli as operator_cli
@@ -32,7 +45,8 @@ class FtmGroup(click.Group):
 def main(ctx: click.Context, profile: str | None) -> None:
     """finetune-manager: an OpenAI-compatible control plane for fine-tuning.
 
-    Client commands (login, whoami, files, jobs, models, deployments, usage, tenants, webhooks, evals, ask, chat) talk to a running service: FTM_BASE_URL and
+    Client commands (login, whoami, files, jobs, models, deployments, usage, tenants, api-keys, webhooks, evals, ask,
+    chat) talk to a running service: FTM_BASE_URL and
     FTM_API_KEY, or a profile that `ftm login` wrote; `data prepare` runs locally. Every one takes --json.
     """
     state = State(os.environ, profile)
@@ -52,6 +66,7 @@ main.add_command(deployments.deployments)
 main.add_command(webhooks.webhooks)
 main.add_command(usage.usage)
 main.add_command(tenants.tenants)
+main.add_command(api_keys.api_keys)
 main.add_command(evals.evals)
 main.add_command(ask.ask)
 main.add_command(ask.chat)

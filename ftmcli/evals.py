@@ -193,6 +193,57 @@ def run(
         raise CliError(f"run {current.id} failed: {current.error.message}", exit_code=ExitCode.FAILED)
 
 
+@evals.command("runs")
+@click.argument("eval_id")
+@json_option
+def runs(eval_id: str, as_json: bool) -> None:
+    """An eval's runs, with their models and counts."""
+    out = Output(as_json=as_json)
+    listed = current_state().connection().sdk.evals.runs.list(eval_id, limit=100).data
+    if as_json:
+        out.json({"data": [run.model_dump(mode="json") for run in listed]})
+        return
+    out.table(
+        None,
+        ["run", "model", "status", "passed", "failed", "errored"],
+        (
+            [r.id, r.model, r.status, r.result_counts.passed, r.result_counts.failed, r.result_counts.errored]
+            for r in listed
+        ),
+    )
+
+
+@evals.command("items")
+@click.argument("eval_id")
+@click.argument("run_id")
+@click.option(
+    "--status", type=click.Choice(["pass", "fail"]), default=None, help="Only passed or failed items."
+)
+@json_option
+def items(eval_id: str, run_id: str, status: str | None, as_json: bool) -> None:
+    """A run's items: the sample each got and its grades."""
+    out = Output(as_json=as_json)
+    sdk = current_state().connection().sdk
+    extra: Any = {"status": status} if status else {}
+    listed = sdk.evals.runs.output_items.list(run_id, eval_id=eval_id, limit=100, **extra).data
+    if as_json:
+        out.json({"data": [item.model_dump(mode="json") for item in listed]})
+        return
+    out.table(
+        None,
+        ["item", "status", "answer", "grades"],
+        (
+            [
+                item.id,
+                item.status,
+                (item.sample.output[0].content or "")[:60] if item.sample.output else "",
+                ", ".join(f"{r.name} {r.score:.2f}" for r in item.results),
+            ]
+            for item in listed
+        ),
+    )
+
+
 @evals.command("compare")
 @click.argument("eval_id")
 @click.argument("candidate_run")
