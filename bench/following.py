@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def _follow_for_a_minute(runtime: Runtime, provider_jobs: list[str], stats: http
     while time.monotonic() < started + MINUTE_S:
         if time.monotonic() >= next_sweep:
             with session_scope(runtime.sessions) as session:
-                refresh.sweep(session)
+                refresh.sweep(session, ahead=timedelta(seconds=interval / 2))  # as beat's task does
             next_sweep += interval
         with session_scope(runtime.sessions) as session:
             queued = list(session.scalars(select(OutboxRow).where(OutboxRow.sent_at.is_(None)).limit(50)))

@@ -7,6 +7,7 @@ again, and the sweep queues it then (see `service.jobs.submission`).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from service.db import session_scope
 from service.jobs import refresh, submission
@@ -38,5 +39,7 @@ def refresh_job(job_id: str) -> None:
 
 @celery_app.task(name=TaskName.JOBS_SWEEP.value, acks_late=True, ignore_result=True)
 def sweep_jobs() -> int:
-    with session_scope(get_runtime().sessions) as session:
-        return refresh.sweep(session)
+    runtime = get_runtime()
+    ahead = timedelta(seconds=runtime.settings.job_refresh_interval_s / 2)  # beat's period, halved
+    with session_scope(runtime.sessions) as session:
+        return refresh.sweep(session, ahead=ahead)

@@ -99,10 +99,18 @@ def _lost(sessions: sessionmaker[Session], job_id: str, provider_job_id: str) ->
     log.warning("job %s: the provider no longer knows %s; failed", job_id, provider_job_id)
 
 
-def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 500) -> int:
+def sweep(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    batch_size: int = 500,
+    ahead: timedelta = timedelta(0),
+) -> int:
     """Queue a submit or refresh for every active job that is due, leasing it for a minute so the
     next sweep does not queue it again while the task is pending. A job whose submit is claimed
-    is left alone until the claim's lease runs out.
+    is left alone until the claim's lease runs out. With `ahead` (half the sweep's period, from
+    beat), a job due before the middle of the coming period is taken now rather than a whole
+    period late: a job polled every period is refreshed every period, not every two.
 
     The due jobs are claimed by one UPDATE … RETURNING, so two sweepers at once never both take a
     job: on PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED` (a second sweeper takes the
@@ -113,7 +121,7 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 50
         select(JobRow.id)
         .where(
             JobRow.status.in_([status.value for status in ACTIVE]),
-            JobRow.next_refresh_at <= now,
+            JobRow.next_refresh_at <= now + ahead,
             or_(JobRow.submit_claimed_until.is_(None), JobRow.submit_claimed_until <= now),
         )
         .order_by(JobRow.next_refresh_at)

@@ -79,3 +79,22 @@ def test_concurrent_sweeps_queue_each_due_job_once(runtime: Runtime) -> None:
     assert set(queued) == set(ids)
     assert max(queued.values()) == 1
     assert tasks == {"jobs.refresh": JOBS // 2, "jobs.submit": JOBS // 2}
+
+
+def test_a_sweep_takes_the_jobs_due_before_the_middle_of_its_coming_period(runtime: Runtime) -> None:
+    (soon,) = due_jobs(runtime, 1)
+    (claimed,) = due_jobs(runtime, 1)
+    with session_scope(runtime.sessions) as session:
+        session.get_one(JobRow, soon).next_refresh_at = utcnow() + timedelta(seconds=4)
+        held = session.get_one(JobRow, claimed)
+        held.next_refresh_at = utcnow() + timedelta(seconds=4)
+        held.submit_claimed_until = utcnow() + timedelta(seconds=4)
+
+    with session_scope(runtime.sessions) as session:
+        without_ahead = refresh.sweep(session)
+    with session_scope(runtime.sessions) as session:
+        with_ahead = refresh.sweep(session, ahead=timedelta(seconds=5))
+
+    assert (without_ahead, with_ahead) == (0, 1)  # the claimed one waits for its claim to run out
+    with session_scope(runtime.sessions) as session:
+        assert [row.kwargs["job_id"] for row in session.scalars(select(OutboxRow))] == [soon]
