@@ -20,6 +20,7 @@ from service.db import session_scope
 from service.evals.models import EvalRunRow, RunStatus
 from service.outbox import service as outbox
 from service.tasks import TaskName
+from service.tenancy import owned
 
 
 class Outcome(StrEnum):
@@ -39,10 +40,9 @@ def take_lease(
         if run is None or run.status not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS):
             return Outcome.FINISHED
         busy = session.scalar(
-            select(func.count())
-            .select_from(EvalRunRow)
+            owned(EvalRunRow, run.tenant_id)
+            .with_only_columns(func.count())
             .where(
-                EvalRunRow.tenant_id == run.tenant_id,
                 EvalRunRow.id != run_id,
                 EvalRunRow.status == RunStatus.IN_PROGRESS,
                 EvalRunRow.lease_until > now,

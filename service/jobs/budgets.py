@@ -30,6 +30,7 @@ from service.auth.models import TenantRow
 from service.db import is_postgres
 from service.errors import InvalidRequest
 from service.jobs.models import JobRow
+from service.tenancy import owned
 
 BUDGET_EXCEEDED = "training_budget_exceeded"
 
@@ -63,9 +64,9 @@ class Budget:
 
 def committed_usd(session: Session, tenant_id: str, now: datetime) -> float:
     total = session.scalar(
-        select(func.coalesce(func.sum(JobRow.estimated_cost_usd), 0.0)).where(
-            JobRow.tenant_id == tenant_id, JobRow.created_at >= month_start(now)
-        )
+        owned(JobRow, tenant_id)
+        .where(JobRow.created_at >= month_start(now))
+        .with_only_columns(func.coalesce(func.sum(JobRow.estimated_cost_usd), 0.0))
     )
     return round(float(total or 0.0), 6)
 

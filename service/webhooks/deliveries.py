@@ -196,9 +196,9 @@ def redeliver_failed(session: Session, endpoint: WebhookEndpointRow, *, since: d
     _require_enabled(endpoint)
     ids = list(
         session.scalars(
-            select(WebhookDeliveryRow.id)
+            owned(WebhookDeliveryRow, endpoint.tenant_id)
+            .with_only_columns(WebhookDeliveryRow.id)
             .where(
-                WebhookDeliveryRow.tenant_id == endpoint.tenant_id,
                 WebhookDeliveryRow.endpoint_id == endpoint.id,
                 WebhookDeliveryRow.status == DeliveryStatus.FAILED,
                 WebhookDeliveryRow.created_at >= since,
