@@ -4,7 +4,6 @@ due job is queued for one refresh or submit, whoever sweeps."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -64,7 +63,6 @@ def test_concurrent_sweeps_queue_each_due_job_once(runtime: Runtime) -> None:
                 claimed = -1
             swept.append(max(claimed, 0))
             idle = idle + 1 if claimed == 0 else 0
-            time.sleep(0.001)
 
     threads = [threading.Thread(target=sweeper) for _ in range(SWEEPERS)]
     for thread in threads:
