@@ -283,6 +283,28 @@ def _store(
     return attempt
 
 
+def _fail_pending(session: Session, endpoint_ids: Iterable[str]) -> None:
+    """Endpoints now disabled: their pending deliveries fail now (kept for redelivery) rather
+    than when each would next have been due, so the log says at once what an endpoint missed.
+    Called once a transaction's attempts are recorded."""
+    disabled = [
+        endpoint.id
+        for endpoint in (session.get(WebhookEndpointRow, i) for i in sorted(set(endpoint_ids)))
+        if endpoint is not None and endpoint.status != EndpointStatus.ENABLED
+    ]
+    if not disabled:
+        return
+    session.execute(
+        update(WebhookDeliveryRow)
+        .where(
+            WebhookDeliveryRow.endpoint_id.in_(disabled),
+            WebhookDeliveryRow.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.FAILED, next_attempt_at=None, last_error="endpoint_disabled")
+        .execution_options(synchronize_session=False)
+    )
+
+
 def deliver(
     session: Session,
     delivery_id: str,
@@ -299,7 +321,9 @@ def deliver(
         return None
     outgoing = prepared.outgoing(now)
     result = BLOCKED if outgoing is None else send(http, outgoing, prepared.body, now=now)
-    return _store(session, prepared, result, now=now, rng=rng)
+    stored = _store(session, prepared, result, now=now, rng=rng)
+    _fail_pending(session, [prepared.endpoint_id])
+    return stored
 
 
 @dataclass(frozen=True)
@@ -367,6 +391,7 @@ async def deliver_batch(
         for prepared, result, sent_at in results:
             if _store(session, prepared, result, now=sent_at, rng=rng, locked=True) is not None:
                 stored += 1
+        _fail_pending(session, [prepared.endpoint_id for prepared, _, _ in results])
     return BatchOutcome(stored, sum(1 for _, result, _ in results if result.ok))
 
 

@@ -299,3 +299,29 @@ def test_retries_across_a_rotation_verify_with_the_old_secret_and_the_new_one(
         assert verifier.webhooks.unwrap(retry.content, dict(retry.headers), secret=secret).id == event_id
     with pytest.raises(openai.InvalidWebhookSignatureError):
         verifier.webhooks.unwrap(first.content, dict(first.headers), secret=new_secret)
+
+
+def test_an_endpoint_disabled_by_410_fails_its_other_pending_deliveries_at_once(
+    sdk: openai.OpenAI, client: TestClient, tenant_key: str, runtime: Runtime
+) -> None:
+    endpoint_id, tenant_id, _ = create_endpoint(sdk)
+    first = emit(runtime, tenant_id, data_id="ftjob-1")
+    waiting = emit(runtime, tenant_id, data_id="ftjob-2")
+    now = utcnow()
+    with session_scope(runtime.sessions) as session:  # the second is not due for an hour
+        session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.event_id == waiting)
+            .values(next_attempt_at=now + timedelta(hours=1))
+        )
+    gone = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(410)))
+    with session_scope(runtime.sessions) as session:
+        [delivery_id] = session.scalars(
+            select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.event_id == first)
+        ).all()
+        assert webhooks.deliver(session, delivery_id, http=gone, guard=dev_guard(), now=now) is not None
+
+    kept = {d["event_id"]: d for d in log(client, tenant_key, endpoint_id)["data"]}
+    assert {event: d["status"] for event, d in kept.items()} == {first: "failed", waiting: "failed"}
+    assert kept[waiting]["attempts"] == []
+    assert kept[waiting]["next_attempt_at"] is None
