@@ -31,7 +31,11 @@ def validate_file(file_id: str) -> None:
 def prepare_file(preparation_id: str) -> None:
     runtime = get_runtime()
     preparation_service.run_preparation(
-        runtime.sessions, runtime.blobs, preparation_id, max_upload_bytes=runtime.settings.max_upload_bytes
+        runtime.sessions,
+        runtime.blobs,
+        preparation_id,
+        max_upload_bytes=runtime.settings.max_upload_bytes,
+        default_policy=runtime.settings.personal_data_policy,
     )
 
 

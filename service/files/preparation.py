@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from service.errors import InvalidRequest
 from service.files.advice import Advice, AdviceChoice, AdviceTally, apply_advice
 from service.files.duplicates import fingerprint_of_line
+from service.files.report import PersonalDataPolicy
 from service.files.sources import SourceFormat, SourceProblem, SourceRow, SourceUnreadable, read_rows
 
 MAX_SEED = 2**31 - 1
@@ -73,6 +74,11 @@ class PreparationCreate(BaseModel):
     apply_advice: bool = Field(False, description="completion: apply each piece of advice the data calls for")
     separator: str | None = Field(None, min_length=1, description="the separator; suggested when absent")
     stop: str | None = Field(None, min_length=1, description="the stop sequence; suggested when absent")
+    personal_data: PersonalDataPolicy | None = Field(
+        None,
+        description="the produced files' personal-data policy (`warn`, `redact`, `reject`); default: the "
+        "tenant's, else FTM_PERSONAL_DATA_POLICY, as for an upload",
+    )
 
 
 class DuplicateRow(BaseModel):

@@ -33,6 +33,7 @@ from service.files.preparation import (
     check_options,
     prepare,
 )
+from service.files.report import PersonalDataPolicy
 from service.files.sources import SourceFormat, source_format_of
 from service.ids import new_id
 from service.outbox import service as outbox
@@ -100,8 +101,14 @@ def _store(
     converted: _Converted,
     *,
     max_upload_bytes: int,
+    default_policy: PersonalDataPolicy,
 ) -> None:
-    """Create the produced files and mark the preparation succeeded (the caller's transaction)."""
+    """Create the produced files and mark the preparation succeeded (the caller's transaction).
+
+    The files are validated under the personal-data policy an upload by the same tenant would get
+    now: the preparation's own, else the tenant's, else the service's default."""
+    requested = PreparationCreate.model_validate(row.options).personal_data
+    policy = files.personal_data_policy(session, row.tenant_id, requested, default_policy)
     made: dict[str, str] = {}
     for name, scratch, count in (
         ("train", converted.training, converted.summary.training_examples),
@@ -118,6 +125,7 @@ def _store(
                 max_bytes=max_upload_bytes,
                 source_file_id=row.source_file_id,
                 preparation_id=row.id,
+                policy=policy,
             ).id
     row.training_file_id = made["train"]
     row.validation_file_id = made.get("validation")
@@ -147,6 +155,7 @@ def create_preparation(
     options: PreparationCreate,
     inline_bytes: int,
     max_upload_bytes: int,
+    default_policy: PersonalDataPolicy = "warn",
 ) -> PreparationRow:
     """Prepare a small source now (a problem is a 400 and nothing is kept), or queue a large one."""
     check_options(options)
@@ -165,12 +174,25 @@ def create_preparation(
         outbox.enqueue(session, TaskName.FILES_PREPARE, preparation_id=row.id)
         return row
     with _converted(blobs, source.blob_key, kind, options) as converted:
-        _store(session, blobs, row, source.filename, converted, max_upload_bytes=max_upload_bytes)
+        _store(
+            session,
+            blobs,
+            row,
+            source.filename,
+            converted,
+            max_upload_bytes=max_upload_bytes,
+            default_policy=default_policy,
+        )
     return row
 
 
 def run_preparation(
-    sessions: sessionmaker[Session], blobs: BlobStore, preparation_id: str, *, max_upload_bytes: int
+    sessions: sessionmaker[Session],
+    blobs: BlobStore,
+    preparation_id: str,
+    *,
+    max_upload_bytes: int,
+    default_policy: PersonalDataPolicy = "warn",
 ) -> PreparationStatus | None:
     """A worker's preparation of a queued source; returns its status (None if it is gone).
     Idempotent: a decided preparation is left as it is; of two runs racing, the first to write wins."""
@@ -193,7 +215,15 @@ def run_preparation(
             row = session.get_one(PreparationRow, preparation_id)
             if row.status != PreparationStatus.QUEUED:
                 return PreparationStatus(row.status)
-            _store(session, blobs, row, filename, converted, max_upload_bytes=max_upload_bytes)
+            _store(
+                session,
+                blobs,
+                row,
+                filename,
+                converted,
+                max_upload_bytes=max_upload_bytes,
+                default_policy=default_policy,
+            )
             return PreparationStatus.SUCCEEDED
     except BlobNotFound:
         failure = InvalidRequest("The source file was deleted before it was prepared.", param="file_id")

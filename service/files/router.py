@@ -195,6 +195,7 @@ def prepare_file(
                 options=body,
                 inline_bytes=runtime.settings.preparation_inline_bytes,
                 max_upload_bytes=runtime.settings.max_upload_bytes,
+                default_policy=runtime.settings.personal_data_policy,
             )
         ),
         reload=reload_owned(session, PreparationRow, caller.tenant_id, FilePreparation.from_row),

@@ -262,3 +262,74 @@ def test_the_sdk_uploads_source_data_with_purpose_user_data(client: TestClient, 
     assert (created.purpose, created.status) == ("user_data", "processed")
     with pytest.raises(openai.NotFoundError):
         sdk.files.retrieve("file-doesnotexist00000000000")
+
+
+def _policies(client: TestClient, headers: dict[str, str], preparation: dict[str, Any]) -> list[Any]:
+    return [
+        client.get(f"/v1/files/{preparation[key]}/validation", headers=headers).json()["personal_data_policy"]
+        for key in ("training_file", "validation_file")
+    ]
+
+
+def test_prepared_files_get_their_tenants_personal_data_policy(
+    client: TestClient, runtime: Runtime, admin_key: str
+) -> None:
+    headers = bearer(make_key(runtime, "careful"))
+    client.post("/v1/tenants/careful", json={"personal_data_policy": "reject"}, headers=bearer(admin_key))
+    source = upload_source(client, headers, csv_of(JONNY_QA))
+
+    made = prepare(client, headers, source, validation_split=3, seed=1).json()
+
+    assert _policies(client, headers, made) == ["reject", "reject"]
+
+
+def test_a_queued_preparation_gives_its_files_the_tenants_policy_when_the_worker_makes_them(
+    client: TestClient, runtime: Runtime, admin_key: str
+) -> None:
+    headers = bearer(make_key(runtime, "careful"))
+    client.post("/v1/tenants/careful", json={"personal_data_policy": "redact"}, headers=bearer(admin_key))
+    source = upload_source(client, headers, csv_of(JONNY_QA))
+    runtime.settings.preparation_inline_bytes = 100
+    queued = prepare(client, headers, source, validation_split=3, seed=1).json()
+
+    preparation_service.run_preparation(
+        runtime.sessions, runtime.blobs, queued["id"], max_upload_bytes=runtime.settings.max_upload_bytes
+    )
+
+    done = client.get(f"/v1/preparations/{queued['id']}", headers=headers).json()
+    assert _policies(client, headers, done) == ["redact", "redact"]
+
+
+def test_a_preparations_own_policy_overrides_the_tenants(
+    client: TestClient, runtime: Runtime, admin_key: str
+) -> None:
+    headers = bearer(make_key(runtime, "careful"))
+    client.post("/v1/tenants/careful", json={"personal_data_policy": "reject"}, headers=bearer(admin_key))
+    source = upload_source(client, headers, csv_of(JONNY_QA))
+
+    made = prepare(client, headers, source, validation_split=3, seed=1, personal_data="warn").json()
+
+    assert made["options"]["personal_data"] == "warn"
+    assert _policies(client, headers, made) == ["warn", "warn"]
+
+
+def test_prepared_files_get_the_service_default_policy_without_a_tenant_one(
+    client: TestClient, runtime: Runtime, tenant_key: str
+) -> None:
+    headers = bearer(tenant_key)
+    runtime.settings.personal_data_policy = "redact"
+    source = upload_source(client, headers, csv_of(JONNY_QA))
+
+    made = prepare(client, headers, source, validation_split=3, seed=1).json()
+
+    assert _policies(client, headers, made) == ["redact", "redact"]
+
+
+def test_an_unknown_preparation_policy_is_a_400_naming_it(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    source = upload_source(client, headers, csv_of(JONNY_QA))
+
+    answer = prepare(client, headers, source, personal_data="shred")
+
+    assert (answer.status_code, answer.json()["error"]["param"]) == (400, "personal_data")
