@@ -56,9 +56,17 @@ _IBAN_START = re.compile(r"[A-Z]{2}\d\d")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _SEPARATORS = re.compile(r"[ .()/-]")
 _KEY_TEXTS = ("sk-", "AKIA", "ASIA", "gh", "xox", "AIza", "_live_", "_test_")
-# What every API key holds: `sk-`, `xox`, `AIza`, `KIA` or `SIA` (found with substring searches
-# in `candidates`), or, with a `_`, one of these.
-_KEY_PREFIX = re.compile(rb"k_|gh[pousr]_|github_pat_")
+# The prefilter's tests of a raw line that need its letters, in one regex: `@`, `-----`, what every
+# API key holds (`sk-`, `KIA` or `SIA`, `AIza`, `xox`, `k_`, `gh?_`, `github_pat_`), and a `+`
+# before a digit. Each alternative starts with a literal of a byte that is rare in prose, so the
+# regex engine skips from one such byte to the next (a lookbehind then checks what comes before
+# it); a JSON-escaped run of digits (`\n` or `\u00a0` before it) is added per scanner, below.
+_LITERAL_TESTS = (
+    rb"@|-(?:----|(?<=sk-))|I(?:A(?<=[KS]IA)|za(?<=AIza))|xox"
+    rb"|_(?:(?<=k_)|(?<=gh[pousr]_)|(?<=github_)pat_)|\+\d"
+)
+# In raw bytes, what the shape's `[-.~]` is: neither a letter, a digit, `_`, `+` nor `\`.
+_RAW_SEPARATOR = rb"[^A-Za-z0-9_+\\]"
 # A line's shape: capitals become A, small letters and `_` a, digits 0; `+`, `.`, `-` and `\` stay;
 # every other byte (spaces, parentheses, quotes, commas, UTF-8 bytes) becomes `~`.
 _SHAPE = bytes(
@@ -130,26 +138,24 @@ class PersonalDataScanner:
         # "(415) 555-2671"), after a character the exact pattern may start a number after (`~`:
         # not a letter, digit, `_`, `.`, `+` or `-`, so not "ORD-2024-000123"). The pattern's
         # literal prefix `~0` lets the regex engine skip to each candidate.
-        # A JSON escape stands for such a character too: `\n` (`\a` in the shape), `\u00a0`.
-        run = b"0(?:[-.~]{0,2}+0){" + str(self._min_digits - 1).encode() + b"}"
-        self._digit_run = re.compile(b"~" + run)
-        self._escaped_run = re.compile(rb"\\a(?:[0aA]{4})?" + run)
+        repeat = b"{" + str(self._min_digits - 1).encode() + b"}"
+        self._digit_run = re.compile(b"~0(?:[-.~]{0,2}+0)" + repeat)
+        # A JSON escape stands for such a character too (`\n`, `\u00a0`): that run is found in the
+        # raw line, with the literal tests (`_LITERAL_TESTS`), starting at its rare `\`.
+        escaped_run = rb"|\\[a-z_](?:[A-Za-z0-9_]{4})?\d(?:" + _RAW_SEPARATOR + rb"{0,2}+\d)" + repeat
+        self._literal_tests = re.compile(_LITERAL_TESTS + escaped_run)
         # The runs of digits and separators the exact pattern then reads (`_number_matches`).
         self._number_span = re.compile(r"\d[\d ().-]{" + str(max(5, self._min_digits - 2)) + r",}\d")
 
     def candidates(self, raw: bytes) -> bool:
-        if b"@" in raw or b"-----" in raw or b"sk-" in raw or b"xox" in raw or b"AIza" in raw:
+        """Whether `raw` may hold a finding: two passes over the line, one regex over its bytes
+        for what needs letters (`_LITERAL_TESTS`, JSON-escaped digit runs), and one translation
+        to its shape (capitals become A, digits 0) searched for an IBAN's country and check digits
+        and for a long run of digits."""
+        if self._literal_tests.search(raw) is not None:
             return True
-        if b"KIA" in raw or b"SIA" in raw:
-            return True
-        if b"_" in raw and _KEY_PREFIX.search(raw) is not None:
-            return True
-        # Capitals become A and digits 0, the rest stays: regexes with a literal prefix then find
-        # an IBAN's country and check digits, a `+` and a digit, or a long run of digits.
         shape = raw.translate(_SHAPE)
-        if b"AA00" in shape or b"+0" in shape or self._digit_run.search(shape) is not None:
-            return True
-        return b"\\" in raw and self._escaped_run.search(shape) is not None
+        return b"AA00" in shape or self._digit_run.search(shape) is not None
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []

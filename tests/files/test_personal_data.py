@@ -83,6 +83,29 @@ def test_the_prefilter_flags_a_number_after_a_json_escape_and_passes_over_ordina
     assert scanner.candidates(line(ordinary)) is False
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mail me at x@y",
+        "-----BEGIN",
+        "key sk-abc",
+        "AKIA then",
+        "ASIA then",
+        "AIza then",
+        "a xoxb- token",
+        "rk_live_ then",
+        "ghp_ then",
+        "github_pat_ then",
+        "call +4",
+        "IBAN DE89 then",
+        "call (415) 555-2671",
+        "card 4111 1111 1111 1111",
+    ],
+)
+def test_the_prefilter_flags_what_each_kind_starts_with(text: str) -> None:
+    assert PersonalDataScanner().candidates(json.dumps({"content": text}).encode()) is True
+
+
 @pytest.mark.parametrize("text", ORDINARY_TEXT)
 def test_ordinary_text_with_dates_orders_and_versions_finds_nothing(text: str) -> None:
     assert PersonalDataScanner().scan(text) == []

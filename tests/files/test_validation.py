@@ -281,6 +281,43 @@ def test_exact_and_near_duplicates_are_warnings_naming_the_first_line() -> None:
     ]
 
 
+def _tool_call_example(n: int, *, weight: int = 1) -> dict[str, Any]:
+    call = {"id": f"call_{n}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    return {
+        "messages": [
+            {"role": "user", "content": f"q{n}", "name": "jonny"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "content": "born 1957", "tool_call_id": f"call_{n}"},
+            {"role": "assistant", "content": f"a{n}", "weight": weight},
+        ]
+    }
+
+
+def test_an_example_with_tool_calls_and_weights_in_another_key_order_is_an_exact_duplicate() -> None:
+    rows = [_tool_call_example(n) for n in range(12)]
+    rows[7] = json.loads(json.dumps(rows[2], sort_keys=True))  # every object's keys reordered
+    rows[7]["messages"] = [dict(reversed(m.items())) for m in rows[7]["messages"]]
+
+    report = validate_jsonl(_file(rows))
+
+    assert report.warning_categories["duplicate_example"].lines == [8]
+    assert "near_duplicate_example" not in report.warning_categories
+
+
+def test_examples_that_differ_only_in_a_weight_are_near_duplicates_not_exact_ones() -> None:
+    rows = [_tool_call_example(n) for n in range(12)]
+    rows[7] = _tool_call_example(2, weight=0)
+    rows[7]["messages"][1] = {"role": "assistant", "content": "calling", "weight": 1}
+    rows[7]["messages"][2] = {"role": "user", "content": "born 1957"}
+    rows[2]["messages"][1] = {"role": "assistant", "content": "calling"}
+    rows[2]["messages"][2] = {"role": "user", "content": "born 1957"}
+
+    report = validate_jsonl(_file(rows))
+
+    assert report.warning_categories["near_duplicate_example"].lines == [8]
+    assert "duplicate_example" not in report.warning_categories
+
+
 def test_examples_that_differ_in_their_text_are_not_duplicates() -> None:
     rows = [chat_example(f"q{n}", f"a{n}") for n in range(12)]
     rows[3] = chat_example("q1", "a2")
