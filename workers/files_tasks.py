@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.files import orphans, preparation_service
+from service.files import encodings, orphans, preparation_service
 from service.files import service as files
 from service.files.models import FileStatus
 from service.files.personal import PersonalDataScanner
@@ -18,6 +18,9 @@ from workers.runtime import get_runtime
 
 @celery_app.task(name=TaskName.FILES_VALIDATE.value, acks_late=True, ignore_result=True)
 def validate_file(file_id: str) -> None:
+    """Validate the file (its status is decided, and shown, after one tokenizer pass), then count
+    the tokens of its models' other encodings and complete its report. A redelivered task finds the
+    file decided and counts what is still pending."""
     runtime = get_runtime()
     scanner = PersonalDataScanner(runtime.settings.personal_data_phone_region)
     status = files.validate_file(runtime.sessions, runtime.blobs, file_id, scanner=scanner)
@@ -25,6 +28,8 @@ def validate_file(file_id: str) -> None:
         # A crash before this only delays the waiting jobs until their next sweep.
         with session_scope(runtime.sessions) as session:
             jobs_refresh.kick_waiting_jobs(session, file_id)
+    if status == FileStatus.PROCESSED:
+        encodings.count_pending_encodings(runtime.sessions, runtime.blobs, file_id)
 
 
 @celery_app.task(name=TaskName.FILES_PREPARE.value, acks_late=True, ignore_result=True)

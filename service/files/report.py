@@ -102,7 +102,7 @@ class ValidationReport(BaseModel):
     pending_encodings: list[str] = Field(
         default_factory=list,
         description="encodings of the format's models not counted yet (cl100k_base for gpt-3.5-turbo): "
-        "counted the first time an estimate or a job for such a model needs them, then in `tokens`",
+        "counted by the file's worker right after validation, then in `tokens`",
     )
     personal_data: PersonalDataReport | None = Field(
         default=None, description="null when the file was not scanned (files the service made)"

@@ -5,8 +5,8 @@ per file, enough examples, the image-example limit, duplicates (`service.files.d
 personal data and secrets under the file's policy (`service.files.personal`). Each example's fields are checked by
 `service.files.checks`; the valid examples' tokens are counted per encoding by
 `service.files.stats`, for the encodings asked for (all of the format's models' by default; the
-service asks for the current models' only and counts the others when first needed,
-`service.files.encodings`, the report naming them in `pending_encodings`). Errors and warnings are counted by category with their first lines;
+service asks for the current models' only and its worker counts the others right after,
+`service.files.encodings`, the report naming them in `pending_encodings` until then). Errors and warnings are counted by category with their first lines;
 warnings never block a job, errors always do.
 """
 
@@ -288,17 +288,22 @@ def validate_jsonl(
     return validation.report()
 
 
-def with_encoding(report: ValidationReport, lines: Iterable[bytes], encoding: str) -> ValidationReport:
-    """`report` with the token statistics of its pending `encoding`, counted in a second pass over
-    the same file's `lines` (the same examples are valid in it: the checks are the same; duplicates
-    and personal data are not looked for again), and that encoding's truncation warnings."""
-    if encoding not in report.pending_encodings:
-        return report
+def count_encoding(lines: Iterable[bytes], encoding: str) -> TokenStats:
+    """The token statistics of one of a validated file's pending encodings, counted in a second
+    pass over the same file's `lines` (the same examples are valid in it: the checks are the same;
+    duplicates and personal data are not looked for again)."""
     only = {"chat": (encoding,), "completion": (encoding,)}
     again = _Validation(ImagePolicy(), True, encodings=only, duplicates=False)
     for number, raw in enumerate(lines, start=1):
         again.line(number, raw)
-    stats = {tally.encoding: tally.stats() for tally in again.tallies}[encoding]
+    return {tally.encoding: tally.stats() for tally in again.tallies}[encoding]
+
+
+def add_encoding(report: ValidationReport, stats: TokenStats) -> ValidationReport:
+    """`report` with the statistics of its pending encoding `stats.encoding` and that encoding's
+    truncation warnings; `report` itself when that encoding is not pending (counted already)."""
+    if stats.encoding not in report.pending_encodings:
+        return report
     warnings = _Issues()
     warnings.count = report.warning_count
     warnings.first = list(report.warnings)
@@ -308,10 +313,18 @@ def with_encoding(report: ValidationReport, lines: Iterable[bytes], encoding: st
     _truncation_warnings(warnings, stats)
     return report.model_copy(
         update={
-            "tokens": {**report.tokens, encoding: stats},
-            "pending_encodings": [other for other in report.pending_encodings if other != encoding],
+            "tokens": {**report.tokens, stats.encoding: stats},
+            "pending_encodings": [other for other in report.pending_encodings if other != stats.encoding],
             "warning_count": warnings.count,
             "warnings": warnings.first,
             "warning_categories": warnings.categories,
         }
     )
+
+
+def with_encoding(report: ValidationReport, lines: Iterable[bytes], encoding: str) -> ValidationReport:
+    """`report` with the token statistics of its pending `encoding`, counted in a second pass over
+    the same file's `lines` (`count_encoding`, `add_encoding`)."""
+    if encoding not in report.pending_encodings:
+        return report
+    return add_encoding(report, count_encoding(lines, encoding))

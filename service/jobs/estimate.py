@@ -19,7 +19,7 @@ from service.blobs.store import BlobStore
 from service.clock import utcnow
 from service.errors import InvalidRequest
 from service.files.duplicates import overlap
-from service.files.encodings import report_for_model
+from service.files.encodings import pending_encoding, report_for_model
 from service.files.models import FileRow, FileStatus
 from service.files.report import ValidationReport
 from service.jobs import budgets
@@ -92,7 +92,13 @@ def estimate_job(
                 f"{param}: file '{row.id}' is still being validated; the estimate is incomplete."
             )
     training = files[0][1]
-    report = report_for_model(session, blobs, training, model)
+    counting = pending_encoding(training, model)
+    if counting is not None:
+        estimate.warnings.append(
+            f"training_file: the {counting} tokens of file '{training.id}' are still being counted; "
+            "the estimate is incomplete."
+        )
+    report = report_for_model(training, model)
     if report is not None:
         fill_from_report(estimate, report, model, epochs_setting)
     if len(files) == 2 and all(row.status == FileStatus.PROCESSED for _, row in files):

@@ -102,12 +102,12 @@ def hyperparameters_of(request: JobCreate) -> dict[str, Any]:
 def estimated_cost(
     session: Session, blobs: BlobStore, row: FileRow, request: JobCreate, prices: Mapping[str, float]
 ) -> float | None:
-    """The training cost of `request` on its validated training file `row` (None: not known yet);
-    the tokens of the model's encoding are counted now if validation left them pending."""
+    """The training cost of `request` on its validated training file `row` (None: not known yet,
+    also while the file's worker still counts the tokens of the model's encoding)."""
     base = base_model_of(request.model)
     if base not in BASE_MODELS:
         return None
-    report = report_for_model(session, blobs, row, base)
+    report = report_for_model(row, base)
     if report is None:
         return None
     return job_cost(report, base, hyperparameters_of(request)["n_epochs"], prices)

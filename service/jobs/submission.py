@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import to_unix, utcnow
 from service.db import session_scope
-from service.files.encodings import report_for_model
+from service.files.encodings import report_counted_for_model
 from service.files.models import FileRow, FileStatus
 from service.jobs import budgets, claims
 from service.jobs.access import ProviderAccess
@@ -103,7 +103,7 @@ def _within_budget(session: Session, job: JobRow, training: FileRow, access: Pro
     base = base_model_of(job.model)
     if base not in BASE_MODELS:
         return True
-    report = report_for_model(session, access.blobs, training, base)
+    report = report_counted_for_model(session, access.blobs, training, base)
     if report is None:
         return True
     cost = job_cost(report, base, job.hyperparameters.get("n_epochs", "auto"), access.training_prices)

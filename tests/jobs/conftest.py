@@ -17,6 +17,7 @@ from emulator.app import create_app as create_emulator
 from emulator.settings import EmulatorSettings
 from service.config import Settings
 from service.db import session_scope
+from service.files import encodings
 from service.files import service as files
 from service.jobs import refresh, submission
 from service.jobs.access import PollPolicy, ProviderAccess
@@ -62,10 +63,20 @@ def sdk(client: TestClient, tenant_key: str) -> openai.OpenAI:
     return sdk_for(client, tenant_key)
 
 
-def upload(sdk: openai.OpenAI, runtime: Runtime, body: bytes | None = None, *, validate: bool = True) -> str:
+def upload(
+    sdk: openai.OpenAI,
+    runtime: Runtime,
+    body: bytes | None = None,
+    *,
+    validate: bool = True,
+    count_pending: bool = True,
+) -> str:
+    """Upload a file and, as the files worker does, validate it and count its pending encodings."""
     created = sdk.files.create(file=("train.jsonl", io.BytesIO(body or jonny_dataset())), purpose="fine-tune")
     if validate:
         files.validate_file(runtime.sessions, runtime.blobs, created.id)
+        if count_pending:
+            encodings.count_pending_encodings(runtime.sessions, runtime.blobs, created.id)
     return created.id
 
 

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.db import session_scope
+from service.files import encodings
 from service.files import service as files
 from service.files.models import FileRow
 from service.files.report import ValidationReport
@@ -224,21 +225,37 @@ def test_validation_examples_also_in_the_training_file_are_a_warning(
     )
 
 
-def test_validation_counts_the_current_encoding_and_the_first_gpt35_estimate_counts_its_own(
+def test_validation_counts_the_current_encoding_and_its_worker_then_counts_gpt35s(
     sdk: openai.OpenAI, client: TestClient, runtime: Runtime, tenant_key: str
 ) -> None:
-    file_id = upload(sdk, runtime)
+    file_id = upload(sdk, runtime, count_pending=False)
     validated = _report(runtime, file_id)
 
-    first = _estimate(client, tenant_key, model="gpt-3.5-turbo-0125", training_file=file_id)
+    counted = encodings.count_pending_encodings(runtime.sessions, runtime.blobs, file_id)
     stored = _report(runtime, file_id)
-    again = _estimate(client, tenant_key, model="gpt-3.5-turbo-0125", training_file=file_id)
+    again = encodings.count_pending_encodings(runtime.sessions, runtime.blobs, file_id)
 
     assert (list(validated.tokens), validated.pending_encodings) == (["o200k_base"], ["cl100k_base"])
+    assert (counted, again) == (["cl100k_base"], [])
     assert (sorted(stored.tokens), stored.pending_encodings) == (["cl100k_base", "o200k_base"], [])
-    assert first["billed_tokens_per_epoch"] == stored.tokens["cl100k_base"].limits[0].billed_tokens > 0
-    assert again["billed_tokens_per_epoch"] == first["billed_tokens_per_epoch"]
     assert stored.tokens["o200k_base"] == validated.tokens["o200k_base"]
+    estimate = _estimate(client, tenant_key, model="gpt-3.5-turbo-0125", training_file=file_id)
+    assert estimate["billed_tokens_per_epoch"] == stored.tokens["cl100k_base"].limits[0].billed_tokens > 0
+
+
+def test_an_estimate_while_the_tokens_are_being_counted_says_so_and_reads_nothing(
+    sdk: openai.OpenAI, client: TestClient, runtime: Runtime, tenant_key: str
+) -> None:
+    file_id = upload(sdk, runtime, count_pending=False)
+
+    estimate = _estimate(client, tenant_key, model="gpt-3.5-turbo-0125", training_file=file_id)
+    current = _estimate(client, tenant_key, model="gpt-4o-mini-2024-07-18", training_file=file_id)
+
+    assert estimate["billed_tokens_per_epoch"] is None
+    assert any("cl100k_base tokens" in w and "still being counted" in w for w in estimate["warnings"])
+    assert _report(runtime, file_id).pending_encodings == ["cl100k_base"]
+    assert current["billed_tokens_per_epoch"] > 0
+    assert sdk.files.retrieve(file_id).status == "processed"
 
 
 def test_a_gpt35_job_on_a_file_with_pending_tokens_is_priced_at_create(
@@ -253,4 +270,27 @@ def test_a_gpt35_job_on_a_file_with_pending_tokens_is_priced_at_create(
     billed = _report(runtime, file_id).tokens["cl100k_base"].limits[0].billed_tokens
     price = training_price("gpt-3.5-turbo-0125", runtime.settings.training_prices)
     assert price is not None
+    assert cost == pytest.approx(training_cost(billed, default_epochs(len(JONNY_QA)), price))
+
+
+def test_a_gpt35_job_created_while_its_tokens_are_counted_is_priced_when_submitted(
+    sdk: openai.OpenAI, runtime: Runtime
+) -> None:
+    file_id = upload(sdk, runtime, count_pending=False)
+    job = sdk.fine_tuning.jobs.create(model="gpt-3.5-turbo-0125", training_file=file_id)
+    with session_scope(runtime.sessions) as session:
+        at_create = session.get(JobRow, job.id).estimated_cost_usd  # type: ignore[union-attr]
+
+    access = ProviderAccess(runtime.providers, runtime.blobs, PollPolicy.every(timedelta(0)))
+    submission.submit(runtime.sessions, job.id, access)
+
+    with session_scope(runtime.sessions) as session:
+        submitted = session.get(JobRow, job.id)
+        assert submitted is not None
+        cost, status = submitted.estimated_cost_usd, submitted.status
+    billed = _report(runtime, file_id).tokens["cl100k_base"].limits[0].billed_tokens
+    price = training_price("gpt-3.5-turbo-0125", runtime.settings.training_prices)
+    assert price is not None
+    assert at_create is None
+    assert status != "failed"
     assert cost == pytest.approx(training_cost(billed, default_epochs(len(JONNY_QA)), price))
