@@ -48,6 +48,7 @@ class ExampleFacts:
     messages: int = 0
     has_system: bool = False
     has_user: bool = False
+    has_assistant: bool = False
     trained_turns: int = 0
     images: int = 0
 
@@ -98,7 +99,7 @@ class ExampleChecker:
             return
         self._definitions(record, out)
         self._messages(messages, "messages", out, facts, allow_images=True)
-        if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
+        if not facts.has_assistant:
             out.append(
                 Problem(
                     "example_missing_assistant_message", "the example has no assistant message to learn from."
@@ -186,7 +187,9 @@ class ExampleChecker:
             return 0
         facts.has_system = facts.has_system or role in ("system", "developer")
         facts.has_user = facts.has_user or role == "user"
-        unknown = sorted(set(message) - ROLE_KEYS[role])
+        if role == "assistant":
+            facts.has_assistant = True
+        unknown = sorted(set(message) - ROLE_KEYS[role]) if not message.keys() <= ROLE_KEYS[role] else None
         if unknown:
             out.append(
                 Problem(
@@ -387,6 +390,8 @@ class ExampleChecker:
 
     @staticmethod
     def _unknown_top_keys(record: dict[str, Any], allowed: frozenset[str], out: list[Problem]) -> None:
+        if record.keys() <= allowed:  # the common case, without building and sorting a set
+            return
         unknown = sorted(set(record) - allowed)
         if unknown:
             out.append(

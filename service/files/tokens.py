@@ -148,8 +148,14 @@ class ExampleText:
         if message.get("name"):
             self.framing += TOKENS_PER_NAME
             self.labels.append(message["name"])
-        self._content(message.get("content"), trained)
-        self._calls(message, trained)
+        content = message.get("content")
+        if type(content) is str:  # most messages: one text, no calls (read once per line)
+            self.own.append(content)
+            self.trained.append(trained)
+        else:
+            self._content(content, trained)
+        if "tool_calls" in message or "function_call" in message:
+            self._calls(message, trained)
 
     def chat(self, record: dict[str, Any]) -> None:
         self.framing += REPLY_PRIMING_TOKENS

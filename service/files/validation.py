@@ -134,7 +134,7 @@ class _Validation:
                 "the file starts with a byte-order mark; save it as UTF-8 without BOM.",
             )
             raw = raw[len(BOM) :]
-        if not raw.strip():
+        if not raw or raw.isspace():  # what strip() would empty, without copying the line
             self.errors.add(number, "blank_line", "blank line; every line must hold one JSON example.")
             return
         self.non_blank += 1
@@ -182,9 +182,10 @@ class _Validation:
             )
             return
         problems, facts = self.checker.check(shape, record)
-        self._add(number, problems)
-        if any(not problem.warning for problem in problems):
-            return
+        if problems:
+            self._add(number, problems)
+            if any(not problem.warning for problem in problems):
+                return
         self.examples += 1
         self.messages[facts.messages] += 1
         if shape == "chat" and not facts.has_system:
