@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 import phonenumbers
@@ -156,6 +158,37 @@ class PersonalDataScanner:
             return True
         shape = raw.translate(_SHAPE)
         return b"AA00" in shape or self._digit_run.search(shape) is not None
+
+    def flagged(self, lines: Sequence[bytes]) -> set[int]:
+        """The indexes of the `lines` that `candidates` flags (and at times a neighbour of one),
+        found with one pass of each test over the lines joined, which costs less than a pass over
+        each line: far fewer calls, and a test's tables stay in the cache for the whole block.
+
+        A line is flagged when a match overlaps it. So none that `candidates` flags is missed:
+        each match within a line is a match within the joined bytes too (the tests' lookbehinds
+        are positive, and more bytes before a line only let them match more), and a match that
+        the search skips because an earlier one overlaps it lies in a line that this earlier one
+        flags. A match across two lines flags both: the scan of their texts then finds nothing."""
+        if len(lines) == 1:
+            return {0} if self.candidates(lines[0]) else set()
+        joined = b"".join(lines)
+        ends = list(accumulate(len(line) for line in lines))
+        found: set[int] = set()
+
+        def overlapped(start: int, end: int) -> None:
+            first = bisect_right(ends, start)
+            found.update(range(first, bisect_right(ends, max(start, end - 1)) + 1))
+
+        for match in self._literal_tests.finditer(joined):
+            overlapped(match.start(), match.end())
+        shape = joined.translate(_SHAPE)
+        at = shape.find(b"AA00")
+        while at >= 0:
+            overlapped(at, at + 4)
+            at = shape.find(b"AA00", at + 1)
+        for match in self._digit_run.finditer(shape):
+            overlapped(match.start(), match.end())
+        return found
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
 from service.files.duplicates import DuplicateFinder
@@ -37,6 +37,8 @@ RECOMMENDED_EXAMPLES = 50
 MAX_REPORTED_ISSUES = 20
 FIRST_MASKED = 3
 BOM = b"\xef\xbb\xbf"
+BLOCK_LINES = 64
+BLOCK_BYTES = 1_000_000
 
 
 class _Issues:
@@ -73,9 +75,15 @@ class _PersonalData:
     def __init__(self, policy: PersonalDataPolicy, scanner: PersonalDataScanner) -> None:
         self.scanner = scanner
         self.report = PersonalDataReport(policy=policy)
+        self.flagged: set[int] = set()
 
-    def scan(self, number: int, raw: bytes, text: ExampleText, issues: _Issues) -> None:
-        if not self.scanner.candidates(raw):
+    def prefilter(self, block: list[tuple[int, bytes]]) -> None:
+        """Note which of a block's lines the prefilter flags, before they are read one by one."""
+        first = block[0][0]
+        self.flagged = {first + index for index in self.scanner.flagged([raw for _, raw in block])}
+
+    def scan(self, number: int, text: ExampleText, issues: _Issues) -> None:
+        if number not in self.flagged:
             return
         for finding in self.scanner.scan("\n".join(text.own)):
             self.report.findings += 1
@@ -207,7 +215,7 @@ class _Validation:
             tally.add(number, text)
         if self.personal is not None:
             policy = self.personal.report.policy
-            self.personal.scan(number, raw, text, self.errors if policy == "reject" else self.warnings)
+            self.personal.scan(number, text, self.errors if policy == "reject" else self.warnings)
 
     def _add(self, number: int, problems: list[Problem]) -> None:
         for problem in problems:
@@ -284,9 +292,30 @@ def validate_jsonl(
     if personal_data is not None:
         personal = _PersonalData(personal_data, scanner or PersonalDataScanner())
     validation = _Validation(images or ImagePolicy(), count_tokens, personal, encodings=encodings)
-    for number, raw in enumerate(lines, start=1):
-        validation.line(number, raw)
+    if personal is None:
+        for number, raw in enumerate(lines, start=1):
+            validation.line(number, raw)
+    else:
+        for block in _blocks(lines):
+            personal.prefilter(block)
+            for number, raw in block:
+                validation.line(number, raw)
     return validation.report()
+
+
+def _blocks(lines: Iterable[bytes]) -> Iterator[list[tuple[int, bytes]]]:
+    """The numbered lines in blocks of up to `BLOCK_LINES` lines and about `BLOCK_BYTES` bytes (a
+    long line is a block of its own), for the personal-data prefilter's passes over a block."""
+    block: list[tuple[int, bytes]] = []
+    size = 0
+    for number, raw in enumerate(lines, start=1):
+        block.append((number, raw))
+        size += len(raw)
+        if len(block) == BLOCK_LINES or size >= BLOCK_BYTES:
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
 
 
 def count_encoding(lines: Iterable[bytes], encoding: str) -> TokenStats:

@@ -106,6 +106,17 @@ def test_the_prefilter_flags_what_each_kind_starts_with(text: str) -> None:
     assert PersonalDataScanner().candidates(json.dumps({"content": text}).encode()) is True
 
 
+def test_the_prefilter_of_a_block_flags_the_lines_it_flags_one_by_one() -> None:
+    scanner = PersonalDataScanner()
+    texts = [*ORDINARY_TEXT, *(text for _, text, _ in TRUE_CASES), *ORDINARY_TEXT[::-1]]
+    lines = [json.dumps({"content": text}).encode() + b"\n" for text in texts]
+
+    flagged = scanner.flagged(lines)
+
+    assert flagged == {index for index, line in enumerate(lines) if scanner.candidates(line)}
+    assert flagged >= set(range(len(ORDINARY_TEXT), len(ORDINARY_TEXT) + len(TRUE_CASES)))
+
+
 @pytest.mark.parametrize("text", ORDINARY_TEXT)
 def test_ordinary_text_with_dates_orders_and_versions_finds_nothing(text: str) -> None:
     assert PersonalDataScanner().scan(text) == []
