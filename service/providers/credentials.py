@@ -7,8 +7,8 @@ makes clients with them).
 
 The key is encrypted with Fernet (AES-128-CBC with an HMAC-SHA256, from `cryptography`) under the
 operator's `FTM_CREDENTIALS_KEY`: one or more comma-separated Fernet keys, the first encrypts and
-any of them decrypts (`MultiFernet`), so a key is rotated by putting a new one first, re-saving or
-letting rows age, and dropping the old one later. Without a key configured nothing is stored: a
+any of them decrypts (`MultiFernet`), so a key is rotated by putting a new one first, re-encrypting
+the stored rows with it (`ftm db rotate-credentials`), then dropping the old one. Without a key configured nothing is stored: a
 set is refused (503 `credentials_key_missing`), never kept in plaintext.
 
 Only `ProviderCredentials.hint` (the last 4 characters) ever leaves this module in an answer or
@@ -113,6 +113,15 @@ class CredentialsCipher:
 
     def encrypt(self, secret: str) -> str:
         return self._require().encrypt(secret.encode()).decode("ascii")
+
+    def rotate(self, token: str) -> str:
+        """`token` encrypted again with the first key (it may have been written with any)."""
+        try:
+            return self._require().rotate(token.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise CredentialsUnreadable(
+                "Stored provider credentials cannot be decrypted with any key of FTM_CREDENTIALS_KEY."
+            ) from None
 
     def decrypt(self, token: str) -> str:
         try:

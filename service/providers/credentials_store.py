@@ -128,3 +128,13 @@ def credentials_by_id(
     """The credentials a job was created with, decrypted; None once they were deleted."""
     row = session.get(TenantCredentialsRow, credentials_id)
     return decrypted(row, cipher) if row is not None else None
+
+
+def reencrypt_all(session: Session, cipher: CredentialsCipher) -> int:
+    """Encrypt every stored key again with the first key of FTM_CREDENTIALS_KEY (a rotation's
+    second step; the rows are locked meanwhile); how many. CredentialsUnreadable, changing
+    nothing, if one does not decrypt with any configured key."""
+    rows = session.scalars(select(TenantCredentialsRow).with_for_update()).all()
+    for row in rows:
+        row.api_key_encrypted = cipher.rotate(row.api_key_encrypted)
+    return len(rows)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 
 import pytest
+from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from service.auth.keys import Scope
-from service.config import Settings
+from service.cli import main
+from service.config import Settings, get_settings
 from service.db import session_scope
 from service.providers.credentials import CredentialsCipher, CredentialsUnreadable
 from service.providers.credentials_store import TenantCredentialsRow, load_credentials
@@ -167,3 +169,25 @@ def test_the_key_is_never_logged(
 
     assert caplog.records
     assert TENANT_SECRET not in caplog.text
+
+
+def test_rotate_credentials_reencrypts_every_row_so_the_old_key_can_be_dropped(
+    client: TestClient, acme_admin: str, runtime: Runtime, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.put(PATH, json={"api_key": TENANT_SECRET}, headers=bearer(acme_admin))
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("FTM_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FTM_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FTM_CREDENTIALS_KEY", f"{new_key},{FIRST_KEY}")
+    get_settings.cache_clear()
+
+    try:
+        result = CliRunner().invoke(main, ["db", "rotate-credentials"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    assert "re-encrypted 1 " in result.output
+    with session_scope(runtime.sessions) as session:
+        stored = session.scalars(select(TenantCredentialsRow)).one().api_key_encrypted
+    assert CredentialsCipher.from_setting(new_key).decrypt(stored) == TENANT_SECRET
