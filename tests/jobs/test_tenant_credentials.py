@@ -229,3 +229,45 @@ def test_verify_accepts_a_key_the_provider_accepts(
 
     assert response.status_code == 200
     assert callers(emulator)[ACME] == {"GET /v1/models": 1}
+
+
+def test_a_model_trained_with_the_tenants_credentials_is_deleted_with_them(
+    client: TestClient,
+    sdk: openai.OpenAI,
+    runtime: Runtime,
+    emulator: httpx.Client,
+    admin_key: str,
+    acme_credentials: dict[str, str],
+) -> None:
+    job_id = create_job(sdk, runtime)
+    submit(runtime, job_id)
+    model = follow(runtime, job_id).fine_tuned_model
+    assert model is not None
+    emulator.delete("/_emulator/stats")
+
+    sdk.models.delete(model)
+
+    assert callers(emulator) == {ACME: {"DELETE /v1/models/{model:path}": 1}}
+
+
+def test_a_model_whose_credentials_were_deleted_is_not_deleted_with_the_operators_key(
+    client: TestClient,
+    sdk: openai.OpenAI,
+    runtime: Runtime,
+    emulator: httpx.Client,
+    admin_key: str,
+    acme_credentials: dict[str, str],
+) -> None:
+    job_id = create_job(sdk, runtime)
+    submit(runtime, job_id)
+    model = follow(runtime, job_id).fine_tuned_model
+    assert model is not None
+    client.delete(CREDENTIALS, headers=bearer(admin_key))
+    emulator.delete("/_emulator/stats")
+
+    with pytest.raises(openai.ConflictError) as refused:
+        sdk.models.delete(model)
+
+    assert refused.value.code == "provider_credentials_deleted"
+    assert callers(emulator) == {}
+    assert model in [listed.id for listed in sdk.models.list()]
