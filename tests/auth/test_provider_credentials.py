@@ -4,6 +4,7 @@ encrypted, readable after a key rotation, isolated between tenants, refused with
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -13,11 +14,17 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from service.auth.keys import Scope
+from service.auth.service import get_or_create_tenant
 from service.cli import main
 from service.config import Settings, get_settings
 from service.db import session_scope
 from service.providers.credentials import CredentialsCipher, CredentialsUnreadable
-from service.providers.credentials_store import TenantCredentialsRow, load_credentials
+from service.providers.credentials_store import (
+    NewCredentials,
+    TenantCredentialsRow,
+    load_credentials,
+    save_credentials,
+)
 from service.runtime import Runtime
 from tests.conftest import bearer, make_key
 
@@ -191,3 +198,36 @@ def test_rotate_credentials_reencrypts_every_row_so_the_old_key_can_be_dropped(
     with session_scope(runtime.sessions) as session:
         stored = session.scalars(select(TenantCredentialsRow)).one().api_key_encrypted
     assert CredentialsCipher.from_setting(new_key).decrypt(stored) == TENANT_SECRET
+
+
+def test_two_sets_at_once_end_with_one_row_holding_one_of_the_keys(runtime: Runtime) -> None:
+    with session_scope(runtime.sessions) as session:
+        tenant_id = get_or_create_tenant(session, "acme").id
+    keys = ["sk-first-writer-key-1111", "sk-second-writer-key-2222"]
+    barrier = threading.Barrier(len(keys))
+    errors: list[BaseException] = []
+
+    def set_key(api_key: str) -> None:
+        try:
+            with session_scope(runtime.sessions) as session:
+                barrier.wait(5)
+                save_credentials(
+                    session,
+                    runtime.providers.cipher,
+                    tenant_id=tenant_id,
+                    provider="local",
+                    new=NewCredentials(api_key),
+                )
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=set_key, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    with session_scope(runtime.sessions) as session:
+        (row,) = session.scalars(select(TenantCredentialsRow)).all()
+        assert runtime.providers.cipher.decrypt(row.api_key_encrypted) in keys
