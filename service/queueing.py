@@ -40,7 +40,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "time_limit": settings.files_validate_time_limit_s,
                 "soft_time_limit": max(1, settings.files_validate_time_limit_s - 30),
             }
-            for name in (TaskName.FILES_VALIDATE, TaskName.FILES_PREPARE)
+            for name in (TaskName.FILES_VALIDATE, TaskName.FILES_PREPARE, TaskName.FILES_COUNT_TOKENS)
         },
         "task_serializer": "json",
         "accept_content": ["json"],

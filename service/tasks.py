@@ -20,6 +20,7 @@ class TaskName(StrEnum):
     OUTBOX_RELAY = "outbox.relay"
     FILES_VALIDATE = "files.validate"
     FILES_PREPARE = "files.prepare"
+    FILES_COUNT_TOKENS = "files.count_tokens"
     FILES_SWEEP = "files.sweep"
     JOBS_SUBMIT = "jobs.submit"
     JOBS_REFRESH = "jobs.refresh"

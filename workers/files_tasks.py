@@ -18,9 +18,8 @@ from workers.runtime import get_runtime
 
 @celery_app.task(name=TaskName.FILES_VALIDATE.value, acks_late=True, ignore_result=True)
 def validate_file(file_id: str) -> None:
-    """Validate the file (its status is decided, and shown, after one tokenizer pass), then count
-    the tokens of its models' other encodings and complete its report. A redelivered task finds the
-    file decided and counts what is still pending."""
+    """Validate the file: its status is decided, and shown, after one tokenizer pass; the
+    outcome's transaction queues `files.count_tokens` for its models' other encodings."""
     runtime = get_runtime()
     scanner = PersonalDataScanner(runtime.settings.personal_data_phone_region)
     status = files.validate_file(runtime.sessions, runtime.blobs, file_id, scanner=scanner)
@@ -28,8 +27,14 @@ def validate_file(file_id: str) -> None:
         # A crash before this only delays the waiting jobs until their next sweep.
         with session_scope(runtime.sessions) as session:
             jobs_refresh.kick_waiting_jobs(session, file_id)
-    if status == FileStatus.PROCESSED:
-        encodings.count_pending_encodings(runtime.sessions, runtime.blobs, file_id)
+
+
+@celery_app.task(name=TaskName.FILES_COUNT_TOKENS.value, acks_late=True, ignore_result=True)
+def count_tokens(file_id: str) -> None:
+    """Count a processed file's pending encodings (a second pass, with a file's time limit of its
+    own) and complete its report; idempotent."""
+    runtime = get_runtime()
+    encodings.count_pending_encodings(runtime.sessions, runtime.blobs, file_id)
 
 
 @celery_app.task(name=TaskName.FILES_PREPARE.value, acks_late=True, ignore_result=True)

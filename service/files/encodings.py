@@ -5,8 +5,9 @@ Validation counts a file's tokens only with the encoding of its format's current
 prompt-completion files, whose models all use it), so a validation costs one tokenizer pass and
 loads one tokenizer, and the file is `processed` (or `error`) as soon as that pass is done. The
 other encodings of the format's models (`cl100k_base` for gpt-3.5-turbo) are named in the
-report's `pending_encodings`; the worker that validated the file then streams it once more
-(`count_pending_encodings`) and completes the stored report, with no request ever waiting for it.
+report's `pending_encodings`; the outcome's transaction queues `files.count_tokens`, whose worker
+streams the file once more (`count_pending_encodings`) and completes the stored report, with no
+request ever waiting for it.
 Until then an estimate for such a model says its cost is not known yet, and a job created for it
 is checked against its budget when it is submitted.
 """
@@ -77,7 +78,7 @@ def count_pending_encodings(sessions: sessionmaker[Session], blobs: BlobStore, f
     """Count the tokens of the processed file's pending encodings and store them in its report;
     returns the encodings counted (none when nothing was pending or the file is gone).
 
-    Run by the worker after validation (a job submission that finds them still pending counts
+    Run by `files.count_tokens`, queued by the validation (a job submission that finds them still pending counts
     them itself, `report_counted_for_model`). Like validation, the file is streamed with no transaction open and the outcome written in a
     short one; idempotent: an encoding counted meanwhile (two runs racing) is not added twice."""
     with session_scope(sessions) as session:

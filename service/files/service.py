@@ -293,6 +293,8 @@ def validate_file(
             report.personal_data.redacted_file = _record_redacted_copy(session, row, copy).id
         row.report = report.model_dump(mode="json")
         row.status = FileStatus.PROCESSED if report.ok else FileStatus.ERROR
+        if report.ok and report.pending_encodings:  # the other encodings' pass, after this commit
+            outbox.enqueue(session, TaskName.FILES_COUNT_TOKENS, file_id=row.id)
         row.status_details = None if report.ok else report.summary()
         emit_event(
             session,
