@@ -182,4 +182,4 @@ def connect_async(url: str, *, connections: int = 32) -> redis.asyncio.Redis:
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url, max_connections=connections, timeout=2.0, socket_connect_timeout=0.5, socket_timeout=0.5
     )
-    return redis.asyncio.Redis(connection_pool=pool)
+    return redis.asyncio.Redis.from_pool(pool)  # closing the client closes its pool
