@@ -23,9 +23,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from devtools.devstack import free_port
 from service.auth import service as auth
@@ -100,6 +102,7 @@ def run() -> None:
                 print(
                     "  (the cross-process endpoint cap: set FTM_BENCH_REDIS_URL, e.g. redis://127.0.0.1:6379/15)"
                 )
+            _steps(runtime, settings, tenant_id)
             _latency(runtime, settings, tenant_id, pinned_sender, redis_url)
         finally:
             receiver.terminate()
@@ -226,6 +229,59 @@ def _throughput(
         f"  deliveries/s per process, {label:30} {attempted / elapsed:6.0f}"
         f"  ({attempted} in {elapsed:.1f} s, {cpu_ms:.2f} ms CPU each)"
     )
+
+
+class _Timed:
+    """Wraps functions of a module with a timer: where a batch's time goes, per delivery."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def wrap(self, owner: Any, name: str, label: str, *, when: Callable[..., bool] | None = None) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if when is not None and not when(*args, **kwargs):
+                return original(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.spent[label] = self.spent.get(label, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, timed)
+
+
+def _steps(runtime: Runtime, settings: Settings, tenant_id: str) -> None:
+    """The aiohttp drain again, each step timed: claim, load, prepare (URL check, render), sign,
+    store (lock the rows, record), commit; the rest is sending and the event loop."""
+    timed = _Timed()
+    saved = {name: getattr(delivery, name) for name in ("claim_due", "_load", "_prepare", "_store")}
+    saved_of, saved_commit = transport.Outgoing.__dict__["of"], Session.commit
+    timed.wrap(delivery, "claim_due", "claim (select + update ... returning)")
+    timed.wrap(delivery, "_load", "load deliveries, endpoints, events", when=lambda *a, lock: not lock)
+    timed.wrap(delivery, "_load", "lock the rows to store", when=lambda *a, lock: lock)
+    timed.wrap(delivery, "_prepare", "prepare (due?, URL check, render)")
+    timed.wrap(transport.Outgoing, "of", "sign (HMAC, headers)")
+    timed.wrap(delivery, "_store", "store (attempt row, next state)")
+    timed.wrap(Session, "commit", "commit (flush, one per transaction)")
+    try:
+        _emit(runtime, tenant_id, BURST // ENDPOINTS)
+        started = time.perf_counter()
+        attempted = asyncio.run(
+            _drain(runtime, settings, pinned_sender, None, until_idle=True, stop=threading.Event())
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        for name, function in saved.items():
+            setattr(delivery, name, function)
+        transport.Outgoing.of = saved_of  # type: ignore[method-assign]  # the classmethod itself
+        Session.commit = saved_commit  # type: ignore[method-assign]
+    print(f"  where the time goes (aiohttp, {attempted} deliveries in {elapsed:.1f} s), per delivery:")
+    for label, spent in timed.spent.items():
+        print(f"    {label:40} {spent * 1e6 / attempted:7.0f} us")
+    rest = elapsed - sum(timed.spent.values())
+    print(f"    {'send, read the answer, event loop':40} {rest * 1e6 / attempted:7.0f} us")
 
 
 def _latency(
