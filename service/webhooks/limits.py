@@ -9,8 +9,9 @@ through that many lanes, and gives them back when done: a sorted set per endpoin
 are the leased slots, scored by when they lapse. Leasing (a Lua script, atomic) first drops
 lapsed slots, so a worker that died mid-batch holds its slots for at most `LEASE_S`, never for
 ever; a batch still sending renews its lease well before then. A batch that finds no slot free
-waits (a growing random pause) and asks again. It costs two or three Redis round trips per
-endpoint and batch, not per request.
+waits (a growing random pause) and asks again; a batch granted fewer slots than it wanted keeps
+that many lanes to the end (the endpoint's other deliveries wait for the next batch's share). It
+costs two or three Redis round trips per endpoint and batch, not per request.
 
 Redis down fails open: the batch goes ahead under its own cap, and the limiter stays out of the
 way for `RETRY_AFTER_S` before asking Redis again (Redis holds nothing that cannot be rebuilt;
