@@ -1,5 +1,5 @@
 """`ftm jobs`: create (and follow), follow, list, show, cancel, pause, resume, events, checkpoints,
-metrics."""
+metrics, evaluation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from openai.types.fine_tuning import FineTuningJob
 from rich.live import Live
 
 from ftmcli.errors import ExitCode
+from ftmcli.evals import comparison_rows
 from ftmcli.follow import METRIC_FIELDS, Event, FollowState, event_line, sparkline
 from ftmcli.output import Output, json_option, when
 from ftmcli.state import current_state
@@ -304,3 +305,35 @@ def _figure(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+@jobs.command("evaluation")
+@click.argument("job_id")
+@json_option
+def evaluation(job_id: str, as_json: bool) -> None:
+    """A succeeded job's evaluation: its fine-tuned model against its base model on the validation
+    examples, a table per criterion and the verdict."""
+    out = Output(as_json=as_json)
+    found = current_state().connection().get(f"fine_tuning/jobs/{job_id}/evaluation")
+    if as_json:
+        out.json(found)
+        return
+    out.fields(
+        [
+            ("status", found["status"]),
+            ("fine-tuned model", found["fine_tuned_model"]),
+            ("base model", found["base_model"]),
+            ("examples", f"{found['items']} asked, {found['skipped_examples']} skipped ({found['file_id']})"),
+            ("eval", found["eval_id"] or "-"),
+        ]
+    )
+    if found.get("error"):
+        out.note(f"failed: {found['error']['message']}")
+    comparison = found.get("comparison")
+    if comparison:
+        out.table(
+            None,
+            ["criterion", "win/tie/loss", "mean diff", "95% CI", "p", "verdict"],
+            comparison_rows(comparison),
+        )
+        out.note(f"verdict: {comparison['verdict']}")

@@ -59,9 +59,7 @@ def test_a_job_with_a_validation_file_is_evaluated_against_its_base_model_and_be
 
     evaluate_jobs(runtime)
 
-    response = client.get(f"/v1/fine_tuning/jobs/{job_id}/evaluation", headers=bearer(tenant_key))
-    evaluation = response.json()
-    assert response.status_code == 200, evaluation
+    evaluation: Any = sdk.get(f"/fine_tuning/jobs/{job_id}/evaluation", cast_to=object)  # as the README does
     assert (queued.model_extra or {})["evaluation"]["status"] == "queued"  # the job succeeded first
     assert evaluation["status"] == "completed"
     assert (evaluation["base_model"], evaluation["fine_tuned_model"]) == (BASE, queued.fine_tuned_model)
