@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth.models import TenantRow
-from service.blobs.store import BlobStore
+from service.blobs.store import BlobNotFound, BlobStore
 from service.clock import utcnow
 from service.config import Settings
 from service.deployments import gate
@@ -147,6 +147,9 @@ def start(session: Session, blobs: BlobStore, settings: Settings, evaluation_id:
             runs = _create_runs(session, blobs, settings, row, tenant.name)
     except ServiceError as error:
         fail(session, row, error.code or "evaluation_invalid", error.message)
+        return
+    except BlobNotFound:
+        fail(session, row, "file_not_found", f"The content of the file {row.file_id} is gone.")
         return
     _attach_decisions(session, blobs, settings, row, tenant.name, runs)
     row.status = JobEvaluationStatus.RUNNING

@@ -6,6 +6,7 @@ announced by webhook. The job's success never waits for the evaluation."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.evals import job_evaluations
+from service.evals import job_evaluations, job_outcomes
 from service.evals.models import EvalRunRow
 from service.files import service as files
 from service.runtime import Runtime
@@ -24,7 +25,7 @@ from service.tasks import TaskName
 from service.webhooks import delivery as webhooks
 from service.webhooks.models import WebhookDeliveryRow, WebhookEventRow
 from tests.conftest import bearer
-from tests.evals.conftest import evaluate_jobs, take_tasks
+from tests.evals.conftest import evaluate_jobs, take_tasks, work
 from tests.factories import JONNY_HELD_OUT, chat_example, make_jsonl
 from tests.jobs.conftest import follow, submit, upload
 from tests.webhooks.conftest import Receiver, dev_guard, make_endpoint, receiver
@@ -244,3 +245,22 @@ def test_a_run_that_is_canceled_fails_the_evaluation(
     evaluation = client.get(f"/v1/fine_tuning/jobs/{job_id}/evaluation", headers=bearer(tenant_key)).json()
     assert (evaluation["status"], evaluation["error"]["code"]) == ("failed", "run_not_completed")
     assert "canceled" in evaluation["error"]["message"]
+
+
+def test_the_sweep_queues_again_what_a_lost_task_left(sdk: openai.OpenAI, runtime: Runtime) -> None:
+    job_id = succeeded_job(sdk, runtime, validation_file=held_out_file(sdk, runtime))
+    (task,) = take_tasks(runtime, TaskName.EVALS_EVALUATE_JOB)  # and lost
+    later = utcnow() + timedelta(minutes=10)
+
+    with session_scope(runtime.sessions) as session:
+        swept = job_outcomes.sweep(session, now=later)
+    assert (swept, take_tasks(runtime, TaskName.EVALS_EVALUATE_JOB)) == (1, [task])
+    with session_scope(runtime.sessions) as session:
+        job_evaluations.start(session, runtime.blobs, runtime.settings, task["evaluation_id"])
+    for run in take_tasks(runtime, TaskName.EVALS_RUN):
+        work(runtime, run["run_id"])
+    take_tasks(runtime, TaskName.EVALS_CONCLUDE_JOB)  # and lost
+
+    with session_scope(runtime.sessions) as session:
+        swept = job_outcomes.sweep(session, now=later)
+    assert (swept, take_tasks(runtime, TaskName.EVALS_CONCLUDE_JOB)) == (1, [{"job_id": job_id}])
