@@ -32,9 +32,8 @@ def test_a_succeeded_job_is_evaluated_by_the_workers_and_promoted_past_its_gate(
 ) -> None:
     client = sdk(stack, stack.admin_key)
     headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    endpoint = client.webhooks.create(
-        name="evaluations", url=receiver.url, event_types=["fine_tuning.job.evaluation.completed"]
-    )
+    native: Any = ["fine_tuning.job.evaluation.completed"]  # the service's own event: not in the SDK's types
+    endpoint = client.webhooks.create(name="evaluations", url=receiver.url, event_types=native)
     deployed = httpx.post(
         f"{stack.base_url}/deployments",
         headers=headers,
