@@ -35,6 +35,7 @@ from service.deployments.service import (
     stored_sticky,
     stored_targets,
 )
+from service.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -138,26 +139,38 @@ def decide(
     assert promotion is not None
     targets = promoted_targets(current, promotion, decision.model)
     assert targets is not None  # `_still_wanted` checked the model is not a target yet
-    if not settle(
-        session,
-        decision,
-        status=PROMOTED,
-        reason="gate_passed",
-        message=f"Promoted: the gate requires {rule}; the comparison with {decision.baseline_model} "
-        f"says {comparison.get('verdict')}.",
-        comparison=comparison,
-    ):
+    try:
+        with session.begin_nested():  # the decision and its version commit together, or neither
+            if not settle(
+                session,
+                decision,
+                status=PROMOTED,
+                reason="gate_passed",
+                message=f"Promoted: the gate requires {rule}; the comparison with "
+                f"{decision.baseline_model} says {comparison.get('verdict')}.",
+                comparison=comparison,
+            ):
+                return None
+            made = new_version(
+                session,
+                row,
+                targets=targets,
+                fallbacks=[fallback for fallback in current.fallbacks if fallback != decision.model],
+                sticky=stored_sticky(current),
+                promotion=promotion,
+                reason="promoted",
+                created_by=decision.job_id,
+            )
+    except ServiceError as error:  # e.g. the model was deleted meanwhile
+        settle(
+            session,
+            decision,
+            status=REFUSED,
+            reason="promotion_failed",
+            message=f"The comparison passed the gate, but the new version was refused: {error.message}",
+            comparison=comparison,
+        )
         return None
-    made = new_version(
-        session,
-        row,
-        targets=targets,
-        fallbacks=[fallback for fallback in current.fallbacks if fallback != decision.model],
-        sticky=stored_sticky(current),
-        promotion=promotion,
-        reason="promoted",
-        created_by=decision.job_id,
-    )
     decision.version = made.version
     log.info("deployment %s promoted %s past its gate (job %s)", row.name, decision.model, decision.job_id)
     return row.name

@@ -236,7 +236,8 @@ class PromotionDecision(BaseModel):
     reason: str | None = Field(
         description="`gate_passed`, `gate_failed`, `no_evaluation` (the job has no evaluation), "
         "`evaluation_failed`, `target_changed` (the deployment's target changed meanwhile), "
-        "`already_target` or `not_followed` (the deployment stopped following the family)."
+        "`already_target`, `not_followed` (the deployment stopped following the family) or "
+        "`promotion_failed` (the new version was refused, e.g. its model was deleted meanwhile)."
     )
     message: str | None = Field(description="Why, in a sentence.")
     evidence: list[str] = Field(description="The comparison's evidence, one line per criterion.")

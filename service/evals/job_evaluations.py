@@ -60,11 +60,11 @@ log = logging.getLogger(__name__)
 SAMPLING = {"temperature": 0.0}  # both models asked the same way, as reproducibly as they allow
 
 
-def references(session: Session, job_ids: list[str]) -> dict[str, JobEvaluationRef]:
-    """The evaluations of these jobs (of one tenant, already loaded through tenancy), by job id."""
+def references(session: Session, *, tenant_id: str, job_ids: list[str]) -> dict[str, JobEvaluationRef]:
+    """The evaluations of these jobs of the tenant's, by job id."""
     if not job_ids:
         return {}
-    rows = session.scalars(select(JobEvaluationRow).where(JobEvaluationRow.job_id.in_(job_ids)))
+    rows = session.scalars(owned(JobEvaluationRow, tenant_id).where(JobEvaluationRow.job_id.in_(job_ids)))
     return {row.job_id: JobEvaluationRef.from_row(row) for row in rows}
 
 

@@ -141,7 +141,9 @@ def list_jobs(
     rows, has_more = service.list_jobs(
         session, tenant_id=caller.tenant_id, after=after, limit=limit, filters=filters
     )
-    evaluations = job_evaluations.references(session, [row.id for row in rows])
+    evaluations = job_evaluations.references(
+        session, tenant_id=caller.tenant_id, job_ids=[row.id for row in rows]
+    )
     return Page[Job].of([Job.from_row(row, evaluations.get(row.id)) for row in rows], has_more)
 
 
@@ -152,7 +154,9 @@ def _moment(unix: int | None) -> datetime | None:
 @router.get("/fine_tuning/jobs/{job_id}", response_model=Job)
 def retrieve_job(job: CurrentJob, session: DbSession) -> Job:
     """Retrieve a job (with, once it succeeded, where its evaluation stands)."""
-    return Job.from_row(job, job_evaluations.references(session, [job.id]).get(job.id))
+    return Job.from_row(
+        job, job_evaluations.references(session, tenant_id=job.tenant_id, job_ids=[job.id]).get(job.id)
+    )
 
 
 # Cancel, pause and resume hold no request transaction: the provider is asked first, with no

@@ -19,7 +19,7 @@ from service.evals import job_evaluations, job_outcomes
 from service.runtime import Runtime
 from service.tasks import TaskName
 from tests.conftest import bearer
-from tests.evals.conftest import evaluate_jobs, take_tasks
+from tests.evals.conftest import evaluate_jobs, take_tasks, work
 from tests.evals.test_evaluate_on_success import held_out_file
 from tests.jobs.conftest import emulator_url, follow, sdk, submit, upload
 
@@ -201,3 +201,24 @@ def test_a_target_changed_while_the_comparison_ran_refuses_the_promotion(
     assert (decision["status"], decision["reason"]) == ("refused", "target_changed")
     targets = client.get("/v1/deployments/jonny-bot", headers=bearer(tenant_key)).json()["targets"]
     assert targets == [{"model": other, "weight": 1}]
+
+
+def test_a_model_deleted_before_its_gate_passed_is_refused_not_promoted(
+    client: TestClient, runtime: Runtime, sdk: openai.OpenAI, tenant_key: str
+) -> None:
+    deploy(client, tenant_key, BASE, {"require": "better"})
+    model = succeed(sdk, runtime, suffix="jonny", validation_file=held_out_file(sdk, runtime))
+    (task,) = take_tasks(runtime, TaskName.EVALS_EVALUATE_JOB)
+    with session_scope(runtime.sessions) as session:
+        job_evaluations.start(session, runtime.blobs, runtime.settings, task["evaluation_id"])
+    for run in take_tasks(runtime, TaskName.EVALS_RUN):
+        work(runtime, run["run_id"])
+
+    assert sdk.models.delete(model).deleted
+    evaluate_and_announce(runtime)
+
+    (decision,) = decisions(client, tenant_key)
+    assert (decision["status"], decision["reason"]) == ("refused", "promotion_failed")
+    assert decision["comparison"]["verdict"] == "candidate_better"
+    deployment = client.get("/v1/deployments/jonny-bot", headers=bearer(tenant_key)).json()
+    assert (deployment["version"], deployment["targets"]) == (1, [{"model": BASE, "weight": 1}])
