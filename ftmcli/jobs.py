@@ -99,6 +99,13 @@ def follow_job(job_id: str, out: Output, interval: float) -> None:
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the provider's)."
 )
+@click.option(
+    "--evaluation-file",
+    default=None,
+    help="Evaluate the fine-tuned model against its base model on this file's examples when the job "
+    "succeeds (default: the validation file).",
+)
+@click.option("--no-evaluation", is_flag=True, help="No evaluation on success, even with a validation file.")
 @click.option("--follow", is_flag=True, help="Then follow it to the end (exit code as for `jobs follow`).")
 @_interval_option
 @json_option
@@ -108,6 +115,8 @@ def create(
     validation_file: str | None,
     suffix: str | None,
     epochs: int | None,
+    evaluation_file: str | None,
+    no_evaluation: bool,
     follow: bool,
     interval: float,
     as_json: bool,
@@ -116,12 +125,16 @@ def create(
     out = Output(as_json=as_json)
     # No retries: a lost answer to a create must not become a second job.
     sdk = current_state().connection().sdk.with_options(max_retries=0)
+    evaluation: dict[str, Any] = {"enabled": False} if no_evaluation else {}
+    if evaluation_file:
+        evaluation["file"] = evaluation_file
     job = sdk.fine_tuning.jobs.create(
         model=model,
         training_file=training_file,
         validation_file=validation_file or openai.omit,
         suffix=suffix or openai.omit,
         hyperparameters={"n_epochs": epochs} if epochs else openai.omit,
+        extra_body={"evaluation": evaluation} if evaluation else None,
     )
     if follow:
         out.note(f"created {job.id}")

@@ -18,6 +18,7 @@ from service.runtime import Runtime
 from tests.conftest import bearer
 from tests.evals.conftest import ITEM_SCHEMA, ROUGE_L, evaluate_jobs, work
 from tests.evals.test_evaluate_on_success import held_out_file, succeeded_job
+from tests.jobs.conftest import follow, submit, upload
 from tests.servers import serve
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -87,3 +88,29 @@ def test_a_jobs_evaluation_and_a_gated_deployments_decisions_are_shown_by_the_cl
     assert "gate: better (alpha 0.01)" in shown.stdout
     assert decided.exit_code == 0, decided.output
     assert "gate_passed" in decided.stdout
+
+
+def test_jobs_create_asks_for_an_evaluation_on_another_file_or_none(
+    app: FastAPI, sdk: openai.OpenAI, runtime: Runtime, client: TestClient, tenant_key: str
+) -> None:
+    training, held_out = upload(sdk, runtime), held_out_file(sdk, runtime)
+    create = ["jobs", "create", "--model", BASE, "--training-file", training, "--json"]
+    with serve(app) as url:
+        runner = CliRunner(env={"FTM_BASE_URL": f"{url}/v1", "FTM_API_KEY": tenant_key, "FTM_PROFILE": ""})
+        named = runner.invoke(main, [*create, "--evaluation-file", held_out])
+        off = runner.invoke(main, [*create, "--validation-file", held_out, "--no-evaluation"])
+    assert named.exit_code == 0, named.output
+    assert off.exit_code == 0, off.output
+    job_ids = [json.loads(result.stdout)["id"] for result in (named, off)]
+    for job_id in job_ids:
+        submit(runtime, job_id)
+        assert follow(runtime, job_id).status == "succeeded"
+
+    evaluate_jobs(runtime)
+
+    found = [
+        client.get(f"/v1/fine_tuning/jobs/{job_id}/evaluation", headers=bearer(tenant_key))
+        for job_id in job_ids
+    ]
+    assert (found[0].json()["file_id"], found[0].json()["status"]) == (held_out, "completed")
+    assert found[1].status_code == 404
