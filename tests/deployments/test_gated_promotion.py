@@ -5,12 +5,15 @@ name reaches it) and refuses, with the reason and the evidence, one that is not 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import openai
 import pytest
 from fastapi.testclient import TestClient
 from openai.types.chat import ChatCompletionMessageParam
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from service.cache_changes import publish
 from service.config import Settings
@@ -18,6 +21,7 @@ from service.db import session_scope
 from service.evals import job_evaluations, job_outcomes
 from service.runtime import Runtime
 from service.tasks import TaskName
+from service.webhooks.models import WebhookEventRow
 from tests.conftest import bearer
 from tests.evals.conftest import evaluate_jobs, take_tasks, work
 from tests.evals.test_evaluate_on_success import held_out_file
@@ -222,3 +226,42 @@ def test_a_model_deleted_before_its_gate_passed_is_refused_not_promoted(
     assert decision["comparison"]["verdict"] == "candidate_better"
     deployment = client.get("/v1/deployments/jonny-bot", headers=bearer(tenant_key)).json()
     assert (deployment["version"], deployment["targets"]) == (1, [{"model": BASE, "weight": 1}])
+
+
+def test_conclusions_racing_announce_the_evaluation_and_promote_once(
+    client: TestClient, runtime: Runtime, sdk: openai.OpenAI, tenant_key: str
+) -> None:
+    deploy(client, tenant_key, BASE, {"require": "better"})
+    succeed(sdk, runtime, suffix="jonny", validation_file=held_out_file(sdk, runtime))
+    (task,) = take_tasks(runtime, TaskName.EVALS_EVALUATE_JOB)
+    with session_scope(runtime.sessions) as session:
+        job_evaluations.start(session, runtime.blobs, runtime.settings, task["evaluation_id"])
+    for run in take_tasks(runtime, TaskName.EVALS_RUN):
+        work(runtime, run["run_id"])
+    job_ids = {kwargs["job_id"] for kwargs in take_tasks(runtime, TaskName.EVALS_CONCLUDE_JOB)}
+    (job_id,) = job_ids
+    barrier = threading.Barrier(3)
+
+    def conclude() -> None:
+        barrier.wait()
+        try:
+            with session_scope(runtime.sessions) as session:
+                job_outcomes.conclude(session, job_id)
+        except OperationalError:  # SQLite: another writer held the lock; the sweep queues it again
+            pass
+
+    threads = [threading.Thread(target=conclude) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with session_scope(runtime.sessions) as session:  # the sweep's turn, in case every racer lost
+        job_outcomes.conclude(session, job_id)
+
+    with session_scope(runtime.sessions) as session:
+        announced = [e.type for e in session.scalars(select(WebhookEventRow))].count(
+            "fine_tuning.job.evaluation.completed"
+        )
+    assert announced == 1
+    assert client.get("/v1/deployments/jonny-bot", headers=bearer(tenant_key)).json()["version"] == 2
+    assert [d["status"] for d in decisions(client, tenant_key)] == ["promoted"]
