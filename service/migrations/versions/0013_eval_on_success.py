@@ -1,7 +1,7 @@
 """job evaluations (evaluate on success) and promotion decisions (eval-gated promotion)
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-02 05:48:55.018308
 """
 
@@ -14,7 +14,7 @@ import service.db
 
 
 revision = '0013'
-down_revision = '0012'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
