@@ -1,7 +1,7 @@
 """job evaluations (evaluate on success) and promotion decisions (eval-gated promotion)
 
-Revision ID: 0013
-Revises: 0015
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02 05:48:55.018308
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import service.db
 
 
-revision = '0013'
-down_revision = '0015'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
