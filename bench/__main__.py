@@ -11,6 +11,7 @@ from bench import (
     evals,
     following,
     foundation,
+    job_webhooks,
     preparation,
     proxy,
     proxy_clients,
@@ -28,6 +29,7 @@ def main() -> int:
         preparation,
         evals,
         following,
+        job_webhooks,
         webhooks,
     ):
         print(f"== {module.__name__}", flush=True)
