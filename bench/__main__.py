@@ -7,6 +7,7 @@ import sys
 
 from bench import (
     accounting,
+    credentials,
     datasets,
     evals,
     following,
@@ -24,6 +25,7 @@ def main() -> int:
         foundation,
         proxy_clients,
         proxy,
+        credentials,
         accounting,
         datasets,
         preparation,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
-from service.deployments.models import DeploymentRow, DeploymentVersionRow
-from service.evals.models import EvalRow, EvalRunItemRow, EvalRunRow
+from service.deployments.models import DeploymentRow, DeploymentVersionRow, PromotionDecisionRow
+from service.evals.models import EvalRow, EvalRunItemRow, EvalRunRow, JobEvaluationRow
 from service.files.models import FileRow, PreparationRow, ProviderFileRow
 from service.idempotency.models import IdempotencyKeyRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderWebhookRow
 from service.limits.models import LimitRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
+from service.providers.credentials_store import TenantCredentialsRow
 from service.uploads.models import UploadPartRow, UploadRow
 from service.usage.models import UsageRow
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
@@ -29,13 +30,16 @@ __all__ = [
     "FineTunedModelRow",
     "IdempotencyKeyRow",
     "JobCheckpointRow",
+    "JobEvaluationRow",
     "JobEventRow",
     "JobRow",
     "LimitRow",
     "OutboxRow",
     "PreparationRow",
     "ProviderFileRow",
+    "PromotionDecisionRow",
     "ProviderWebhookRow",
+    "TenantCredentialsRow",
     "TenantRow",
     "UploadPartRow",
     "UploadRow",

@@ -20,10 +20,12 @@ from service.auth.service import Principal
 from service.blobs.store import BlobStore
 from service.clock import utcnow
 from service.errors import Conflict, InvalidRequest, NotFound
+from service.evals import job_evaluations
 from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
 from service.ids import new_id
 from service.jobs import budgets
+from service.jobs.accounts import credentials_for_new_job
 from service.jobs.costs import job_cost
 from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
@@ -149,6 +151,8 @@ def create_job(
                 "The validation file must differ from the training file.", param="validation_file"
             )
         _check_file(session, request, caller.tenant_id, request.validation_file, "validation_file")
+    if request.evaluation is not None:
+        job_evaluations.check_options(session, request.evaluation, tenant_id=caller.tenant_id)
     now = utcnow()
     cost = estimated_cost(session, blobs, training, request, prices or {})
     budgets.check(session, caller.tenant_id, cost, now)
@@ -156,6 +160,7 @@ def create_job(
         id=new_id("ftjob-"),
         tenant_id=caller.tenant_id,
         provider=provider,
+        credentials_id=credentials_for_new_job(session, tenant_id=caller.tenant_id, provider=provider),
         model=request.model,
         training_file=request.training_file,
         validation_file=request.validation_file,
