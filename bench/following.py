@@ -2,9 +2,9 @@
 job per minute, at 10, 100 and 1,000 jobs running at the local provider (a training step a second,
 so every refresh finds new events, as a running job at OpenAI does).
 
-For one real minute, a sweep every FTM_JOB_REFRESH_INTERVAL_S (10 s) claims the due jobs, as
-beat's task does (at most 500 a sweep), and WORKERS threads run the queued refreshes as a worker's
-pool runs them (`refresh.refresh`, the production polling policy). The jobs are followed once the
+For one real minute, a sweep every FTM_JOB_REFRESH_INTERVAL_S (10 s) claims the due jobs as
+beat's task does (batches of 500 while a batch comes back full), and WORKERS threads run the
+queued refreshes as a worker's pool runs them (`refresh.refresh`, the production polling policy). The jobs are followed once the
 local provider has started them all. Statements are counted at the SQL engine, provider calls at
 the local provider, broker messages as the outbox rows the relay (`outbox.relay`, every
 FTM_OUTBOX_RELAY_INTERVAL_S as beat runs it) publishes, one each. At 1,000 jobs one process on this
@@ -159,8 +159,7 @@ def _follow_for_a_minute(runtime: Runtime, provider_jobs: list[str], stats: http
     next_sweep = next_relay = started
     while time.monotonic() < end:
         if time.monotonic() >= next_sweep:
-            with session_scope(runtime.sessions) as session:
-                refresh.sweep(session, ahead=timedelta(seconds=interval / 2))  # as beat's task does
+            refresh.sweep_all(runtime.sessions, ahead=timedelta(seconds=interval / 2))  # as beat's task
             next_sweep += interval
         if time.monotonic() >= next_relay:  # as beat's outbox-relay task does
             while True:
