@@ -9,7 +9,7 @@ never past that minute's end; what it still holds when it expires goes back to R
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The largest lease of a counter, as a share of its per-minute limit: a limit under this many units
 # gets leases of one unit, so each request is counted in Redis as it arrives (exact, as before).
@@ -26,7 +26,7 @@ def lease_size(per_minute: int) -> int:
     return max(1, per_minute // LEASE_SHARE)
 
 
-@dataclass
+@dataclass(slots=True)
 class Lease:
     """Units of one counter counted in Redis minute `window` and not spent yet.
 
@@ -41,10 +41,10 @@ class Lease:
     previous: int
     granted_at: float
     elapsed_ms: int
+    expires_at: float = field(init=False)
 
-    @property
-    def expires_at(self) -> float:
-        return self.granted_at + min(LEASE_S, (MINUTE_MS - self.elapsed_ms) / 1000)
+    def __post_init__(self) -> None:
+        self.expires_at = self.granted_at + min(LEASE_S, (MINUTE_MS - self.elapsed_ms) / 1000)
 
     def live(self, now: float) -> bool:
         return now < self.expires_at
@@ -65,7 +65,11 @@ class Lease:
         """The counter's use over the last minute as this process knows it (the sliding window's:
         this minute's count, plus the previous minute's weighted by its share still inside the
         last 60 s), less the `unspent` units this process holds."""
-        return self.current + self.previous * self.reset_ms(now) // MINUTE_MS - unspent
+        return self.used_at(self.reset_ms(now), unspent)
+
+    def used_at(self, reset_ms: int, unspent: int) -> int:
+        """`used` when `reset_ms` are left of the minute."""
+        return self.current + self.previous * reset_ms // MINUTE_MS - unspent
 
     def retry_ms(self, cost: int, now: float) -> int:
         """How long until `cost` more units could fit: the previous minute's weight shrinks

@@ -56,7 +56,7 @@ from redis.exceptions import RedisError
 from service.auth.service import Principal
 from service.config import Settings
 from service.errors import RateLimitExceeded
-from service.limits.leases import Lease, lease_size
+from service.limits.leases import REFRESH_S, Lease, lease_size
 from service.limits.policy import Limit, limits_for
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class _Counter:
     key: str
     size: int
     requests: bool
+    per_minute: int
+    header_names: tuple[str, str, str]  # x-ratelimit-{limit,remaining,reset}-<kind>
 
 
 MAX_CACHED_CALLERS = 10_000
@@ -223,6 +225,12 @@ class RateLimiter:
                     f"ftm:rl:{limit.scope}:{limit.owner}:{limit.kind}",
                     lease_size(limit.per_minute),
                     limit.kind == "requests",
+                    limit.per_minute,
+                    (
+                        f"x-ratelimit-limit-{limit.kind}",
+                        f"x-ratelimit-remaining-{limit.kind}",
+                        f"x-ratelimit-reset-{limit.kind}",
+                    ),
                 )
                 for limit in limits_for(caller, self._settings)
             )
@@ -230,37 +238,46 @@ class RateLimiter:
 
     def _spend(self, counters: Sequence[_Counter], tokens: int, now: float) -> Quota | None:
         """Admit the request from the leases in hand (no I/O), or None when one lacks the units."""
+        leases = self._leases
         picked: list[Lease] = []
         for counter in counters:
             cost = 1 if counter.requests else tokens
-            per_minute = counter.limit.per_minute
-            for lease in self._leases.get(counter.key, ()):
-                if lease.fits(per_minute, cost, now):
+            for lease in leases.get(counter.key, ()):
+                if lease.units >= cost and lease.per_minute == counter.per_minute and now < lease.expires_at:
                     picked.append(lease)
                     break
             else:
                 return None
-        headers: dict[str, str] = {}
-        tightest: dict[bool, tuple[int, int, int]] = {}  # requests? -> (remaining, limit, reset ms)
+        # The tightest counter of each kind names the headers: (remaining, counter, reset ms).
+        requests: tuple[int, _Counter, int] | None = None
+        tokens_left: tuple[int, _Counter, int] | None = None
         token_keys: list[str] = []
         for counter, lease in zip(counters, picked, strict=True):
             lease.units -= 1 if counter.requests else tokens
-            leases = self._leases[counter.key]
-            newest = leases[-1]
-            unspent = sum(held.units for held in leases if held.live(now))
-            remaining = max(0, counter.limit.per_minute - newest.used(now, unspent))
-            known = tightest.get(counter.requests)
-            if known is None or remaining < known[0]:
-                tightest[counter.requests] = (remaining, counter.limit.per_minute, newest.reset_ms(now))
-            if not counter.requests:
+            held = leases[counter.key]
+            newest = held[-1]
+            unspent = newest.units if len(held) == 1 else _unspent(held, now)
+            reset_ms = newest.reset_ms(now)
+            remaining = counter.per_minute - newest.used_at(reset_ms, unspent)
+            if counter.requests:
+                if requests is None or remaining < requests[0]:
+                    requests = (remaining, counter, reset_ms)
+            else:
                 token_keys.append(f"{counter.key}:{lease.window}")
-            if counter.key not in self._topping and (unspent * 2 < counter.size or not newest.fresh(now)):
+                if tokens_left is None or remaining < tokens_left[0]:
+                    tokens_left = (remaining, counter, reset_ms)
+            if counter.key not in self._topping and (
+                unspent * 2 < counter.size or now >= newest.granted_at + REFRESH_S
+            ):
                 self._ask(counter, 0)
-        for requests, (remaining, per_minute, reset_ms) in tightest.items():
-            kind = "requests" if requests else "tokens"
-            headers[f"x-ratelimit-limit-{kind}"] = str(per_minute)
-            headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
-            headers[f"x-ratelimit-reset-{kind}"] = duration(reset_ms)
+        headers: dict[str, str] = {}
+        for tightest in (requests, tokens_left):
+            if tightest is not None:
+                remaining, counter, reset_ms = tightest
+                names = counter.header_names
+                headers[names[0]] = str(counter.per_minute)
+                headers[names[1]] = str(max(0, remaining))
+                headers[names[2]] = duration(reset_ms)
         return Quota(headers, tuple(token_keys), tokens)
 
     def _ask(self, counter: _Counter, units: int) -> None:
@@ -413,3 +430,8 @@ class RateLimiter:
             kind=limit.kind,
             headers={**headers, "Retry-After": str(retry_s)},
         )
+
+
+def _unspent(leases: Sequence[Lease], now: float) -> int:
+    """The units of `leases` still to spend."""
+    return sum(lease.units for lease in leases if now < lease.expires_at)

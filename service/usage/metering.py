@@ -110,7 +110,7 @@ class Metering:
         self.metrics.observe(record)
 
 
-@dataclass
+@dataclass(slots=True)
 class Meter:
     """One request's accounting; `finish` records it (only the first call counts)."""
 
