@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import aiohttp
 
@@ -89,17 +89,12 @@ class RelayClient:
         if session is not None:
             await session.close()
 
-    async def forward(
-        self, path: str, content: bytes, *, stream: bool, headers: Mapping[str, str] | None = None
-    ) -> UpstreamResponse:
+    async def forward(self, path: str, content: bytes, *, stream: bool) -> UpstreamResponse:
         """POST `content` (a JSON object, sent as is) to `path` at the provider; its answer, or
-        ProviderError when there is none a caller could use. `headers` are added to (or replace)
-        the client's own for this request only (e.g. a tenant's own credentials)."""
+        ProviderError when there is none a caller could use."""
         provider = self.provider
         try:
-            upstream = await self._session().post(
-                self.base_url + path, data=content, headers=headers, allow_redirects=False
-            )
+            upstream = await self._session().post(self.base_url + path, data=content, allow_redirects=False)
         except TimeoutError:
             raise _timed_out(provider) from None
         except aiohttp.ClientError:
