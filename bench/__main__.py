@@ -7,6 +7,7 @@ import sys
 
 from bench import (
     accounting,
+    credentials,
     datasets,
     evals,
     following,
@@ -23,6 +24,7 @@ def main() -> int:
         foundation,
         proxy_clients,
         proxy,
+        credentials,
         accounting,
         datasets,
         preparation,

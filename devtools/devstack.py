@@ -29,6 +29,7 @@ from types import FrameType
 
 import httpx
 import redis
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from service.auth.keys import generate_key
@@ -172,6 +173,20 @@ def dev_api_key(settings: Settings) -> DevKey:
     return DevKey(key, from_env=False)
 
 
+def dev_credentials_key(settings: Settings) -> str:
+    """FTM_CREDENTIALS_KEY if set, else a Fernet key generated once and kept in the data directory
+    (tenants' provider keys stored by an earlier run stay readable)."""
+    if settings.credentials_key is not None:
+        return settings.credentials_key.get_secret_value()
+    path = settings.data_dir / "dev-credentials-key"
+    if path.exists():
+        return path.read_text().strip()
+    key = Fernet.generate_key().decode()
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
 @dataclass(frozen=True)
 class StackInfo:
     url: str
@@ -225,6 +240,7 @@ class DevStack:
             "FTM_DATABASE_URL": settings.database_url,
             "FTM_DATA_DIR": str(settings.data_dir),
             "FTM_BOOTSTRAP_API_KEY": key,
+            "FTM_CREDENTIALS_KEY": dev_credentials_key(settings),
             "FTM_LOCAL_PROVIDER_BASE_URL": emulator_url,
             "FTM_LOCAL_PROVIDER_API_KEY": settings.local_provider_api_key.get_secret_value(),
             "FTM_EMULATOR_API_KEY": settings.local_provider_api_key.get_secret_value(),

@@ -59,7 +59,7 @@ def create_app(
     app.add_middleware(
         EmulatorMiddleware,
         faults=emulator.faults,
-        api_key=settings.api_key,
+        api_keys=[settings.api_key, *settings.other_api_keys],
         routes=[route for router in routers for route in router.routes],
         clock=emulator.clock,
     )

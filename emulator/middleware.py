@@ -40,12 +40,24 @@ async def drop_connection(send: Send) -> None:
     raise ConnectionDropped("peer closed connection without sending complete message body (injected fault)")
 
 
-def _authorised(scope: Scope, api_key: str) -> bool:
+def _caller(scope: Scope, api_keys: Sequence[str]) -> str | None:
+    """Who is calling, as `/_emulator/callers` counts it: the key's last 4 characters and the
+    OpenAI-Organization / OpenAI-Project headers sent (`…abcd org=… pro=…`); None when the
+    bearer key is not one the emulator accepts."""
+    token: str | None = None
+    extra = ""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), api_key)
-    return False
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            token = given.strip() if scheme.lower() == "bearer" else None
+        elif name in (b"openai-organization", b"openai-project"):
+            extra += f" {name.decode().removeprefix('openai-')[:3]}={value.decode('latin-1')}"
+    if token is None:
+        return None
+    matched = False
+    for key in api_keys:  # compare with every key, so the time taken says nothing of which
+        matched |= hmac.compare_digest(token.encode(), key.encode())
+    return f"…{token[-4:]}{extra}" if matched else None
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
@@ -68,13 +80,13 @@ class EmulatorMiddleware:
         app: ASGIApp,
         *,
         faults: FaultState,
-        api_key: str,
+        api_keys: Sequence[str],
         routes: Sequence[BaseRoute],
         clock: Clock,
     ) -> None:
         self.app = app
         self.faults = faults
-        self.api_key = api_key
+        self.api_keys = list(api_keys)
         self.routes = routes
         self.clock = clock
 
@@ -83,7 +95,8 @@ class EmulatorMiddleware:
         if scope["type"] != "http" or not path.startswith(_GUARDED):
             await self.app(scope, receive, send)
             return
-        if not _authorised(scope, self.api_key):
+        caller = _caller(scope, self.api_keys)
+        if caller is None:
             refusal = AuthenticationFailed(
                 "Incorrect API key provided. You can find your API key in your settings."
             )
@@ -124,7 +137,7 @@ class EmulatorMiddleware:
                 return None
 
             await self.app(scope, receive, swallow)
-            self.faults.count(key)
+            self.faults.count(key, caller)
             await drop_connection(send)
         await self.app(scope, receive, send)
-        self.faults.count(key)
+        self.faults.count(key, caller)

@@ -23,7 +23,12 @@ class EmulatorSettings(BaseSettings):
         default=Path("./data/emulator"),
         description="Directory holding the SQLite state file and the uploaded file blobs.",
     )
-    api_key: str = Field(default="sk-local", description="The only bearer token the emulator accepts.")
+    api_key: str = Field(default="sk-local", description="The bearer token the emulator accepts.")
+    other_api_keys: list[str] = Field(
+        default_factory=list,
+        description="More bearer tokens it accepts, as other accounts' keys (a JSON list); which key "
+        "made each request is counted at /_emulator/callers.",
+    )
     seconds_per_step: float = Field(default=0.05, gt=0, description="Seconds per training step.")
     organization: str = Field(default="local", description="Organization id shown on jobs and models.")
     tick_seconds: float = Field(

@@ -1,8 +1,11 @@
 """`ftm tenants`: the tenants a platform admin runs (`/v1/tenants`), and each one's settings:
-per-minute proxy limits, the monthly training budget and the uploads' personal-data policy."""
+per-minute proxy limits, the monthly training budget and the uploads' personal-data policy, and its own
+credentials at providers (`ftm tenants credentials`)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import click
@@ -116,3 +119,97 @@ def set_settings(
     if not body:
         raise CliError("nothing to change: give at least one setting", exit_code=ExitCode.USAGE)
     _show(Output(as_json=as_json), current_state().connection().request("POST", f"tenants/{name}", body=body))
+
+
+def _show_credentials(out: Output, shown: dict[str, Any]) -> None:
+    if out.as_json:
+        out.json(shown)
+        return
+    out.fields(
+        [
+            ("tenant", shown["tenant"]),
+            ("provider", shown["provider"]),
+            ("id", shown["id"]),
+            ("api key", f"…{shown['api_key_hint']}" if shown["api_key_hint"] else "(set)"),
+            ("organization", shown.get("organization") or ""),
+            ("project", shown.get("project") or ""),
+            ("created", when(shown["created_at"])),
+            ("updated", when(shown["updated_at"])),
+        ]
+    )
+
+
+def _credentials_path(tenant: str, provider: str) -> str:
+    return f"tenants/{tenant}/providers/{provider}/credentials"
+
+
+def _read_api_key(from_env: str | None) -> str:
+    """The key from the variable named by --api-key-env, else piped on stdin, else typed at a hidden
+    prompt: never from the command line, where shell history and `ps` would keep it."""
+    if from_env is not None:
+        value = os.environ.get(from_env, "").strip()
+        if not value:
+            raise CliError(f"the variable {from_env} is not set", exit_code=ExitCode.USAGE)
+        return value
+    if not sys.stdin.isatty():
+        value = sys.stdin.readline().strip()
+        if not value:
+            raise CliError("no API key on stdin", exit_code=ExitCode.USAGE)
+        return value
+    return str(click.prompt("Provider API key", hide_input=True)).strip()
+
+
+@tenants.group()
+def credentials() -> None:
+    """A tenant's own API key at a provider, used for its jobs, files, evals and proxied requests
+    there instead of the operator's (its tenant admin, or a platform admin)."""
+
+
+@credentials.command("set")
+@click.argument("tenant")
+@click.argument("provider")
+@click.option("--api-key-env", metavar="VAR", default=None, help="Read the key from this variable.")
+@click.option("--organization", default=None, help="OpenAI organization id (OpenAI-Organization).")
+@click.option("--project", default=None, help="OpenAI project id (OpenAI-Project).")
+@click.option("--verify", is_flag=True, help="Check the key at the provider first (GET /models).")
+@json_option
+def set_credentials(
+    tenant: str,
+    provider: str,
+    api_key_env: str | None,
+    organization: str | None,
+    project: str | None,
+    verify: bool,
+    as_json: bool,
+) -> None:
+    """Set TENANT's credentials at PROVIDER. The key is read from --api-key-env, stdin or a hidden
+    prompt, stored encrypted and shown again only as its last 4 characters."""
+    body: dict[str, Any] = {"api_key": _read_api_key(api_key_env), "verify": verify}
+    if organization is not None:
+        body["organization"] = organization
+    if project is not None:
+        body["project"] = project
+    shown = current_state().connection().request("PUT", _credentials_path(tenant, provider), body=body)
+    _show_credentials(Output(as_json=as_json), shown)
+
+
+@credentials.command("show")
+@click.argument("tenant")
+@click.argument("provider")
+@json_option
+def show_credentials(tenant: str, provider: str, as_json: bool) -> None:
+    """TENANT's credentials at PROVIDER: the key's last 4 characters, the ids, when set."""
+    _show_credentials(
+        Output(as_json=as_json), current_state().connection().get(_credentials_path(tenant, provider))
+    )
+
+
+@credentials.command("delete")
+@click.argument("tenant")
+@click.argument("provider")
+@json_option
+def delete_credentials(tenant: str, provider: str, as_json: bool) -> None:
+    """Delete TENANT's credentials at PROVIDER: it uses the operator's again; its jobs made with
+    them fail at their next refresh (provider_credentials_deleted)."""
+    shown = current_state().connection().request("DELETE", _credentials_path(tenant, provider))
+    _show_credentials(Output(as_json=as_json), shown)

@@ -33,6 +33,7 @@ from service.models.router import router as models_router
 from service.ops.limits import DeclaredBodySizeMiddleware
 from service.ops.middleware import ApiMetrics, RequestContextMiddleware
 from service.ops.router import router as ops_router
+from service.providers.credentials_cache import forget_credentials
 from service.proxy.asgi import LeanProxy
 from service.proxy.router import router as proxy_router
 from service.proxy.routes import forget_route
@@ -119,7 +120,9 @@ def _apply_change(app: FastAPI, change: Change) -> None:
     """Another API process (or this one) changed what the hot path caches: forget it here."""
     if change.key_id is not None:
         app.state.authenticator.forget_key(change.key_id)
-    if change.tenant_id is not None and change.model is not None:
+    if change.tenant_id is not None and change.provider is not None:  # its own credentials there
+        forget_credentials(app.state, tenant_id=change.tenant_id, provider=change.provider)
+    elif change.tenant_id is not None and change.model is not None:
         forget_route(app.state, tenant_id=change.tenant_id, model=change.model)
     elif change.tenant_id is not None:  # the tenant itself changed (its limits)
         app.state.authenticator.forget_tenant(change.tenant_id)

@@ -1,6 +1,7 @@
 """Changes to what the hot path caches reach every API process within a second.
 
-Each API process keeps routes (`RouteCache`) and checked keys (`Authenticator`) in memory. When one
+Each API process keeps routes (`RouteCache`), checked keys (`Authenticator`) and tenants' provider
+credentials (`CredentialsCache`) in memory. When one
 process changes what they hold (a deployment changed or rolled back, a model deleted, a key
 revoked), it drops its own entry at once and publishes the change on a Redis channel; every API
 process listens on that channel (`ChangeListener`, a daemon thread) and drops the entry too. While
@@ -26,20 +27,27 @@ RECONNECT_AFTER_S = 1.0
 
 @dataclass(frozen=True)
 class Change:
-    """A route (`tenant_id`, `model`: a model or a deployment's name) or a key (`key_id`)."""
+    """A route (`tenant_id`, `model`: a model or a deployment's name), a key (`key_id`), or a
+    tenant's own credentials at a provider (`tenant_id`, `provider`)."""
 
     tenant_id: str | None = None
     model: str | None = None
     key_id: str | None = None
+    provider: str | None = None
 
     def encode(self) -> str:
-        return json.dumps({"tenant_id": self.tenant_id, "model": self.model, "key_id": self.key_id})
+        fields = {"tenant_id": self.tenant_id, "model": self.model, "key_id": self.key_id}
+        if self.provider is not None:
+            fields["provider"] = self.provider
+        return json.dumps(fields)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Change | None:
         try:
             fields = json.loads(raw)
-            return cls(fields.get("tenant_id"), fields.get("model"), fields.get("key_id"))
+            return cls(
+                fields.get("tenant_id"), fields.get("model"), fields.get("key_id"), fields.get("provider")
+            )
         except (ValueError, AttributeError):
             log.warning("ignoring a malformed cache change on %s", CHANNEL)
             return None

@@ -46,6 +46,28 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@db.command("rotate-credentials")
+def db_rotate_credentials() -> None:
+    """Encrypt every tenant's stored provider key again with the first key of FTM_CREDENTIALS_KEY.
+    Rotation: put the new key first (`new,old`), run this, then drop the old key."""
+    from service.providers.credentials import CredentialsCipher
+    from service.providers.credentials_store import reencrypt_all
+
+    settings = get_settings()
+    key = settings.credentials_key
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            count = reencrypt_all(
+                session, CredentialsCipher.from_setting(key.get_secret_value() if key else None)
+            )
+    except ServiceError as error:
+        raise click.ClickException(error.message) from error
+    finally:
+        engine.dispose()
+    click.echo(f"re-encrypted {count} tenant credentials with the first key of FTM_CREDENTIALS_KEY")
+
+
 @main.group()
 def keys() -> None:
     """API keys."""

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.providers.credentials import parse_keys
 from service.webhooks.urls import AllowList
 
 MIN_METRICS_TOKEN_CHARS = 16
@@ -50,7 +51,10 @@ class ProviderSpec(BaseModel):
 class Settings(BaseSettings):
     """Runtime configuration of the API, workers, beat and the dev stack."""
 
-    model_config = SettingsConfigDict(env_prefix="FTM_", env_file=".env", extra="ignore")
+    # Errors never echo the input: it holds secrets (keys, tokens).
+    model_config = SettingsConfigDict(
+        env_prefix="FTM_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["dev", "prod"] = "dev"
     data_dir: Path = Path("data")
@@ -83,6 +87,9 @@ class Settings(BaseSettings):
     # URL, a key (or the variable holding it) and the models it serves; see ProviderSpec.
     providers: list[ProviderSpec] = Field(default_factory=list)
     providers_file: Path | None = None
+    # Encrypts tenants' own provider credentials at rest: Fernet keys, comma-separated; the first
+    # encrypts, any decrypts (rotation). Unset: tenants cannot set credentials (503).
+    credentials_key: SecretStr | None = None
 
     # File bodies. `dir` keeps them under FTM_DATA_DIR/blobs, which every api and worker process
     # must then share; `s3` keeps them in an S3-compatible bucket, so they can run anywhere.
@@ -185,6 +192,7 @@ class Settings(BaseSettings):
         if self.webhook_allowed_destinations is not None:
             AllowList.parse(self.webhook_allowed_destinations.split(","))
         self._load_providers_file()
+        self._check_credentials_key()
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ftm.db').as_posix()}"
         if self.celery_task_time_limit_s * 2 > self.celery_visibility_timeout_s:
@@ -211,6 +219,12 @@ class Settings(BaseSettings):
         names = [spec.name for spec in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique: {names}")
+
+    def _check_credentials_key(self) -> None:
+        raw = self.credentials_key.get_secret_value().strip() if self.credentials_key else ""
+        self.credentials_key = SecretStr(raw) if raw else None  # compose passes an unset one as ""
+        if raw:
+            parse_keys(raw)
 
     def _derive_blob_store(self) -> None:
         # compose passes unset variables as "": they mean "not set" here.

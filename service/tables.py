@@ -12,6 +12,7 @@ from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderW
 from service.limits.models import LimitRow
 from service.models.models import FineTunedModelRow
 from service.outbox.models import OutboxRow
+from service.providers.credentials_store import TenantCredentialsRow
 from service.uploads.models import UploadPartRow, UploadRow
 from service.usage.models import UsageRow
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
@@ -36,6 +37,7 @@ __all__ = [
     "PreparationRow",
     "ProviderFileRow",
     "ProviderWebhookRow",
+    "TenantCredentialsRow",
     "TenantRow",
     "UploadPartRow",
     "UploadRow",

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from service.auth.keys import Scope
+from service.config import Settings
 from service.db import session_scope
 from service.models.service import register_fine_tuned_model
 from service.runtime import Runtime
@@ -35,6 +38,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/files/{file_id}/preparations"): {"user_column": "question", "assistant_column": "answer"},
     ("post", "/v1/api_keys/{key_id}"): {"requests_per_minute": 1},
     ("post", "/v1/tenants/{name}"): {"personal_data_policy": "warn"},
+    ("put", "/v1/tenants/{name}/providers/{provider}/credentials"): {"api_key": "sk-mine-not-theirs-0000"},
     ("post", "/v1/evals/{eval_id}"): {"name": "renamed"},
     ("post", "/v1/evals/{eval_id}/runs"): {
         "data_source": {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {}}]}}
@@ -51,6 +55,7 @@ MISSING = {
     "upload_id": "upload_doesnotexist000000000",
     "preparation_id": "prep-doesnotexist000000000000",
     "name": "no-such-tenant",
+    "provider": "local",
     "eval_id": "eval_doesnotexist0000000000000",
     "run_id": "evalrun_doesnotexist000000000000",
     "other_run_id": "evalrun_doesnotexist000000000001",
@@ -156,7 +161,12 @@ def their_objects(client: TestClient, runtime: Runtime) -> Theirs:
         "model": model,
         "deployment": deployment,
     }
-    return Theirs({**ids, "key_id": me["key_id"], "name": me["tenant"]})
+    client.put(
+        "/v1/tenants/theirs/providers/local/credentials",
+        headers=headers,
+        json={"api_key": "sk-theirs-own-1234"},
+    ).raise_for_status()
+    return Theirs({**ids, "key_id": me["key_id"], "name": me["tenant"], "provider": "local"})
 
 
 def operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
@@ -172,6 +182,12 @@ def fill(path: str, ids: dict[str, str]) -> str:
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"no object of the other tenant fills a parameter of {path}: add one"
     return path
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    settings.credentials_key = SecretStr(Fernet.generate_key().decode())  # so theirs can set credentials
+    return settings
 
 
 @pytest.fixture

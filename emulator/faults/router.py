@@ -43,3 +43,11 @@ def read_stats(emulator: CurrentEmulator) -> dict[str, int]:
 def reset_stats(emulator: CurrentEmulator) -> dict[str, int]:
     emulator.faults.reset_stats()
     return emulator.faults.stats()
+
+
+@router.get("/callers")
+def read_callers(emulator: CurrentEmulator) -> dict[str, dict[str, int]]:
+    """Handled requests per caller: the bearer key's last 4 characters and the organization and
+    project headers sent (``"…abcd org=org-1 pro=proj-1"``), then per ``"METHOD /path/template"``.
+    Reset with the stats (``DELETE /_emulator/stats``)."""
+    return emulator.faults.callers()

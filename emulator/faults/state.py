@@ -34,6 +34,7 @@ class FaultState:
         self._config = initial.model_copy(deep=True)
         self._lock = threading.Lock()
         self._handled: Counter[str] = Counter()
+        self._callers: dict[str, Counter[str]] = {}
 
     def snapshot(self) -> FaultConfig:
         with self._lock:
@@ -88,9 +89,15 @@ class FaultState:
                 return True
             return False
 
-    def count(self, key: str) -> None:
+    def count(self, key: str, caller: str = "") -> None:
         with self._lock:
             self._handled[key] += 1
+            self._callers.setdefault(caller, Counter())[key] += 1
+
+    def callers(self) -> dict[str, dict[str, int]]:
+        """Handled requests per caller (`…last4 org=… pro=…`), then per ``"METHOD /path/template"``."""
+        with self._lock:
+            return {caller: dict(sorted(counts.items())) for caller, counts in sorted(self._callers.items())}
 
     def stats(self) -> dict[str, int]:
         """Handled requests per ``"METHOD /path/template"``."""
@@ -100,3 +107,4 @@ class FaultState:
     def reset_stats(self) -> None:
         with self._lock:
             self._handled.clear()
+            self._callers.clear()

@@ -1,4 +1,5 @@
-"""Administration routes: tenants (scope `platform`) and API keys (scope `admin` or `platform`)."""
+"""Administration routes: tenants (scope `platform`), API keys and a tenant's own provider
+credentials (scope `admin` or `platform`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
-from service.auth import administration, service
+from service.auth import administration, credentials, service
 from service.auth.keys import Scope
 from service.auth.models import TenantRow
 from service.auth.schemas import (
@@ -17,6 +18,8 @@ from service.auth.schemas import (
     ApiKeyList,
     Caller,
     LimitsUpdate,
+    ProviderCredentialsInfo,
+    ProviderCredentialsSet,
     Tenant,
     TenantCreate,
     TenantList,
@@ -28,6 +31,8 @@ from service.contract import errors
 from service.deps import DbSession, KeyAdminCaller, PlatformCaller, get_principal, get_runtime
 from service.errors import PermissionDenied
 from service.limits.store import LIMIT_FIELDS, limits_of, set_limits
+from service.providers.credentials_cache import forget_credentials
+from service.providers.credentials_store import NewCredentials
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=ServiceRoute)
@@ -147,3 +152,73 @@ def revoke_api_key(key_id: str, request: Request, session: DbSession, caller: Ke
     request.app.state.authenticator.forget_key(key_id)
     publish(get_runtime(request).redis, Change(key_id=key_id))
     return revoked
+
+
+CREDENTIALS_PATH = "/tenants/{name}/providers/{provider}/credentials"
+
+
+def _credentials_changed(request: Request, tenant_id: str, provider: str) -> None:
+    """Committed: this process and every other API process drop what they cached (within a second)."""
+    forget_credentials(request.app.state, tenant_id=tenant_id, provider=provider)
+    publish(get_runtime(request).redis, Change(tenant_id=tenant_id, provider=provider))
+
+
+@router.put(CREDENTIALS_PATH, response_model=ProviderCredentialsInfo, responses=errors(400, 403, 404, 503))
+def set_provider_credentials(
+    name: str,
+    provider: str,
+    body: ProviderCredentialsSet,
+    request: Request,
+    session: DbSession,
+    caller: KeyAdminCaller,
+) -> ProviderCredentialsInfo:
+    """Set the tenant's own credentials for `provider` (its tenant admin, or a platform admin):
+    its new jobs, file copies, evaluation runs and proxied requests there use them instead of the
+    operator's. Setting them again replaces the key (same account: the jobs made with the old key
+    go on with the new one). The key is stored encrypted (503 `credentials_key_missing` when the
+    service has no FTM_CREDENTIALS_KEY) and shown only as its last 4 characters. With `verify`,
+    the provider is asked first (`GET /models`). Idempotent: the same body again changes nothing
+    but `updated_at`. Every API process uses them within a second."""
+    new = NewCredentials(body.api_key, body.organization, body.project)
+    tenant, row, _ = credentials.set_credentials_as(
+        session,
+        caller,
+        get_runtime(request).providers,
+        tenant=name,
+        provider=provider,
+        new=new,
+        check=body.verify,
+    )
+    shown = ProviderCredentialsInfo.from_row(row, tenant.name)
+    session.commit()
+    _credentials_changed(request, tenant.id, provider)
+    return shown
+
+
+@router.get(CREDENTIALS_PATH, response_model=ProviderCredentialsInfo, responses=errors(400, 404))
+def show_provider_credentials(
+    name: str, provider: str, request: Request, session: DbSession, caller: KeyAdminCaller
+) -> ProviderCredentialsInfo:
+    """The tenant's own credentials for `provider`: the key's last 4 characters, the ids, when
+    they were set; a 404 `provider_credentials_not_found` when it uses the operator's."""
+    tenant, row = credentials.show_credentials_as(
+        session, caller, get_runtime(request).providers, tenant=name, provider=provider
+    )
+    return ProviderCredentialsInfo.from_row(row, tenant.name)
+
+
+@router.delete(CREDENTIALS_PATH, response_model=ProviderCredentialsInfo, responses=errors(400, 404))
+def delete_provider_credentials(
+    name: str, provider: str, request: Request, session: DbSession, caller: KeyAdminCaller
+) -> ProviderCredentialsInfo:
+    """Delete the tenant's own credentials for `provider`: its new jobs, evaluation runs and
+    proxied requests there use the operator's again. Jobs created with them cannot be reached
+    any more and fail at their next refresh with `provider_credentials_deleted` (they are never
+    followed with the operator's key, another account)."""
+    tenant, row = credentials.delete_credentials_as(
+        session, caller, get_runtime(request).providers, tenant=name, provider=provider
+    )
+    shown = ProviderCredentialsInfo.from_row(row, tenant.name)
+    session.commit()
+    _credentials_changed(request, tenant.id, provider)
+    return shown

@@ -12,6 +12,7 @@ from service.auth.models import ApiKeyRow, TenantRow
 from service.auth.service import TENANT_NAME
 from service.clock import to_unix
 from service.limits.models import LimitRow
+from service.providers.credentials_store import TenantCredentialsRow
 
 MAX_PER_MINUTE = 2_147_483_647  # what the limits' integer columns hold
 
@@ -170,3 +171,59 @@ class Caller(BaseModel):
     tenant: str
     key_id: str
     scopes: list[str]
+
+
+class ProviderCredentialsSet(BaseModel):
+    """A tenant's own credentials at a provider, used for its jobs, file copies, evaluation runs
+    and proxied requests there instead of the operator's."""
+
+    model_config = ConfigDict(extra="forbid")
+    api_key: str = Field(
+        min_length=1,
+        max_length=512,
+        description="The provider's API key. Stored encrypted; never shown again (only its last 4 characters).",
+    )
+    organization: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="OpenAI organization id, sent as `OpenAI-Organization` (optional).",
+    )
+    project: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="OpenAI project id, sent as `OpenAI-Project` (optional).",
+    )
+    verify: bool = Field(
+        default=False,
+        description="Check them first with `GET /models` at the provider; a refused key is a 400 "
+        "`provider_credentials_refused` with the provider's message, and nothing is stored.",
+    )
+
+
+class ProviderCredentialsInfo(BaseModel):
+    """A tenant's own credentials at a provider, as shown: never the key, only its last 4 characters."""
+
+    id: str
+    object: Literal["tenant.provider_credentials"] = "tenant.provider_credentials"
+    tenant: str = Field(description="The tenant's name.")
+    provider: str
+    api_key_hint: str = Field(description="The key's last 4 characters ('' for a key of 8 or fewer).")
+    organization: str | None = None
+    project: str | None = None
+    created_at: int
+    updated_at: int
+
+    @classmethod
+    def from_row(cls, row: TenantCredentialsRow, tenant: str) -> ProviderCredentialsInfo:
+        return cls(
+            id=row.id,
+            tenant=tenant,
+            provider=row.provider,
+            api_key_hint=row.api_key_hint,
+            organization=row.organization,
+            project=row.project,
+            created_at=to_unix(row.created_at) or 0,
+            updated_at=to_unix(row.updated_at) or 0,
+        )

@@ -4,7 +4,8 @@ A run's `model`, and a model grader's, is routed exactly as the inference proxy 
 for the run's tenant (`service.proxy.routes.lookup_route`): a base model, one of the tenant's
 fine-tuned models, or one of its deployments (an arm by weight, then its fallbacks when the arm is
 unavailable). Another tenant's model is `model_not_found`. The provider is called with the
-provider's credentials, never inside a database transaction.
+tenant's own credentials there when it set some, else the operator's, never inside a database
+transaction.
 
 `ModelCaller.call` is where every model call of a run passes, with the tenant and the model it was
 asked for. Each call is counted in the tenant's usage like a proxied request (`service.usage`),
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.deployments.routing import DeploymentRoute
 from service.errors import ProviderError
 from service.models.service import ModelRoute, model_not_found
+from service.providers.credentials import ProviderCredentials
+from service.providers.credentials_store import load_credentials
 from service.providers.errors import ProviderUnavailable
 from service.providers.inference import ChatAnswer, InferenceProvider, Usage
 from service.providers.registry import ProviderRegistry
@@ -45,6 +48,17 @@ class ModelCaller:
     usage: UsageBuffer | None = None  # where each call is counted
     usage_key: str = ""  # the `key_id` the calls are counted under (the run's id)
     _routes: dict[str, list[ModelRoute]] = field(default_factory=dict)
+    _credentials: dict[str, ProviderCredentials | None] = field(default_factory=dict)
+
+    def provider(self, name: str) -> InferenceProvider:
+        """Provider `name` with the tenant's own credentials there, if it set some (read once per
+        caller, outside any transaction the calls could hold open)."""
+        if name not in self._credentials:
+            with self.sessions() as session:
+                self._credentials[name] = load_credentials(
+                    session, self.providers.cipher, tenant_id=self.tenant_id, provider=name
+                )
+        return self.providers.inference(name, self._credentials[name])
 
     def routes(self, model: str) -> list[ModelRoute]:
         """Where `model` goes, in the order to try; NotFound (`model_not_found`) if nowhere."""
@@ -64,7 +78,7 @@ class ModelCaller:
         for number, route in enumerate(attempts, start=1):
             started = time.time()
             try:
-                answer = request(self.providers.inference(route.provider), route.upstream_model)
+                answer = request(self.provider(route.provider), route.upstream_model)
             except ProviderUnavailable:
                 self._count(route, started, status=503)
                 if number == len(attempts):

@@ -49,7 +49,8 @@ class FileRow(Base):
 
 
 class ProviderFileRow(Base):
-    """A file's copy at a provider, so each file is uploaded to each provider once.
+    """A file's copy at a provider, so each file is uploaded to each provider account once
+    (`provider` is the provider's name, or `name~credentials id` for a tenant's own account).
 
     The row exists from the moment an upload is claimed; `provider_file_id` is set once the upload
     succeeded. While `upload_claimed_until` lies ahead, another worker's upload is in progress.
@@ -58,7 +59,7 @@ class ProviderFileRow(Base):
     __tablename__ = "provider_files"
 
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(96), primary_key=True)
     provider_file_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     upload_claim: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.db import session_scope
 from service.errors import Conflict, InvalidRequest
 from service.jobs.access import ProviderAccess
+from service.jobs.accounts import CredentialsDeleted, job_credentials, unreachable
 from service.jobs.events import add_event
 from service.jobs.models import JobRow
 from service.jobs.service import get_job
@@ -47,7 +48,12 @@ def _at_provider(
     sessions: sessionmaker[Session], job: JobRow, known: Known, access: ProviderAccess, action: Action
 ) -> JobRow:
     assert job.provider_job_id is not None
-    provider = access.providers.fine_tuning(job.provider)
+    with session_scope(sessions) as session:
+        try:
+            credentials = job_credentials(session, job, access.providers.cipher)
+        except CredentialsDeleted:
+            raise unreachable(job) from None
+    provider = access.providers.fine_tuning(job.provider, credentials)
     snapshot = fetch_snapshot(provider, action(provider, job.provider_job_id), known)
     for _ in range(ATTEMPTS):
         try:

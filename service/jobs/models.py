@@ -24,6 +24,10 @@ class JobRow(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     provider_job_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # The tenant's own credentials it was created with (`service.providers.credentials_store`):
+    # its provider job lives under that account, so it is followed with them or not at all.
+    # Null: the operator's credentials.
+    credentials_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     model: Mapped[str] = mapped_column(String(255))
     training_file: Mapped[str] = mapped_column(String(40))
     validation_file: Mapped[str | None] = mapped_column(String(40), nullable=True)

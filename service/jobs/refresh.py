@@ -15,6 +15,7 @@ from service.cache_changes import Change
 from service.clock import utcnow
 from service.db import is_postgres, session_scope
 from service.jobs.access import RETRY_AFTER_CAP, ProviderAccess
+from service.jobs.accounts import CredentialsDeleted, fail_unreachable, job_credentials
 from service.jobs.models import JobRow
 from service.jobs.snapshots import Known, apply_snapshot, fetch_snapshot
 from service.jobs.states import ACTIVE, TERMINAL, Status
@@ -37,7 +38,13 @@ def refresh(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess
             return True
         provider_name, provider_job_id = job.provider, job.provider_job_id
         known = Known.of(session, job)
-    provider = access.providers.fine_tuning(provider_name)
+        try:
+            credentials = job_credentials(session, job, access.providers.cipher)
+        except CredentialsDeleted:
+            fail_unreachable(session, job)
+            log.warning("job %s: its tenant's provider credentials were deleted; failed", job_id)
+            return True
+    provider = access.providers.fine_tuning(provider_name, credentials)
     try:
         snapshot = fetch_snapshot(provider, provider.retrieve_job(provider_job_id), known)
     except ProviderUnavailable as error:

@@ -24,6 +24,7 @@ from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
 from service.ids import new_id
 from service.jobs import budgets
+from service.jobs.accounts import credentials_for_new_job
 from service.jobs.costs import job_cost
 from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
@@ -156,6 +157,7 @@ def create_job(
         id=new_id("ftjob-"),
         tenant_id=caller.tenant_id,
         provider=provider,
+        credentials_id=credentials_for_new_job(session, tenant_id=caller.tenant_id, provider=provider),
         model=request.model,
         training_file=request.training_file,
         validation_file=request.validation_file,

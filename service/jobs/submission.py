@@ -33,6 +33,7 @@ from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
 from service.jobs import budgets, claims
 from service.jobs.access import ProviderAccess
+from service.jobs.accounts import CredentialsDeleted, fail_unreachable, job_credentials
 from service.jobs.costs import job_cost
 from service.jobs.datasets import format_misfit
 from service.jobs.events import add_event
@@ -41,6 +42,7 @@ from service.jobs.snapshots import RemoteSnapshot, apply_snapshot
 from service.jobs.states import TERMINAL, Status
 from service.jobs.transitions import fail
 from service.models.catalog import BASE_MODELS, base_model_of
+from service.providers.credentials import ProviderCredentials
 from service.providers.errors import ProviderRejected, ProviderUnavailable
 from service.providers.fine_tuning import FTM_JOB_ID, FineTuningProvider
 from service.providers.types import RemoteJob
@@ -129,10 +131,11 @@ def _upload_once(
     beat: claims.Heartbeat,
     token: str,
 ) -> str:
-    claim = claims.claim_upload(sessions, file.id, provider.name, token=token, lease=access.submit.lease)
+    account = provider.account  # a copy in the operator's account is not one in the tenant's
+    claim = claims.claim_upload(sessions, file.id, account, token=token, lease=access.submit.lease)
     if claim.provider_file_id is not None:
         return claim.provider_file_id
-    beat.hold_upload(file.id, provider.name)
+    beat.hold_upload(file.id, account)
     name = provider_filename(file)
     uploaded: str | None = None
     try:
@@ -143,8 +146,8 @@ def _upload_once(
             with access.blobs.open(file.blob_key) as body:
                 uploaded = provider.upload_file(name, body)
     finally:
-        beat.drop_upload(file.id, provider.name)
-        claims.finish_upload(sessions, file.id, provider.name, token=token, provider_file_id=uploaded)
+        beat.drop_upload(file.id, account)
+        claims.finish_upload(sessions, file.id, account, token=token, provider_file_id=uploaded)
     return uploaded
 
 
@@ -168,6 +171,7 @@ class _Attempt:
     job: JobRow  # as it was when claimed (detached)
     number: int
     files: dict[str, FileRow]
+    credentials: ProviderCredentials | None  # the tenant's own, which the job was created with
 
 
 def _claim(
@@ -181,6 +185,12 @@ def _claim(
             return SubmitOutcome.NOT_NEEDED
         if not claimed:
             return SubmitOutcome.CLAIMED
+        try:
+            credentials = job_credentials(session, job, access.providers.cipher)
+        except CredentialsDeleted:
+            claims.release_job(job, token=token)
+            fail_unreachable(session, job)
+            return SubmitOutcome.FAILED
         files = _files_ready(session, job, access)
         if files is None:
             claims.release_job(job, token=token)
@@ -190,7 +200,7 @@ def _claim(
             _give_up(session, job, access, confirmed=False)
             return SubmitOutcome.FAILED
         job.submit_attempts += 1
-        return _Attempt(job, job.submit_attempts, files)
+        return _Attempt(job, job.submit_attempts, files, credentials)
 
 
 def submit(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess) -> SubmitOutcome:
@@ -200,7 +210,7 @@ def submit(sessions: sessionmaker[Session], job_id: str, access: ProviderAccess)
     if isinstance(attempt, SubmitOutcome):
         return attempt
     lookup_only = attempt.number > access.submit.max_attempts
-    provider = access.providers.fine_tuning(attempt.job.provider)
+    provider = access.providers.fine_tuning(attempt.job.provider, attempt.credentials)
     try:
         with claims.heartbeat(sessions, job_id, token=token, lease=access.submit.lease) as beat:
             remote = provider.find_job(job_id) if attempt.number > 1 else None

@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.clock import utcnow
 from service.db import session_scope
-from service.errors import NotFound, PermissionDenied
+from service.errors import Conflict, NotFound, PermissionDenied
+from service.jobs.models import JobRow
 from service.models.catalog import BASE_MODELS, EMBEDDING_MODELS, is_catalog_model
 from service.models.models import FineTunedModelRow
+from service.providers.credentials import ProviderCredentials
+from service.providers.credentials_store import credentials_by_id, load_credentials
 from service.providers.errors import ProviderRejected
 from service.providers.registry import ProviderRegistry
 from service.tenancy import get_owned, owned
@@ -131,6 +135,27 @@ def owned_fine_tuned_model(session: Session, *, tenant_id: str, model: str) -> F
     )
 
 
+def _account_of(
+    session: Session, providers: ProviderRegistry, model: FineTunedModelRow
+) -> ProviderCredentials | None:
+    """The credentials of the account the model lives in: those its job was created with (None:
+    the operator's), or the tenant's current ones for a model without a job here."""
+    job_credentials = session.scalar(select(JobRow.credentials_id).where(JobRow.id == model.job_id))
+    if job_credentials is not None:
+        found = credentials_by_id(session, providers.cipher, job_credentials)
+        if found is None:
+            raise Conflict(
+                f"The model '{model.id}' was trained under the tenant's own credentials at provider "
+                f"'{model.provider}', which were deleted; it cannot be deleted there with other credentials.",
+                param="model",
+                code="provider_credentials_deleted",
+            )
+        return found
+    if model.job_id is not None:
+        return None
+    return load_credentials(session, providers.cipher, tenant_id=model.tenant_id, provider=model.provider)
+
+
 def delete_fine_tuned_model(
     sessions: sessionmaker[Session],
     *,
@@ -154,11 +179,13 @@ def delete_fine_tuned_model(
                 param="model",
                 code="model_not_deletable",
             )
-        provider = owned_fine_tuned_model(session, tenant_id=tenant_id, model=model).provider
+        owned = owned_fine_tuned_model(session, tenant_id=tenant_id, model=model)
+        provider = owned.provider
         if still_used is not None:
             still_used(session)
+        credentials = _account_of(session, providers, owned)
     try:
-        providers.fine_tuning(provider).delete_model(model)
+        providers.fine_tuning(provider, credentials).delete_model(model)
     except ProviderRejected as error:
         if error.status_code != 404:
             raise

@@ -58,6 +58,13 @@ def _checkpoint(checkpoint: FineTuningJobCheckpoint) -> RemoteCheckpoint:
 class FineTuningProvider:
     name: str
     client: openai.OpenAI
+    credentials_id: str | None = None  # a tenant's own credentials; None: the operator's
+
+    @property
+    def account(self) -> str:
+        """Whose files these are at the provider: the operator's (the provider's name) or a
+        tenant's own account (`name~credentials id`); a file is copied once per account."""
+        return self.name if self.credentials_id is None else f"{self.name}~{self.credentials_id}"
 
     @calling_provider
     def upload_file(self, filename: str, body: BinaryIO) -> str:
@@ -129,3 +136,9 @@ class FineTuningProvider:
     @calling_provider
     def delete_model(self, model: str) -> None:
         self.client.models.delete(model)
+
+    @calling_provider
+    def check_access(self) -> None:
+        """List the models (`GET /models`): whether the provider accepts these credentials
+        (ProviderRejected with its status and message when it does not)."""
+        self.client.models.list()

@@ -6,13 +6,20 @@ when `FTM_OPENAI_API_KEY` is set. Clients are built once per process and reused 
 connections). Workers use the sync client with the SDK's retries off (exactly one layer retries:
 Celery); the proxy relays through each provider's `RelayClient` (`service.providers.relay`), made
 from the same configuration (key, base URL) with the proxy's timeout.
+
+A tenant's own credentials at a provider (`service.providers.credentials`) ride on that provider's
+clients rather than on new ones: the SDK client for them is a copy of the provider's that shares
+its connection pool (kept per set of credentials, a bounded number), and the relay takes them as
+per-request headers. So connections stay pooled per provider however many tenants bring a key.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 import openai
 from pydantic import SecretStr
@@ -20,12 +27,15 @@ from pydantic import SecretStr
 from service.config import Settings
 from service.errors import InvalidRequest
 from service.models.catalog import is_catalog_model
+from service.providers.credentials import CredentialsCipher, ProviderCredentials
 from service.providers.fine_tuning import FineTuningProvider
 from service.providers.inference import InferenceProvider
 from service.providers.relay import RelayClient
 
 LOCAL = "local"
 OPENAI = "openai"
+# SDK clients kept for tenants' own credentials (each a light copy sharing its provider's pool).
+MAX_TENANT_CLIENTS = 1024
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,15 @@ class ProviderRegistry:
         self.configs = provider_configs(settings)
         self.catalog = ProviderCatalog(settings, self.configs)
         self._sync: dict[str, openai.OpenAI] = {}
+        self._tenant_sync: OrderedDict[tuple[str, str, str | None, str | None], openai.OpenAI] = OrderedDict()
         self._relays: dict[str, RelayClient] = {}
         self._lock = threading.Lock()
+
+    @cached_property
+    def cipher(self) -> CredentialsCipher:
+        """Encrypts and decrypts tenants' credentials with FTM_CREDENTIALS_KEY."""
+        key = self.settings.credentials_key
+        return CredentialsCipher.from_setting(key.get_secret_value() if key is not None else None)
 
     @property
     def default(self) -> str:
@@ -122,7 +139,9 @@ class ProviderRegistry:
                 f"Provider '{name}' is not configured; configured providers: {known}.", param="provider"
             ) from None
 
-    def sync_client(self, name: str) -> openai.OpenAI:
+    def sync_client(self, name: str, credentials: ProviderCredentials | None = None) -> openai.OpenAI:
+        """Provider `name`'s SDK client: with the operator's key, or with a tenant's `credentials`
+        (a copy that shares the provider's connection pool)."""
         with self._lock:
             if name not in self._sync:
                 config = self.config(name)
@@ -132,13 +151,29 @@ class ProviderRegistry:
                     max_retries=0,
                     timeout=self.settings.provider_timeout_s,
                 )
-            return self._sync[name]
+            base = self._sync[name]
+            if credentials is None:
+                return base
+            key = (name, credentials.api_key, credentials.organization, credentials.project)
+            client = self._tenant_sync.get(key)
+            if client is None:
+                client = self._tenant_sync[key] = base.with_options(api_key=credentials.api_key)
+                # Exactly the tenant's ids: never the operator's (OPENAI_ORG_ID, OPENAI_PROJECT_ID).
+                client.organization = credentials.organization
+                client.project = credentials.project
+                while len(self._tenant_sync) > MAX_TENANT_CLIENTS:
+                    self._tenant_sync.popitem(last=False)  # not closed: the pool is the provider's
+            self._tenant_sync.move_to_end(key)
+            return client
 
-    def fine_tuning(self, name: str) -> FineTuningProvider:
-        return FineTuningProvider(name, self.sync_client(name))
+    def fine_tuning(self, name: str, credentials: ProviderCredentials | None = None) -> FineTuningProvider:
+        """Fine-tuning at provider `name`, with the operator's key or a tenant's `credentials`."""
+        return FineTuningProvider(
+            name, self.sync_client(name, credentials), credentials.id if credentials is not None else None
+        )
 
-    def inference(self, name: str) -> InferenceProvider:
-        return InferenceProvider(name, self.sync_client(name))
+    def inference(self, name: str, credentials: ProviderCredentials | None = None) -> InferenceProvider:
+        return InferenceProvider(name, self.sync_client(name, credentials))
 
     def relay_client(self, name: str) -> RelayClient:
         """The proxy's client for provider `name` (InvalidRequest if it is not configured). It
@@ -159,6 +194,7 @@ class ProviderRegistry:
 
     def close(self) -> None:
         with self._lock:
+            self._tenant_sync.clear()  # copies: their pools are the providers' clients', closed here
             for client in self._sync.values():
                 client.close()
             self._sync.clear()

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 import aiohttp
 
@@ -89,12 +89,18 @@ class RelayClient:
         if session is not None:
             await session.close()
 
-    async def forward(self, path: str, content: bytes, *, stream: bool) -> UpstreamResponse:
+    async def forward(
+        self, path: str, content: bytes, *, stream: bool, auth: Mapping[str, str] | None = None
+    ) -> UpstreamResponse:
         """POST `content` (a JSON object, sent as is) to `path` at the provider; its answer, or
-        ProviderError when there is none a caller could use."""
+        ProviderError when there is none a caller could use. `auth`: a tenant's own credentials'
+        headers (`ProviderCredentials.headers`), sent instead of the operator's key on this one
+        request, over the same pooled connections."""
         provider = self.provider
         try:
-            upstream = await self._session().post(self.base_url + path, data=content, allow_redirects=False)
+            upstream = await self._session().post(
+                self.base_url + path, data=content, allow_redirects=False, headers=auth
+            )
         except TimeoutError:
             raise _timed_out(provider) from None
         except aiohttp.ClientError:

@@ -28,6 +28,7 @@ from service.errors import InvalidRequest, ProviderError, ServiceError
 from service.limits.limiter import RateLimiter
 from service.limits.policy import estimate_tokens
 from service.models.service import ModelRoute
+from service.providers.credentials_cache import get_credentials_cache
 from service.providers.types import UpstreamResponse
 from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
@@ -123,7 +124,8 @@ async def _route(
         last = number == len(attempts)
         meter.answered_by(attempt.model, attempt.provider)
         try:
-            upstream = await _forward(runtime, path, payload, attempt)
+            auth = await get_credentials_cache(state).auth(caller.tenant_id, attempt.provider)
+            upstream = await _forward(runtime, path, payload, attempt, auth)
         except ProviderError as error:
             if last or not falls_back(error.status_code):
                 error.headers.update({MODEL_HEADER: attempt.model, **used})
@@ -158,8 +160,10 @@ def falls_back(status: int) -> bool:
 
 
 async def _forward(
-    runtime: Runtime, path: str, payload: InferencePayload, route: ModelRoute
+    runtime: Runtime, path: str, payload: InferencePayload, route: ModelRoute, auth: Mapping[str, str] | None
 ) -> UpstreamResponse:
+    """Relay to the route's provider, with the tenant's own credentials there (`auth`, from
+    memory: `service.providers.credentials_cache`) or, without any, the operator's."""
     try:
         client = runtime.providers.relay_client(route.provider)
     except InvalidRequest:  # the provider was configured when the model was made, not any more
@@ -170,5 +174,5 @@ async def _forward(
         ) from None
     content = payload.for_upstream(route.upstream_model)
     return await client.forward(
-        path, ask_for_stream_usage(content) if payload.stream else content, stream=payload.stream
+        path, ask_for_stream_usage(content) if payload.stream else content, stream=payload.stream, auth=auth
     )

@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from devtools.devstack import DevStack, StackInfo, banner, dev_api_key, redis_answers, start_embedded_redis
+from devtools.devstack import (
+    DevStack,
+    StackInfo,
+    banner,
+    dev_api_key,
+    dev_credentials_key,
+    redis_answers,
+    start_embedded_redis,
+)
 from service.config import Settings
+from service.providers.credentials import CredentialsCipher
 from service.redis_client import connect
 
 
@@ -52,6 +61,21 @@ def test_the_dev_key_is_made_once_and_kept(settings: Settings) -> None:
     assert first == second
     assert first.startswith("ftm_")
     assert (settings.data_dir / "dev-api-key").stat().st_mode & 0o077 == 0
+
+
+def test_the_dev_credentials_key_is_made_once_kept_private_and_works_with_the_service(
+    settings: Settings,
+) -> None:
+    settings.data_dir.mkdir(parents=True)
+
+    first, second = dev_credentials_key(settings), dev_credentials_key(settings)
+
+    assert first == second
+    assert (settings.data_dir / "dev-credentials-key").stat().st_mode & 0o077 == 0
+    configured = Settings(_env_file=None, credentials_key=SecretStr(first)).credentials_key
+    assert configured is not None
+    cipher = CredentialsCipher.from_setting(configured.get_secret_value())
+    assert cipher.decrypt(cipher.encrypt("sk-tenant")) == "sk-tenant"
 
 
 def _printed(settings: Settings) -> str:
