@@ -26,9 +26,10 @@ What this costs in precision, per counter:
 - `x-ratelimit-remaining-*` is what this process last heard from Redis, less what it has spent
   since: other processes' spending shows at its next top-up (within half a second).
 
-Token limits count an estimate first; `settle` adds the difference to the actual usage later,
-the corrections of many requests (and the units of expired leases given back) summed into one
-pipelined call.
+Token limits count an estimate first; `settle` corrects it to the actual usage in the lease it
+was spent from while that lease is live (no I/O: an over-estimate goes back into the lease), else
+in Redis, the corrections of many requests (and the units of expired leases given back) summed
+into one pipelined call.
 
 Redis unreachable or slow: the request is served without limits (fail open), the failure is
 logged (once per outage) and counted in `ftm_rate_limit_unavailable_total`, and for `breaker_s`
@@ -78,8 +79,9 @@ class Quota:
     """What `admit` decided: the `x-ratelimit-*` headers, and how to correct the token estimate."""
 
     headers: dict[str, str] = field(default_factory=dict)
-    token_keys: tuple[str, ...] = ()
+    token_keys: tuple[str, ...] = ()  # the token counters counted, as `<counter>:<minute>`
     estimate: int = 0
+    token_leases: tuple[Lease, ...] = ()  # the leases the estimate was spent from, in that order
 
 
 NO_LIMITS = Quota()
@@ -169,18 +171,31 @@ class RateLimiter:
         raise self._refusal(caller, counters, tokens, now)
 
     def settle(self, quota: Quota, actual_tokens: int) -> None:
-        """Correct the token counters by the actual usage, in the background: corrections are
-        summed per counter and sent together (one pipeline) `CORRECTION_DELAY_S` after the first
-        one, never awaited by a request."""
+        """Correct the token counters by the actual usage. Where the lease the estimate came from
+        is still live, in memory: what was over-estimated goes back into it (it stays counted in
+        Redis, to be spent or given back), what was under-estimated is taken from it. Any rest
+        is sent to Redis in the background: corrections are summed per counter and sent together
+        (one pipeline) `CORRECTION_DELAY_S` after the first one, never awaited by a request."""
         delta = actual_tokens - quota.estimate
         if not quota.token_keys or not delta:
             return
-        for counted in quota.token_keys:
-            key, _, window = counted.rpartition(":")
-            for lease in self._leases.get(key, ()):
-                if str(lease.window) == window:
-                    lease.current += delta  # so this process's headers show the correction at once
-            self._correct(counted, delta)
+        now = self._clock()
+        for counted, lease in zip(quota.token_keys, quota.token_leases, strict=True):
+            rest = delta
+            held = self._leases.get(counted.rpartition(":")[0], ())
+            if now < lease.expires_at and any(lease is live for live in held):  # not given back
+                if delta < 0:
+                    lease.units -= delta
+                    rest = 0
+                else:
+                    taken = min(lease.units, delta)
+                    lease.units -= taken
+                    rest = delta - taken
+            if rest:
+                for live in held:
+                    if live.window == lease.window:
+                        live.current += rest  # so this process's headers show it at once
+                self._correct(counted, rest)
 
     async def send_corrections(self) -> None:
         """Send the pending token corrections now (shutdown; tests)."""
@@ -252,6 +267,7 @@ class RateLimiter:
         requests: tuple[int, _Counter, int] | None = None
         tokens_left: tuple[int, _Counter, int] | None = None
         token_keys: list[str] = []
+        token_leases: list[Lease] = []
         for counter, lease in zip(counters, picked, strict=True):
             lease.units -= 1 if counter.requests else tokens
             held = leases[counter.key]
@@ -264,6 +280,7 @@ class RateLimiter:
                     requests = (remaining, counter, reset_ms)
             else:
                 token_keys.append(f"{counter.key}:{lease.window}")
+                token_leases.append(lease)
                 if tokens_left is None or remaining < tokens_left[0]:
                     tokens_left = (remaining, counter, reset_ms)
             if counter.key not in self._topping and (
@@ -278,7 +295,7 @@ class RateLimiter:
                 headers[names[0]] = str(counter.per_minute)
                 headers[names[1]] = str(max(0, remaining))
                 headers[names[2]] = duration(reset_ms)
-        return Quota(headers, tuple(token_keys), tokens)
+        return Quota(headers, tuple(token_keys), tokens, tuple(token_leases))
 
     def _ask(self, counter: _Counter, units: int) -> None:
         """Have `counter` topped up in the next round trip (`units`: what a waiting request needs)."""

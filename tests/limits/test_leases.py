@@ -27,6 +27,7 @@ class Counted:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self.calls = 0
+        self.pipelines = 0
 
     def register_script(self, script: str) -> Any:
         registered = self.client.register_script(script)
@@ -38,6 +39,7 @@ class Counted:
         return call
 
     def pipeline(self, **kwargs: Any) -> Any:
+        self.pipelines += 1
         return self.client.pipeline(**kwargs)
 
     async def aclose(self) -> None:
@@ -157,3 +159,24 @@ def test_under_a_hundred_a_minute_one_process_admits_exactly_the_limit(
     answers = asyncio.run(run())
 
     assert answers == [True] * limit + [False] * 3
+
+
+def test_a_token_estimate_is_corrected_in_the_lease_it_was_spent_from_without_a_call_to_redis(
+    settings: Settings, shared_redis: Callable[[], aioredis.Redis]
+) -> None:
+    now = [100.0]
+    (limiter,), (client,) = limiters(settings, shared_redis, now, count=1)
+    who = Principal("tenant_a", "a", "key_a", frozenset({"inference"}), key_tpm=1_000_000)
+
+    async def run() -> str:
+        quota = await limiter.admit(who, 500)
+        limiter.settle(quota, 100)  # 400 tokens fewer than estimated
+        await limiter.send_corrections()
+        after = await limiter.admit(who, 500)
+        await limiter.aclose()
+        return after.headers["x-ratelimit-remaining-tokens"]
+
+    remaining = asyncio.run(run())
+
+    assert int(remaining) == 1_000_000 - 100 - 500
+    assert client.pipelines == 1  # only the shutdown's: the unspent lease given back
