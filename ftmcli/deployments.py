@@ -1,5 +1,6 @@
 """`ftm deployments`: stable names that route to fine-tuned or base models (`/v1/deployments`):
-list, show, set (create, or change into a new version), versions, rollback, delete."""
+list, show, set (create, or change into a new version), versions, rollback, delete, and the
+promotion decisions of a gated deployment."""
 
 from __future__ import annotations
 
@@ -76,8 +77,41 @@ def show(name: str, as_json: bool) -> None:
             ("targets", _targets(found)),
             ("fallbacks", ", ".join(found.get("fallbacks", [])) or "-"),
             ("sticky", (found.get("sticky") or {}).get("source", "-")),
+            ("promotion", promotion_text(found.get("promotion"))),
         ]
     )
+
+
+def promotion_text(promotion: dict[str, Any] | None) -> str:
+    """Which jobs it follows, how it promotes, and its gate's rule."""
+    if not promotion:
+        return "-"
+    follows = [f"suffix {promotion['suffix']}"] if promotion.get("suffix") else []
+    follows += [f"{key}={value}" for key, value in (promotion.get("metadata") or {}).items()]
+    how = f"canary at weight {promotion['canary_weight']}" if promotion.get("canary_weight") else "replace"
+    gate = promotion.get("gate")
+    gated = f"gate: {gate['require']} (alpha {gate['alpha']:g})" if gate else "no gate"
+    return f"follows {', '.join(follows)}; {how}; {gated}"
+
+
+@deployments.command("promotions")
+@click.argument("name")
+@json_option
+def promotions(name: str, as_json: bool) -> None:
+    """What a gated deployment decided about each new model of its family, and why."""
+    out = Output(as_json=as_json)
+    listed = current_state().connection().get(_path(name, "promotions"), params={"limit": "100"})
+    if as_json:
+        out.json(listed)
+        return
+    rows = (
+        [when(d["created_at"]), d["model"], d["baseline_model"] or "-", d["status"], d["reason"] or "-"]
+        for d in listed["data"]
+    )
+    out.table(None, ["time", "model", "compared with", "status", "reason"], rows)
+    for decision in listed["data"]:
+        if decision["message"]:
+            out.note(f"{decision['model']}: {decision['message']}")
 
 
 @deployments.command("set")

@@ -1,5 +1,5 @@
 """`ftm jobs`: create (and follow), follow, list, show, cancel, pause, resume, events, checkpoints,
-metrics."""
+metrics, evaluation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from openai.types.fine_tuning import FineTuningJob
 from rich.live import Live
 
 from ftmcli.errors import ExitCode
+from ftmcli.evals import comparison_rows
 from ftmcli.follow import METRIC_FIELDS, Event, FollowState, event_line, sparkline
 from ftmcli.output import Output, json_option, when
 from ftmcli.state import current_state
@@ -98,6 +99,13 @@ def follow_job(job_id: str, out: Output, interval: float) -> None:
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the provider's)."
 )
+@click.option(
+    "--evaluation-file",
+    default=None,
+    help="Evaluate the fine-tuned model against its base model on this file's examples when the job "
+    "succeeds (default: the validation file).",
+)
+@click.option("--no-evaluation", is_flag=True, help="No evaluation on success, even with a validation file.")
 @click.option("--follow", is_flag=True, help="Then follow it to the end (exit code as for `jobs follow`).")
 @_interval_option
 @json_option
@@ -107,6 +115,8 @@ def create(
     validation_file: str | None,
     suffix: str | None,
     epochs: int | None,
+    evaluation_file: str | None,
+    no_evaluation: bool,
     follow: bool,
     interval: float,
     as_json: bool,
@@ -115,12 +125,16 @@ def create(
     out = Output(as_json=as_json)
     # No retries: a lost answer to a create must not become a second job.
     sdk = current_state().connection().sdk.with_options(max_retries=0)
+    evaluation: dict[str, Any] = {"enabled": False} if no_evaluation else {}
+    if evaluation_file:
+        evaluation["file"] = evaluation_file
     job = sdk.fine_tuning.jobs.create(
         model=model,
         training_file=training_file,
         validation_file=validation_file or openai.omit,
         suffix=suffix or openai.omit,
         hyperparameters={"n_epochs": epochs} if epochs else openai.omit,
+        extra_body={"evaluation": evaluation} if evaluation else None,
     )
     if follow:
         out.note(f"created {job.id}")
@@ -304,3 +318,35 @@ def _figure(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+@jobs.command("evaluation")
+@click.argument("job_id")
+@json_option
+def evaluation(job_id: str, as_json: bool) -> None:
+    """A succeeded job's evaluation: its fine-tuned model against its base model on the validation
+    examples, a table per criterion and the verdict."""
+    out = Output(as_json=as_json)
+    found = current_state().connection().get(f"fine_tuning/jobs/{job_id}/evaluation")
+    if as_json:
+        out.json(found)
+        return
+    out.fields(
+        [
+            ("status", found["status"]),
+            ("fine-tuned model", found["fine_tuned_model"]),
+            ("base model", found["base_model"]),
+            ("examples", f"{found['items']} asked, {found['skipped_examples']} skipped ({found['file_id']})"),
+            ("eval", found["eval_id"] or "-"),
+        ]
+    )
+    if found.get("error"):
+        out.note(f"failed: {found['error']['message']}")
+    comparison = found.get("comparison")
+    if comparison:
+        out.table(
+            None,
+            ["criterion", "win/tie/loss", "mean diff", "95% CI", "p", "verdict"],
+            comparison_rows(comparison),
+        )
+        out.note(f"verdict: {comparison['verdict']}")

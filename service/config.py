@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     webhook_allowed_destinations: str | None = None
     webhook_concurrency: int = Field(default=50, ge=1, le=1000)  # requests in flight per worker process
     webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=1000)  # of them, to one endpoint
+    # Multiplies the retry schedule (5 s, 5 min, 30 min, ...): below 1 only for demos and e2e tests.
+    webhook_retry_delay_scale: float = Field(default=1.0, gt=0, le=1)
 
     # Evaluation runs (service.evals)
     evals_max_items: int = Field(default=10_000, ge=1)

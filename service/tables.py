@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from service.auth.models import ApiKeyRow, TenantRow
 from service.db import Base
-from service.deployments.models import DeploymentRow, DeploymentVersionRow
-from service.evals.models import EvalRow, EvalRunItemRow, EvalRunRow
+from service.deployments.models import DeploymentRow, DeploymentVersionRow, PromotionDecisionRow
+from service.evals.models import EvalRow, EvalRunItemRow, EvalRunRow, JobEvaluationRow
 from service.files.models import FileRow, PreparationRow, ProviderFileRow
 from service.idempotency.models import IdempotencyKeyRow
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow, ProviderWebhookRow
@@ -30,12 +30,14 @@ __all__ = [
     "FineTunedModelRow",
     "IdempotencyKeyRow",
     "JobCheckpointRow",
+    "JobEvaluationRow",
     "JobEventRow",
     "JobRow",
     "LimitRow",
     "OutboxRow",
     "PreparationRow",
     "ProviderFileRow",
+    "PromotionDecisionRow",
     "ProviderWebhookRow",
     "TenantCredentialsRow",
     "TenantRow",

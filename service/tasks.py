@@ -31,6 +31,8 @@ class TaskName(StrEnum):
     DEDUP_SWEEP = "dedup.sweep"
     EVALS_RUN = "evals.run"
     EVALS_SWEEP = "evals.sweep"
+    EVALS_EVALUATE_JOB = "evals.evaluate_job"
+    EVALS_CONCLUDE_JOB = "evals.conclude_job"
 
 
 def queue_for(task_name: str) -> Queue:

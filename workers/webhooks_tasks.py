@@ -8,7 +8,8 @@ import asyncio
 from service.clock import utcnow
 from service.db import session_scope
 from service.tasks import TaskName
-from service.webhooks import delivery
+from service.webhooks import delivery, transport
+from service.webhooks.limits import RedisEndpointLimiter, connect_async
 from service.webhooks.urls import guard_for
 from workers.celery_app import celery_app
 from workers.runtime import get_runtime
@@ -29,28 +30,38 @@ async def _deliver(delivery_ids: list[str]) -> int:
     settings = runtime.settings
     guard = guard_for(settings)
     concurrency, per_endpoint = settings.webhook_concurrency, settings.webhook_endpoint_concurrency
-    async with delivery.async_http_client(settings.webhook_concurrency) as http:
-        attempted = 0
-        if delivery_ids:
-            given = await delivery.deliver_batch(
+    redis = connect_async(settings.redis_url)
+    limiter = RedisEndpointLimiter(redis)
+    try:
+        async with transport.pinned_client(concurrency) as client:
+            sender = transport.PinnedSender(client)
+            attempted = 0
+            if delivery_ids:
+                given = await delivery.deliver_batch(
+                    runtime.sessions,
+                    delivery_ids,
+                    sender=sender,
+                    guard=guard,
+                    clock=utcnow,
+                    concurrency=concurrency,
+                    per_endpoint=per_endpoint,
+                    limiter=limiter,
+                    retry_scale=settings.webhook_retry_delay_scale,
+                )
+                attempted = given.attempted
+            attempted += await delivery.drain(
                 runtime.sessions,
-                delivery_ids,
-                http=http,
+                sender=sender,
                 guard=guard,
                 clock=utcnow,
+                budget_s=settings.celery_task_time_limit_s / 2,
                 concurrency=concurrency,
                 per_endpoint=per_endpoint,
+                limiter=limiter,
+                retry_scale=settings.webhook_retry_delay_scale,
             )
-            attempted = given.attempted
-        attempted += await delivery.drain(
-            runtime.sessions,
-            http=http,
-            guard=guard,
-            clock=utcnow,
-            budget_s=settings.celery_task_time_limit_s / 2,
-            concurrency=concurrency,
-            per_endpoint=per_endpoint,
-        )
+    finally:
+        await redis.aclose()
     return attempted
 
 

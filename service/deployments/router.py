@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from service.contract import IDEMPOTENCY_409, errors
-from service.deployments import service
+from service.deployments import gate, service
 from service.deployments.models import DeploymentRow
 from service.deployments.schemas import (
     Deployment,
@@ -21,6 +21,7 @@ from service.deployments.schemas import (
     DeploymentRollback,
     DeploymentUpdate,
     DeploymentVersion,
+    PromotionDecision,
 )
 from service.deps import DbSession, DeploymentsCaller, IdempotentCreate
 from service.idempotency.service import reload_owned
@@ -144,6 +145,22 @@ def list_deployment_versions(
     rows, has_more = service.list_versions(session, deployment, after=after, limit=limit)
     return Page[DeploymentVersion].of(
         [DeploymentVersion.from_rows(deployment, row) for row in rows], has_more
+    )
+
+
+@router.get("/deployments/{deployment}/promotions", response_model=Page[PromotionDecision])
+def list_promotion_decisions(
+    deployment: CurrentDeployment,
+    session: DbSession,
+    after: After = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Decisions per page (1-100).")] = 20,
+) -> Page[PromotionDecision]:
+    """List what a gated deployment decided about each new model of its family, newest first:
+    `pending` while the model is compared with the current target, then `promoted` (with the
+    version it made) or `refused`, with the reason and the comparison as evidence."""
+    rows, has_more = gate.list_decisions(session, deployment, after=after, limit=limit)
+    return Page[PromotionDecision].of(
+        [PromotionDecision.from_rows(deployment, row) for row in rows], has_more
     )
 
 

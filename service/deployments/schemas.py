@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from service.clock import to_unix
-from service.deployments.models import DeploymentRow, DeploymentVersionRow
+from service.deployments.models import DeploymentRow, DeploymentVersionRow, PromotionDecisionRow
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 SUFFIX_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -57,8 +57,29 @@ class Sticky(BaseModel):
     )
 
 
+class Gate(BaseModel):
+    """Promote a new model only when its evaluation shows it is good enough. The new model and the
+    deployment's current target (its arm of highest weight) are both run on the job's evaluation
+    items, and compared per testing criterion with an exact two-sided sign test at `alpha`:
+
+    - `better`: no criterion is significantly worse and at least one is significantly better;
+    - `not_worse`: no criterion is significantly worse.
+
+    Until then the job's model is not promoted; the decision and its evidence are listed at
+    `GET /v1/deployments/{deployment}/promotions`."""
+
+    model_config = ConfigDict(extra="forbid")
+    require: Literal["better", "not_worse"] = Field(
+        default="better", description="The rule the new model must pass (see above)."
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=0.5, description="The sign test's significance level, per criterion."
+    )
+
+
 class Promotion(BaseModel):
-    """Follow a family of fine-tuning jobs: each one that succeeds becomes a target."""
+    """Follow a family of fine-tuning jobs: each one that succeeds becomes a target (with a `gate`,
+    only once its evaluation passes the gate's rule)."""
 
     model_config = ConfigDict(extra="forbid")
     suffix: str | None = Field(
@@ -80,6 +101,11 @@ class Promotion(BaseModel):
         le=MAX_WEIGHT,
         description="Add the new model beside the current targets at this weight (a canary). Left "
         "out: the new model replaces the targets straight away.",
+    )
+    gate: Gate | None = Field(
+        default=None,
+        description="Promote only a model whose evaluation against the current target passes this "
+        "rule. Left out: every new model of the family is promoted when its job succeeds.",
     )
 
     @model_validator(mode="after")
@@ -189,6 +215,63 @@ class DeploymentVersion(_Routing):
             created_by=version.created_by,
             created_at=to_unix(version.created_at) or 0,
             **_routing(version),
+        )
+
+
+class PromotionDecision(BaseModel):
+    """What a gated deployment decided about a new model of its family, with the evidence."""
+
+    id: str = Field(description="`promo_…`")
+    object: Literal["deployment.promotion"] = "deployment.promotion"
+    deployment: str = Field(description="The deployment's name.")
+    fine_tuning_job_id: str
+    model: str = Field(description="The candidate: the job's fine-tuned model.")
+    baseline_model: str | None = Field(
+        description="The deployment's target it was compared with (its arm of highest weight)."
+    )
+    gate: Gate = Field(description="The rule, as it stood when the job succeeded.")
+    status: Literal["pending", "promoted", "refused"] = Field(
+        description="`pending` while the comparison runs; then `promoted` or `refused`."
+    )
+    reason: str | None = Field(
+        description="`gate_passed`, `gate_failed`, `no_evaluation` (the job has no evaluation), "
+        "`evaluation_failed`, `target_changed` (the deployment's target changed meanwhile), "
+        "`already_target`, `not_followed` (the deployment stopped following the family) or "
+        "`promotion_failed` (the new version was refused, e.g. its model was deleted meanwhile)."
+    )
+    message: str | None = Field(description="Why, in a sentence.")
+    evidence: list[str] = Field(description="The comparison's evidence, one line per criterion.")
+    comparison: dict[str, Any] | None = Field(
+        description="The comparison of the candidate's run with the baseline's (`eval.comparison`)."
+    )
+    eval_id: str | None
+    candidate_run_id: str | None
+    baseline_run_id: str | None
+    version: int | None = Field(description="The version a promotion made.")
+    created_at: int
+    decided_at: int | None
+
+    @classmethod
+    def from_rows(cls, row: DeploymentRow, decision: PromotionDecisionRow) -> PromotionDecision:
+        comparison = decision.comparison
+        return cls(
+            id=decision.id,
+            deployment=row.name,
+            fine_tuning_job_id=decision.job_id,
+            model=decision.model,
+            baseline_model=decision.baseline_model,
+            gate=Gate(**decision.gate),
+            status=decision.status,
+            reason=decision.reason,
+            message=decision.message,
+            evidence=list((comparison or {}).get("evidence", [])),
+            comparison=comparison,
+            eval_id=decision.eval_id,
+            candidate_run_id=decision.candidate_run_id,
+            baseline_run_id=decision.baseline_run_id,
+            version=decision.version,
+            created_at=to_unix(decision.created_at) or 0,
+            decided_at=to_unix(decision.decided_at),
         )
 
 

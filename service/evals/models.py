@@ -99,3 +99,45 @@ class EvalRunItemRow(Base):
     passed: Mapped[bool | None] = mapped_column(nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {"code", "message"}
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobEvaluationStatus(StrEnum):
+    QUEUED = "queued"  # recorded with the job's success; its runs are not created yet
+    RUNNING = "running"  # its two runs exist and are being worked through
+    COMPLETED = "completed"  # both runs completed; the comparison is recorded
+    FAILED = "failed"  # it could not be made (see `error`); the job's success stands
+
+
+class JobEvaluationRow(Base):
+    """A succeeded fine-tuning job's evaluation: its fine-tuned model against its base model on
+    its validation examples (two runs of one eval), and the comparison once both are done."""
+
+    __tablename__ = "job_evaluations"
+    __table_args__ = (
+        UniqueConstraint("job_id", name="uq_job_evaluations_job"),
+        Index("ix_job_evaluations_tenant", "tenant_id"),
+        Index("ix_job_evaluations_base_run", "base_run_id"),
+        Index("ix_job_evaluations_fine_tuned_run", "fine_tuned_run_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # ftjobeval-…
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    base_model: Mapped[str] = mapped_column(String(255))
+    fine_tuned_model: Mapped[str] = mapped_column(String(255))
+    file_id: Mapped[str] = mapped_column(
+        String(40)
+    )  # the examples: the validation file, or the one asked for
+    testing_criteria: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON, nullable=True
+    )  # None: defaults
+    eval_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    base_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    fine_tuned_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_examples: Mapped[int] = mapped_column(Integer, default=0)
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {"code", "message"}
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,6 +1,7 @@
 """`/v1/evals` (scope `fine_tuning`): OpenAI's Evals API — evals, their runs, and each run's
-output items — and the native comparison of two runs (`/v1/evals/{eval_id}/runs/{run_id}/compare/
-{other_run_id}`)."""
+output items — the native comparison of two runs (`/v1/evals/{eval_id}/runs/{run_id}/compare/
+{other_run_id}`), and a succeeded fine-tuning job's evaluation (`/v1/fine_tuning/jobs/{job_id}/
+evaluation`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from service.contract import errors
 from service.deps import DbSession, FineTuningCaller, IdempotentCreate, get_runtime
-from service.evals import service
+from service.evals import job_evaluations, service
 from service.evals.comparison import Comparison, compare_runs
+from service.evals.job_schemas import JobEvaluation
 from service.evals.models import EvalRow, EvalRunRow
 from service.evals.schemas import (
     Eval,
@@ -24,9 +26,12 @@ from service.evals.schemas import (
     RunDeleted,
 )
 from service.idempotency.service import reload_owned
+from service.jobs.models import JobRow
+from service.jobs.service import job_not_found
 from service.pagination import After, Order, Page
 from service.routing import ServiceRoute
 from service.runtime import Runtime
+from service.tenancy import get_owned
 
 router = APIRouter(prefix="/v1", tags=["evals"], route_class=ServiceRoute)
 
@@ -238,3 +243,23 @@ def compare(
     confidence interval, an exact two-sided sign test, and a verdict with its evidence."""
     other = service.get_run(session, eval_row, other_run_id)
     return compare_runs(session, eval_row, run, other, seed=seed, resamples=resamples, alpha=alpha)
+
+
+@router.get(
+    "/fine_tuning/jobs/{job_id}/evaluation",
+    response_model=JobEvaluation,
+    tags=["fine_tuning"],
+    responses=errors(404, s404="`evaluation_not_found`: the job has no evaluation (yet)."),
+)
+def retrieve_job_evaluation(
+    job_id: Annotated[str, Path(description="The fine-tuning job's id, `ftjob-…`.")],
+    caller: FineTuningCaller,
+    session: DbSession,
+) -> JobEvaluation:
+    """A succeeded job's evaluation: its fine-tuned model against its base model on its validation
+    examples (or the `evaluation.file` it named), two runs of one eval and their comparison. It
+    appears when the job succeeds; `fine_tuning.job.evaluation.completed` announces the comparison."""
+    get_owned(session, JobRow, job_id, tenant_id=caller.tenant_id, not_found=job_not_found)
+    return JobEvaluation.from_row(
+        job_evaluations.get_for_job(session, tenant_id=caller.tenant_id, job_id=job_id)
+    )

@@ -22,6 +22,7 @@ from service.deployments.routing import load_deployment_route
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.evals import datasource
 from service.evals.criteria import check_testing_criteria, uses_model
+from service.evals.followups import conclude_later
 from service.evals.graders.wordnet import WordNetMissing, wordnet_reader
 from service.evals.models import (
     FINAL_RUN_STATUSES,
@@ -215,6 +216,8 @@ def update_eval(row: EvalRow, req: EvalUpdate) -> EvalRow:
 
 
 def delete_eval(session: Session, row: EvalRow) -> None:
+    run_ids = list(session.scalars(select(EvalRunRow.id).where(EvalRunRow.eval_id == row.id)))
+    conclude_later(session, row.tenant_id, run_ids)  # a job's evaluation of these runs fails
     session.execute(delete(EvalRunItemRow).where(EvalRunItemRow.eval_id == row.id))
     session.execute(delete(EvalRunRow).where(EvalRunRow.eval_id == row.id))
     session.delete(row)
@@ -348,6 +351,7 @@ def finish_run(
     run.lease_until = None
     run.next_attempt_at = None
     emit_event(session, tenant_id=run.tenant_id, type=FINAL_EVENTS[status], data_id=run.id)
+    conclude_later(session, run.tenant_id, [run.id])
 
 
 def cancel_run(session: Session, run: EvalRunRow) -> EvalRunRow:
@@ -358,6 +362,7 @@ def cancel_run(session: Session, run: EvalRunRow) -> EvalRunRow:
 
 
 def delete_run(session: Session, run: EvalRunRow) -> None:
+    conclude_later(session, run.tenant_id, [run.id])  # a job's evaluation of this run fails
     session.execute(delete(EvalRunItemRow).where(EvalRunItemRow.run_id == run.id))
     session.delete(run)
 

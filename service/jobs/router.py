@@ -13,6 +13,7 @@ from service.contract import errors
 from service.db import session_scope
 from service.deps import DbSession, FineTuningCaller, IdempotentCreate, get_runtime
 from service.errors import NotFound
+from service.evals import job_evaluations
 from service.idempotency.service import reload_owned
 from service.jobs import control, estimate, metrics, provider_webhooks, service
 from service.jobs.access import ProviderAccess
@@ -140,7 +141,10 @@ def list_jobs(
     rows, has_more = service.list_jobs(
         session, tenant_id=caller.tenant_id, after=after, limit=limit, filters=filters
     )
-    return Page[Job].of([Job.from_row(row) for row in rows], has_more)
+    evaluations = job_evaluations.references(
+        session, tenant_id=caller.tenant_id, job_ids=[row.id for row in rows]
+    )
+    return Page[Job].of([Job.from_row(row, evaluations.get(row.id)) for row in rows], has_more)
 
 
 def _moment(unix: int | None) -> datetime | None:
@@ -148,9 +152,11 @@ def _moment(unix: int | None) -> datetime | None:
 
 
 @router.get("/fine_tuning/jobs/{job_id}", response_model=Job)
-def retrieve_job(job: CurrentJob) -> Job:
-    """Retrieve a job."""
-    return Job.from_row(job)
+def retrieve_job(job: CurrentJob, session: DbSession) -> Job:
+    """Retrieve a job (with, once it succeeded, where its evaluation stands)."""
+    return Job.from_row(
+        job, job_evaluations.references(session, tenant_id=job.tenant_id, job_ids=[job.id]).get(job.id)
+    )
 
 
 # Cancel, pause and resume hold no request transaction: the provider is asked first, with no

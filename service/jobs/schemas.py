@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.clock import to_unix
+from service.evals.job_schemas import EvaluationOptions, JobEvaluationRef
 from service.jobs.models import JobCheckpointRow, JobEventRow, JobRow
 
 Auto = Literal["auto"]
@@ -102,6 +103,12 @@ class JobCreate(BaseModel):
         "FTM_PROVIDERS). Default: the one whose `models` match the model, else FTM_DEFAULT_PROVIDER; "
         "a fine-tuned model continues at its own provider.",
     )
+    evaluation: EvaluationOptions | None = Field(
+        default=None,
+        description="Native: how the job is evaluated when it succeeds (its fine-tuned model against "
+        "its base model). Left out: a job with a `validation_file` is evaluated on it with the default "
+        "criteria. The `openai` SDK sends it with `extra_body`.",
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -148,9 +155,14 @@ class Job(BaseModel):
     metadata: dict[str, str] | None
     method: dict[str, Any] | None
     user_provided_suffix: str | None = None
+    evaluation: JobEvaluationRef | None = Field(
+        default=None,
+        description="Native: once the job succeeded, its evaluation (null when it gets none); the "
+        "comparison is at `GET /v1/fine_tuning/jobs/{id}/evaluation`.",
+    )
 
     @classmethod
-    def from_row(cls, row: JobRow) -> Job:
+    def from_row(cls, row: JobRow, evaluation: JobEvaluationRef | None = None) -> Job:
         return cls(
             id=row.id,
             created_at=to_unix(row.created_at) or 0,
@@ -171,6 +183,7 @@ class Job(BaseModel):
             metadata=row.metadata_,
             method=row.method,
             user_provided_suffix=row.suffix,
+            evaluation=evaluation,
         )
 
 

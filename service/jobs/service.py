@@ -20,6 +20,7 @@ from service.auth.service import Principal
 from service.blobs.store import BlobStore
 from service.clock import utcnow
 from service.errors import Conflict, InvalidRequest, NotFound
+from service.evals import job_evaluations
 from service.files.encodings import report_for_model
 from service.files.models import FileRow, FileStatus
 from service.ids import new_id
@@ -150,6 +151,8 @@ def create_job(
                 "The validation file must differ from the training file.", param="validation_file"
             )
         _check_file(session, request, caller.tenant_id, request.validation_file, "validation_file")
+    if request.evaluation is not None:
+        job_evaluations.check_options(session, request.evaluation, tenant_id=caller.tenant_id)
     now = utcnow()
     cost = estimated_cost(session, blobs, training, request, prices or {})
     budgets.check(session, caller.tenant_id, cost, now)

@@ -20,6 +20,7 @@ from service.blobs.store import BlobStore
 from service.cache_changes import Change
 from service.clock import utcnow
 from service.deployments.promotion import promote_new_model
+from service.evals import job_evaluations
 from service.files.models import ProviderFileRow
 from service.files.service import store_result_file
 from service.ids import new_id
@@ -121,6 +122,15 @@ def apply_snapshot(
         )
         if newly_succeeded:  # once: a snapshot applied again must not undo a rollback since
             routes_changed.append(remote.fine_tuned_model)
+            evaluated = job_evaluations.schedule(  # queued only: the job's success waits for nothing
+                session,
+                tenant_id=job.tenant_id,
+                job_id=job.id,
+                base_model=job.model,
+                fine_tuned_model=remote.fine_tuned_model,
+                validation_file=job.validation_file,
+                request=job.request,
+            )
             routes_changed += promote_new_model(
                 session,
                 tenant_id=job.tenant_id,
@@ -128,6 +138,7 @@ def apply_snapshot(
                 job_id=job.id,
                 suffix=job.suffix,
                 metadata=job.metadata_,
+                evaluated=evaluated,
             )
     if status == Status.FAILED and Status(job.status) not in TERMINAL:
         job.error = remote.error or {

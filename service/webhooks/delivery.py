@@ -2,9 +2,9 @@
 
 An attempt POSTs the event's envelope, signed, to the endpoint's URL, after checking the URL
 again (DNS answers change; a blocked destination is a failed attempt, `blocked_destination`) and
-connecting to the address that check approved (`CheckedUrl.pinned_url`: the Host header and the
-TLS server name keep the URL's host, so a rebinding DNS answer is never used). It never follows
-redirects (3xx is a failure); 2xx is success; 410 Gone disables the endpoint and
+connecting to the address that check approved (`service.webhooks.transport`: the Host header and
+the TLS server name keep the URL's host, so a rebinding DNS answer is never used). It never
+follows redirects (3xx is a failure); 2xx is success; 410 Gone disables the endpoint and
 fails the delivery; anything else schedules the next attempt (`schedule.retry_delay`) until the
 last one, after which the delivery is `failed` and kept. Every attempt is logged as a
 `WebhookAttemptRow`.
@@ -12,11 +12,14 @@ last one, after which the delivery is `failed` and kept. Every attempt is logged
 An attempt has three steps: `_prepare` (in a transaction: is it due, where does it go, what is
 sent), the request (no transaction open), `_record` (in a transaction: the attempt's log row and
 the delivery's next state). `deliver` runs one attempt synchronously; `deliver_batch`, what the
-workers run, makes the attempts of many deliveries concurrently with an async client, at most
-`concurrency` requests in flight and `per_endpoint` to any one endpoint, so that a slow receiver
-holds only its own share. The outcome is in the database once the batch's last step commits; a
-worker that dies before leaves the deliveries pending, and the sweep queues them again once their
-lease ends (at least once).
+workers run, makes the attempts of many deliveries concurrently through a `Sender` (the workers'
+is aiohttp-based, `transport.PinnedSender`), at most `concurrency` requests in flight and
+`per_endpoint` to any one endpoint, in this process and, with a `limits.RedisEndpointLimiter`,
+across every worker process, so that a slow receiver holds only its own share. A batch costs
+three transactions whatever its size: the claim (`claim_due`), one load of its deliveries,
+endpoints and events (`_load`), one store of every outcome, rows locked in id order. The outcome
+is in the database once the batch's last step commits; a worker that dies before leaves the
+deliveries pending, and the sweep queues them again once their lease ends (at least once).
 
 Retries are not Celery countdowns: `enqueue_due` (the `webhooks.sweep` task, every 5 s) queues
 the deliveries that are due through the outbox, leasing each for `ENQUEUE_LEASE`.
@@ -28,8 +31,8 @@ import asyncio
 import logging
 import random
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,6 +45,7 @@ from service.db import session_scope
 from service.errors import InvalidRequest
 from service.ids import new_id
 from service.webhooks.events import render_event, sample_event
+from service.webhooks.limits import UNLIMITED, EndpointLimiter, Lease
 from service.webhooks.models import (
     DeliveryStatus,
     EndpointStatus,
@@ -51,150 +55,14 @@ from service.webhooks.models import (
     WebhookEventRow,
 )
 from service.webhooks.queue import enqueue_attempts
-from service.webhooks.schedule import ENQUEUE_LEASE, parse_retry_after, retry_delay
+from service.webhooks.schedule import ENQUEUE_LEASE, retry_delay
 from service.webhooks.service import active_secrets
-from service.webhooks.signing import webhook_headers
+from service.webhooks.transport import BLOCKED, Outgoing, Sender, SendResult, send
 from service.webhooks.urls import CheckedUrl, UrlGuard, UrlRejected
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "finetune-manager-webhooks/1.0"
-TIMEOUT = httpx.Timeout(15.0)
-MAX_ERROR_LENGTH = 500
-MAX_RESPONSE_BODY = 1024  # bytes of the receiver's answer kept in the delivery log
 DISABLE_AFTER = timedelta(days=5)  # of nothing but failures (Svix's rule)
-
-
-def http_client() -> httpx.Client:
-    """The client the test route uses: 15 s timeout, no redirects, no proxy settings from the env."""
-    return httpx.Client(
-        timeout=TIMEOUT, follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT}
-    )
-
-
-def async_http_client(connections: int = 100) -> httpx.AsyncClient:
-    """The client deliveries use: as `http_client`, asynchronous, `connections` at most."""
-    return httpx.AsyncClient(
-        timeout=TIMEOUT,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What one POST gave: the receiver's status, or the error that prevented an answer."""
-
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    retry_after: timedelta | None = None
-    response_body: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One request, ready to go: the pinned URL, the headers (Host kept), the TLS server name."""
-
-    url: str
-    headers: dict[str, str]
-    extensions: dict[str, str]
-
-    @classmethod
-    def of(
-        cls, checked: CheckedUrl, *, msg_id: str, body: bytes, secrets: Sequence[str], now: datetime
-    ) -> Outgoing:
-        headers = {
-            "Host": checked.host_header(),
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            **webhook_headers(msg_id=msg_id, timestamp=int(now.timestamp()), body=body, secrets=secrets),
-        }
-        extensions = {"sni_hostname": checked.host} if checked.scheme == "https" else {}
-        return cls(checked.pinned_url(), headers, extensions)
-
-
-def send(http: httpx.Client, out: Outgoing, body: bytes, *, now: datetime) -> SendResult:
-    """POST `body` as `out` says; never raises for network failures."""
-    started = time.monotonic()
-    try:
-        with http.stream(
-            "POST",
-            out.url,
-            content=body,
-            headers=out.headers,
-            extensions=out.extensions,
-            timeout=TIMEOUT,
-            follow_redirects=False,
-        ) as response:
-            answer = _read_prefix(response.iter_bytes())
-    except httpx.TimeoutException as error:
-        return SendResult(None, f"timeout: {type(error).__name__}", _ms_since(started))
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
-        return _connection_error(error, started)
-    return _answered(response, answer, started, now)
-
-
-async def send_async(http: httpx.AsyncClient, out: Outgoing, body: bytes, *, now: datetime) -> SendResult:
-    """`send`, asynchronously."""
-    started = time.monotonic()
-    try:
-        async with http.stream(
-            "POST",
-            out.url,
-            content=body,
-            headers=out.headers,
-            extensions=out.extensions,
-            timeout=TIMEOUT,
-            follow_redirects=False,
-        ) as response:
-            answer = await _read_prefix_async(response.aiter_bytes())
-    except httpx.TimeoutException as error:
-        return SendResult(None, f"timeout: {type(error).__name__}", _ms_since(started))
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
-        return _connection_error(error, started)
-    return _answered(response, answer, started, now)
-
-
-def _connection_error(error: Exception, started: float) -> SendResult:
-    message = f"connection_error: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
-    return SendResult(None, message, _ms_since(started))
-
-
-def _answered(response: httpx.Response, answer: str, started: float, now: datetime) -> SendResult:
-    status = response.status_code
-    error_code = "redirect_not_followed" if 300 <= status < 400 else None
-    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
-    return SendResult(status, error_code, _ms_since(started), retry_after, answer)
-
-
-def _read_prefix(chunks: Iterable[bytes]) -> str:
-    """The first `MAX_RESPONSE_BODY` bytes of a response, decoded leniently; the rest is not read."""
-    kept = bytearray()
-    for chunk in chunks:
-        kept.extend(chunk[: MAX_RESPONSE_BODY - len(kept)])
-        if len(kept) >= MAX_RESPONSE_BODY:
-            break
-    return kept.decode("utf-8", errors="replace")
-
-
-async def _read_prefix_async(chunks: AsyncIterator[bytes]) -> str:
-    kept = bytearray()
-    async for chunk in chunks:
-        kept.extend(chunk[: MAX_RESPONSE_BODY - len(kept)])
-        if len(kept) >= MAX_RESPONSE_BODY:
-            break
-    return kept.decode("utf-8", errors="replace")
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 @dataclass(frozen=True)
@@ -216,9 +84,17 @@ class Prepared:
         return Outgoing.of(self.checked, msg_id=self.msg_id, body=self.body, secrets=self.secrets, now=now)
 
 
-def _prepare(session: Session, delivery_id: str, *, guard: UrlGuard, now: datetime) -> Prepared | None:
+def _prepare(
+    session: Session,
+    delivery_id: str,
+    *,
+    guard: UrlGuard,
+    now: datetime,
+    checks: dict[str, CheckedUrl | UrlRejected] | None = None,
+) -> Prepared | None:
     """The attempt to make, or None when there is none (unknown, finished, not due yet, or its
-    endpoint disabled: then the delivery fails at once, kept for redelivery)."""
+    endpoint disabled: then the delivery fails at once, kept for redelivery). `checks`: the URL
+    checks already made in this batch (one resolution per URL and batch)."""
     delivery = session.get(WebhookDeliveryRow, delivery_id)
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return None
@@ -236,19 +112,23 @@ def _prepare(session: Session, delivery_id: str, *, guard: UrlGuard, now: dateti
         )
         return None
     body = render_event(event)
-    checked: CheckedUrl | None
-    try:
-        checked = guard.check(endpoint.url)
-    except UrlRejected as rejected:
-        log.warning(
-            "webhook destination blocked", extra={"delivery_id": delivery.id, "reason": rejected.reason}
-        )
-        checked = None
+    check = _check(guard, endpoint.url, {} if checks is None else checks)
+    checked = None if isinstance(check, UrlRejected) else check
+    if isinstance(check, UrlRejected):
+        log.warning("webhook destination blocked", extra={"delivery_id": delivery.id, "reason": check.reason})
     secrets = tuple(active_secrets(endpoint, now))
     return Prepared(delivery.id, endpoint.id, delivery.attempts, event.id, body, secrets, checked)
 
 
-BLOCKED = SendResult(None, "blocked_destination", 0)
+def _check(
+    guard: UrlGuard, url: str, checks: dict[str, CheckedUrl | UrlRejected]
+) -> CheckedUrl | UrlRejected:
+    if url not in checks:
+        try:
+            checks[url] = guard.check(url)
+        except UrlRejected as rejected:
+            checks[url] = rejected
+    return checks[url]
 
 
 def _store(
@@ -259,11 +139,14 @@ def _store(
     now: datetime,
     rng: random.Random | None,
     locked: bool = False,
+    retry_scale: float = 1.0,
 ) -> WebhookAttemptRow | None:
     """Log the attempt and move the delivery on; None (nothing stored) when another worker
     recorded an attempt of it meanwhile. `locked`: the rows are loaded, locked, already."""
-    delivery = session.get(WebhookDeliveryRow, prepared.delivery_id, with_for_update=not locked)
-    endpoint = session.get(WebhookEndpointRow, prepared.endpoint_id, with_for_update=not locked)
+    # `with_for_update=None` (not False) lets `get` find the locked rows in the session.
+    lock = None if locked else True
+    delivery = session.get(WebhookDeliveryRow, prepared.delivery_id, with_for_update=lock)
+    endpoint = session.get(WebhookEndpointRow, prepared.endpoint_id, with_for_update=lock)
     if delivery is None or endpoint is None:
         return None
     if delivery.status != DeliveryStatus.PENDING or delivery.attempts != prepared.attempts_before:
@@ -278,8 +161,9 @@ def _store(
         response_body=result.response_body,
     )
     session.add(attempt)
-    _record(delivery, endpoint, result, now=now, rng=rng)
-    session.flush()
+    _record(delivery, endpoint, result, now=now, rng=rng, retry_scale=retry_scale)
+    if not locked:
+        session.flush()  # a batch flushes its attempts together, at its end
     return attempt
 
 
@@ -332,66 +216,94 @@ class BatchOutcome:
     succeeded: int
 
 
-def _load(session: Session, delivery_ids: Sequence[str], *, lock: bool) -> None:
-    """Load the deliveries with their endpoints and events in three queries (the batch's
-    `session.get` calls then find them in the session), locked in id order when `lock`."""
+def _load(session: Session, delivery_ids: Sequence[str], *, lock: bool) -> list[object]:
+    """Load the deliveries with their endpoints (and, unlocked, their events) in one query each,
+    locked in id order when `lock`. The caller keeps the returned rows while it works: the
+    session holds loaded rows weakly, and the batch's `session.get` calls find them there only
+    while they are referenced (otherwise each `get` is a query of its own)."""
     if not delivery_ids:
-        return
+        return []
     query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.id.in_(delivery_ids))
     deliveries = list(
         session.scalars(query.order_by(WebhookDeliveryRow.id).with_for_update() if lock else query)
     )
     endpoint_ids = sorted({d.endpoint_id for d in deliveries})
     endpoints = select(WebhookEndpointRow).where(WebhookEndpointRow.id.in_(endpoint_ids))
-    list(session.scalars(endpoints.order_by(WebhookEndpointRow.id).with_for_update() if lock else endpoints))
+    rows: list[object] = [*deliveries]
+    rows.extend(
+        session.scalars(endpoints.order_by(WebhookEndpointRow.id).with_for_update() if lock else endpoints)
+    )
     if not lock:
         events = {d.event_id for d in deliveries}
-        list(session.scalars(select(WebhookEventRow).where(WebhookEventRow.id.in_(events))))
+        rows.extend(session.scalars(select(WebhookEventRow).where(WebhookEventRow.id.in_(events))))
+    return rows
 
 
 async def deliver_batch(
     sessions: sessionmaker[Session],
     delivery_ids: Sequence[str],
     *,
-    http: httpx.AsyncClient,
+    sender: Sender,
     guard: UrlGuard,
     clock: Callable[[], datetime],
     concurrency: int = 100,
     per_endpoint: int = 8,
+    limiter: EndpointLimiter | None = None,
     rng: random.Random | None = None,
+    retry_scale: float = 1.0,
 ) -> BatchOutcome:
     """Make the next attempt of each delivery, the requests concurrently (at most `concurrency`
-    in flight, `per_endpoint` to any one endpoint), then record every outcome in one transaction."""
+    in flight, `per_endpoint` to any one endpoint: in this process, and across every worker
+    process when `limiter` is given), then record every outcome in one transaction."""
     now = clock()
+    checks: dict[str, CheckedUrl | UrlRejected] = {}
     with session_scope(sessions) as session:
-        _load(session, delivery_ids, lock=False)
+        loaded = _load(session, delivery_ids, lock=False)
         batch = [
-            p for p in (_prepare(session, i, guard=guard, now=now) for i in delivery_ids) if p is not None
+            p
+            for p in (_prepare(session, i, guard=guard, now=now, checks=checks) for i in delivery_ids)
+            if p is not None
         ]
+        del loaded
     if not batch:
         return BatchOutcome(0, 0)
     overall = asyncio.Semaphore(concurrency)
-    endpoints: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_endpoint))
-
-    async def attempt(prepared: Prepared) -> tuple[Prepared, SendResult, datetime]:
+    queues: defaultdict[str, deque[Prepared]] = defaultdict(deque)
+    results: list[tuple[Prepared, SendResult, datetime]] = []
+    for prepared in batch:
         if prepared.checked is None:
-            return prepared, BLOCKED, clock()
-        async with endpoints[prepared.endpoint_id], overall:
-            sent_at = clock()
-            outgoing = prepared.outgoing(sent_at)
-            assert outgoing is not None
-            return prepared, await send_async(http, outgoing, prepared.body, now=sent_at), sent_at
+            results.append((prepared, BLOCKED, clock()))
+        else:
+            queues[prepared.endpoint_id].append(prepared)
+    shared = limiter if limiter is not None else UNLIMITED
 
-    results = await asyncio.gather(*(attempt(p) for p in batch))
+    async def lane(queue: deque[Prepared], lease: Lease) -> None:
+        while queue:
+            prepared = queue.popleft()
+            async with overall:
+                await lease.keep()
+                sent_at = clock()
+                outgoing = prepared.outgoing(sent_at)
+                assert outgoing is not None
+                results.append((prepared, await sender.send(outgoing, prepared.body, now=sent_at), sent_at))
+
+    async def serve(endpoint_id: str, queue: deque[Prepared]) -> None:
+        async with shared.lease(endpoint_id, want=min(per_endpoint, len(queue)), cap=per_endpoint) as lease:
+            await asyncio.gather(*(lane(queue, lease) for _ in range(lease.granted)))
+
+    await asyncio.gather(*(serve(endpoint_id, queue) for endpoint_id, queue in queues.items()))
     stored = 0
     # The rows are locked in id order (deliveries, then endpoints): two workers' batches take
     # their locks in one order and never deadlock.
     with session_scope(sessions) as session:
-        _load(session, [prepared.delivery_id for prepared, _, _ in results], lock=True)
+        loaded = _load(session, [prepared.delivery_id for prepared, _, _ in results], lock=True)
         for prepared, result, sent_at in results:
-            if _store(session, prepared, result, now=sent_at, rng=rng, locked=True) is not None:
-                stored += 1
+            attempt = _store(
+                session, prepared, result, now=sent_at, rng=rng, locked=True, retry_scale=retry_scale
+            )
+            stored += attempt is not None
         _fail_pending(session, [prepared.endpoint_id for prepared, _, _ in results])
+        del loaded
     return BatchOutcome(stored, sum(1 for _, result, _ in results if result.ok))
 
 
@@ -402,6 +314,7 @@ def _record(
     *,
     now: datetime,
     rng: random.Random | None,
+    retry_scale: float = 1.0,
 ) -> None:
     delivery.attempts += 1
     delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = (
@@ -433,7 +346,7 @@ def _record(
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         log.warning("webhook endpoint disabled by 410 Gone", extra={**outcome, "endpoint_id": endpoint.id})
         return
-    delay = retry_delay(delivery.attempts, retry_after=result.retry_after, rng=rng)
+    delay = retry_delay(delivery.attempts, retry_after=result.retry_after, rng=rng, scale=retry_scale)
     if delay is None:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         log.warning("webhook delivery failed; attempts exhausted", extra=outcome)
@@ -481,13 +394,15 @@ def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> int:
 async def drain(
     sessions: sessionmaker[Session],
     *,
-    http: httpx.AsyncClient,
+    sender: Sender,
     guard: UrlGuard,
     clock: Callable[[], datetime],
     concurrency: int = 100,
     per_endpoint: int = 8,
+    limiter: EndpointLimiter | None = None,
     batch_size: int = 200,
     budget_s: float = 60.0,
+    retry_scale: float = 1.0,
 ) -> int:
     """Claim and deliver due deliveries a batch at a time until none is due or `budget_s` has
     passed; returns how many attempts were recorded. What a worker runs when an event is emitted."""
@@ -501,11 +416,13 @@ async def drain(
         outcome = await deliver_batch(
             sessions,
             claimed,
-            http=http,
+            sender=sender,
             guard=guard,
             clock=clock,
             concurrency=concurrency,
             per_endpoint=per_endpoint,
+            limiter=limiter,
+            retry_scale=retry_scale,
         )
         attempted += outcome.attempted
     return attempted

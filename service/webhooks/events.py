@@ -28,6 +28,8 @@ class EventType(StrEnum):
     FINE_TUNING_JOB_SUCCEEDED = "fine_tuning.job.succeeded"
     FINE_TUNING_JOB_FAILED = "fine_tuning.job.failed"
     FINE_TUNING_JOB_CANCELLED = "fine_tuning.job.cancelled"
+    FINE_TUNING_JOB_EVALUATION_COMPLETED = "fine_tuning.job.evaluation.completed"
+    FINE_TUNING_JOB_EVALUATION_FAILED = "fine_tuning.job.evaluation.failed"
     EVAL_RUN_SUCCEEDED = "eval.run.succeeded"
     EVAL_RUN_FAILED = "eval.run.failed"
     EVAL_RUN_CANCELED = "eval.run.canceled"
@@ -48,6 +50,17 @@ EVENT_DOCS: dict[str, tuple[str, str, str]] = {
     EventType.FINE_TUNING_JOB_FAILED: ("A fine-tuning job failed.", "fine-tuning job", "ftjob-abc123"),
     EventType.FINE_TUNING_JOB_CANCELLED: (
         "A fine-tuning job was cancelled.",
+        "fine-tuning job",
+        "ftjob-abc123",
+    ),
+    EventType.FINE_TUNING_JOB_EVALUATION_COMPLETED: (
+        "A succeeded job's evaluation (its fine-tuned model against its base model) is complete; "
+        "`data.id` is the job, and `GET /v1/fine_tuning/jobs/{id}/evaluation` has the comparison.",
+        "fine-tuning job",
+        "ftjob-abc123",
+    ),
+    EventType.FINE_TUNING_JOB_EVALUATION_FAILED: (
+        "A succeeded job's evaluation could not be made (its `error` says why); `data.id` is the job.",
         "fine-tuning job",
         "ftjob-abc123",
     ),

@@ -18,7 +18,7 @@ from service.deps import DbSession, IdempotentCreate, WebhooksCaller, get_runtim
 from service.idempotency.service import reload_owned
 from service.pagination import After, Page
 from service.routing import ServiceRoute
-from service.webhooks import deliveries, delivery, service
+from service.webhooks import deliveries, delivery, service, transport
 from service.webhooks.events import EVENT_DOCS, EVENT_TYPES, check_event_type
 from service.webhooks.models import WebhookEndpointRow
 from service.webhooks.schemas import (
@@ -46,7 +46,7 @@ def get_url_guard(request: Request) -> UrlGuard:
 
 
 def get_webhook_http() -> Iterator[httpx.Client]:
-    with delivery.http_client() as http:
+    with transport.http_client() as http:
         yield http
 
 

@@ -32,12 +32,17 @@ ENQUEUE_LEASE = timedelta(minutes=2)
 
 
 def retry_delay(
-    attempts_made: int, *, retry_after: timedelta | None = None, rng: random.Random | None = None
+    attempts_made: int,
+    *,
+    retry_after: timedelta | None = None,
+    rng: random.Random | None = None,
+    scale: float = 1.0,
 ) -> timedelta | None:
-    """How long to wait after `attempts_made` failed attempts; None when no attempt is left."""
+    """How long to wait after `attempts_made` failed attempts; None when no attempt is left.
+    `scale` shrinks the schedule (`FTM_WEBHOOK_RETRY_DELAY_SCALE`, for demos and e2e tests)."""
     if attempts_made < 1 or attempts_made >= MAX_ATTEMPTS:
         return None
-    base = RETRY_DELAYS[attempts_made - 1]
+    base = RETRY_DELAYS[attempts_made - 1] * scale
     uniform = rng.uniform if rng is not None else random.uniform
     jittered = base * uniform(1 - JITTER, 1 + JITTER)
     return max(jittered, retry_after) if retry_after is not None else jittered

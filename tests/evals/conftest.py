@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from service.cache_changes import Change
+from service.clock import utcnow
+from service.db import session_scope
+from service.evals import job_evaluations, job_outcomes
 from service.evals.runner import Outcome, process_run
+from service.outbox.models import OutboxRow
 from service.runtime import Runtime
+from service.tasks import TaskName
 from tests.jobs.conftest import emulator, emulator_url, sdk, settings
 
 __all__ = ["emulator", "emulator_url", "sdk", "settings"]
@@ -58,3 +66,33 @@ def completions_source(items: list[dict[str, Any]], model: str, **extra: Any) ->
         },
         **extra,
     }
+
+
+def take_tasks(runtime: Runtime, task: TaskName) -> list[dict[str, Any]]:
+    """The kwargs of the queued `task` tasks, oldest first, marked sent (as the relay would)."""
+    with session_scope(runtime.sessions) as session:
+        rows = list(
+            session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.task_name == task.value, OutboxRow.sent_at.is_(None))
+                .order_by(OutboxRow.id)
+            )
+        )
+        for row in rows:
+            row.sent_at = utcnow()
+        return [dict(row.kwargs) for row in rows]
+
+
+def evaluate_jobs(runtime: Runtime) -> list[Change]:
+    """Do what the workers do after jobs succeed: start each queued evaluation, work its runs
+    through, and conclude what their ends queued; the route changes a conclusion announced."""
+    for kwargs in take_tasks(runtime, TaskName.EVALS_EVALUATE_JOB):
+        with session_scope(runtime.sessions) as session:
+            job_evaluations.start(session, runtime.blobs, runtime.settings, kwargs["evaluation_id"])
+    for kwargs in take_tasks(runtime, TaskName.EVALS_RUN):
+        work(runtime, kwargs["run_id"])
+    changes: list[Change] = []
+    for kwargs in take_tasks(runtime, TaskName.EVALS_CONCLUDE_JOB):
+        with session_scope(runtime.sessions) as session:
+            changes += job_outcomes.conclude(session, kwargs["job_id"])
+    return changes

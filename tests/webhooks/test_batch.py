@@ -17,6 +17,7 @@ from service.clock import utcnow
 from service.db import session_scope
 from service.runtime import Runtime
 from service.webhooks import delivery as webhooks
+from service.webhooks import transport
 from service.webhooks.models import WebhookDeliveryRow
 from service.webhooks.service import emit_event
 from tests.webhooks.conftest import dev_guard, make_endpoint
@@ -68,7 +69,7 @@ def test_a_slow_receiver_holds_only_its_share_while_the_others_are_served(
                 webhooks.deliver_batch(
                     runtime.sessions,
                     ids,
-                    http=http,
+                    sender=transport.HttpxSender(http),
                     guard=dev_guard(),
                     clock=utcnow,
                     concurrency=4,
@@ -100,9 +101,10 @@ def test_a_worker_dying_after_sending_leaves_the_deliveries_pending_and_the_swee
         return httpx.Response(200)
 
     async def run() -> None:
-        transport = httpx.MockTransport(handle)
-        async with httpx.AsyncClient(transport=transport) as http:
-            await webhooks.deliver_batch(runtime.sessions, ids, http=http, guard=dev_guard(), clock=utcnow)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as http:
+            await webhooks.deliver_batch(
+                runtime.sessions, ids, sender=transport.HttpxSender(http), guard=dev_guard(), clock=utcnow
+            )
 
     monkeypatch.setattr(webhooks, "_store", died)
     with pytest.raises(SystemExit):
@@ -135,7 +137,11 @@ def test_drain_delivers_every_due_delivery_a_batch_at_a_time_and_leaves_later_on
     async def run() -> int:
         async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as http:
             return await webhooks.drain(
-                runtime.sessions, http=http, guard=dev_guard(), clock=utcnow, batch_size=4
+                runtime.sessions,
+                sender=transport.HttpxSender(http),
+                guard=dev_guard(),
+                clock=utcnow,
+                batch_size=4,
             )
 
     monkeypatch.setattr(webhooks, "deliver_batch", counting)

@@ -203,6 +203,8 @@ def test_the_event_types_list_names_every_event_the_service_sends(sdk: openai.Op
         SUCCEEDED,
         "fine_tuning.job.failed",
         "fine_tuning.job.cancelled",
+        "fine_tuning.job.evaluation.completed",
+        "fine_tuning.job.evaluation.failed",
         "eval.run.succeeded",
         "eval.run.failed",
         "eval.run.canceled",

@@ -1,9 +1,12 @@
 """Where webhooks may go: the allow-list, the service's own Redis and database, and the address a
-delivery connects to (the one checked: no DNS rebinding), at registration and at delivery."""
+delivery connects to (the one checked: no DNS rebinding), at registration and at delivery, with
+the httpx client (the API's test send) and the workers' aiohttp client (`transport.PinnedSender`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -14,10 +17,11 @@ from service.config import Settings
 from service.db import session_scope
 from service.runtime import Runtime
 from service.webhooks import delivery as webhooks
+from service.webhooks import transport
 from service.webhooks.models import WebhookAttemptRow, WebhookDeliveryRow
 from service.webhooks.service import emit_event
 from service.webhooks.urls import UrlGuard, UrlRejected, guard_for
-from tests.webhooks.conftest import PUBLIC_IP, make_endpoint, stub_resolver
+from tests.webhooks.conftest import PUBLIC_IP, Receiver, make_endpoint, stub_resolver
 
 NAMES = {
     "hooks.example.com": [PUBLIC_IP],
@@ -144,14 +148,15 @@ def test_guard_for_takes_the_settings_redis_and_database_hosts(tmp_path: object)
 
 
 class Rebinding:
-    """A resolver whose first answer is public and every later one loopback."""
+    """A resolver whose first answer is `first` (public) and every later one `later` (loopback)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: str = PUBLIC_IP, later: str = "127.0.0.1") -> None:
         self.calls = 0
+        self.first, self.later = first, later
 
     def __call__(self, host: str, port: int) -> Sequence[str]:
         self.calls += 1
-        return [PUBLIC_IP] if self.calls == 1 else ["127.0.0.1"]
+        return [self.first] if self.calls == 1 else [self.later]
 
 
 def test_a_delivery_connects_to_the_address_it_checked_keeping_the_host_header(runtime: Runtime) -> None:
@@ -205,3 +210,57 @@ def test_a_name_that_rebinds_to_loopback_by_delivery_time_is_blocked_then(runtim
 
     assert seen == []
     assert attempt.error == "blocked_destination"
+
+
+def _deliver_with_workers_client(runtime: Runtime, delivery_ids: list[str], guard: UrlGuard) -> None:
+    async def run() -> None:
+        async with transport.pinned_client(4) as client:
+            await webhooks.deliver_batch(
+                runtime.sessions,
+                delivery_ids,
+                sender=transport.PinnedSender(client),
+                guard=guard,
+                clock=utcnow,
+            )
+
+    asyncio.run(run())
+
+
+def test_the_workers_client_connects_to_the_address_it_checked_keeping_the_name_as_host(
+    runtime: Runtime, receiver: Receiver
+) -> None:
+    # A name whose first answer is the receiver's address and every later one another address:
+    # the request reaches the receiver only if the client connects to the checked address.
+    port = urlsplit(receiver.url).port
+    resolver = Rebinding(first="127.0.0.1", later="10.0.0.8")
+    with session_scope(runtime.sessions) as session:
+        endpoint = make_endpoint(session, url=f"http://rebind.example.com:{port}/hooks")
+        emit_event(session, tenant_id=endpoint.tenant_id, type="fine_tuning.job.succeeded", data_id="ftjob-1")
+        delivery_id = session.query(WebhookDeliveryRow).one().id
+
+    _deliver_with_workers_client(runtime, [delivery_id], UrlGuard.for_env("dev", resolve=resolver))
+
+    [request] = receiver.requests
+    assert request.headers["host"] == f"rebind.example.com:{port}"
+    assert resolver.calls == 1
+    with session_scope(runtime.sessions) as session:
+        assert session.get(WebhookDeliveryRow, delivery_id).status == "succeeded"  # type: ignore[union-attr]
+
+
+def test_the_workers_client_sends_nothing_to_a_name_that_rebinds_to_loopback_by_delivery_time(
+    runtime: Runtime, receiver: Receiver
+) -> None:
+    port = urlsplit(receiver.url).port
+    resolver = Rebinding(first=PUBLIC_IP, later="127.0.0.1")
+    prod = UrlGuard(schemes=frozenset({"http"}), resolve=resolver)  # prod's rules, over plain http
+    prod.check(f"http://rebind.example.com:{port}/hooks")  # registration saw the public address
+    with session_scope(runtime.sessions) as session:
+        endpoint = make_endpoint(session, url=f"http://rebind.example.com:{port}/hooks")
+        emit_event(session, tenant_id=endpoint.tenant_id, type="fine_tuning.job.succeeded", data_id="ftjob-1")
+        delivery_id = session.query(WebhookDeliveryRow).one().id
+
+    _deliver_with_workers_client(runtime, [delivery_id], prod)
+
+    assert receiver.requests == []
+    with session_scope(runtime.sessions) as session:
+        assert session.query(WebhookAttemptRow).one().error == "blocked_destination"

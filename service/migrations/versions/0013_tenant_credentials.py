@@ -1,7 +1,7 @@
 """tenants' own provider credentials (the key encrypted), which credentials each job was created
 with, and room in a file copy's provider column for the account it was uploaded to
 
-Revision ID: 0015
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-02 06:00:00.000000
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import service.db
 
-revision = '0015'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
