@@ -12,6 +12,7 @@ from bench import (
     evals,
     following,
     foundation,
+    job_webhooks,
     preparation,
     proxy,
     proxy_clients,
@@ -30,6 +31,7 @@ def main() -> int:
         preparation,
         evals,
         following,
+        job_webhooks,
         webhooks,
     ):
         print(f"== {module.__name__}", flush=True)

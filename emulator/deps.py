@@ -17,5 +17,11 @@ CurrentEmulator = Annotated[Emulator, Depends(get_emulator)]
 
 
 def advance_jobs(emulator: CurrentEmulator) -> None:
-    """Bring every active job up to date before a request is served (progress is time-driven)."""
+    """Apply every job's milestones that have come before a request is served (progress is
+    time-driven); only the jobs they are due for are touched."""
     emulator.engine.advance_all()
+
+
+def advance_job(emulator: CurrentEmulator, fine_tuning_job_id: str) -> None:
+    """Bring the requested job fully up to date, its training steps (metrics events) included."""
+    emulator.engine.advance(fine_tuning_job_id)

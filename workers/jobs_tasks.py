@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from service.db import session_scope
 from service.jobs import refresh, submission
 from service.jobs.access import ProviderAccess
 from service.providers.errors import ProviderRejected, ProviderUnavailable
@@ -41,5 +40,4 @@ def refresh_job(job_id: str) -> None:
 def sweep_jobs() -> int:
     runtime = get_runtime()
     ahead = timedelta(seconds=runtime.settings.job_refresh_interval_s / 2)  # beat's period, halved
-    with session_scope(runtime.sessions) as session:
-        return refresh.sweep(session, ahead=ahead)
+    return refresh.sweep_all(runtime.sessions, ahead=ahead)

@@ -6,6 +6,11 @@ computed (``emulator.jobs.runs.prepare_run``); ``queued`` lasts one step; ``runn
 model and the result file. Every timestamp comes from the timeline, not from when someone looked,
 so ``advance`` can run lazily before any request (and from a background task) and a restarted
 emulator simply catches up. ``paused`` freezes the timeline; resuming re-queues the job.
+
+Catching up costs what is due, not what is active: ``advance_all`` (before every request, and the
+ticker's round) takes only the jobs whose next milestone has come, from the ``due_at`` index
+(``emulator.jobs.records``), and a request about one job brings that job's steps up to date
+(``advance``). A thousand running jobs cost a request one indexed lookup, not a thousand.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from emulator.jobs.records import (
     FINAL_STATUSES,
     JobError,
     JobRecord,
+    due_job_ids,
     emit,
+    ensure_due_index,
     load_job,
     method_object,
     save_job,
@@ -45,6 +52,8 @@ class JobEngine:
         self.tokenizers = tokenizers
         self.clock = clock
         self.runs = RunCache()
+        with store.transaction() as conn:
+            ensure_due_index(conn)
 
     def insert(self, job: JobRecord) -> None:
         with self.store.transaction() as conn:
@@ -56,6 +65,15 @@ class JobEngine:
             emit(conn, job.id, job.phase_started, files)
 
     def advance_all(self) -> None:
+        """Apply every milestone that has come by now (status changes, checkpoints, ends), to the
+        jobs it is due for: what any client can see of any job is then up to date."""
+        with self.store.read() as conn:
+            ids = due_job_ids(conn, self.clock.now())
+        for job_id in ids:
+            self.advance(job_id)
+
+    def _advance_every_active(self) -> None:
+        """Bring every active job fully up to date, its steps included (before a change of speed)."""
         with self.store.read() as conn:
             marks = ",".join("?" * len(ACTIVE_STATUSES))
             rows = conn.execute(
@@ -114,6 +132,7 @@ class JobEngine:
         job.hyperparameters = resolved
         job.method = method_object(job.method_type, resolved)
         job.total_steps = outcome.total_steps
+        job.checkpoint_steps = sorted(outcome.snapshots)
         job.status, job.phase_started = "queued", at
         emit(conn, job.id, at, "Files validated, moving job to queued state")
         save_job(conn, job)
@@ -133,6 +152,8 @@ class JobEngine:
         # Both are set when the job left validation.
         assert run is not None
         assert job.anchor_time is not None
+        if job.checkpoint_steps is None:  # a record from before milestones were kept
+            job.checkpoint_steps = sorted(run.snapshots)
         sps, anchor, base = job.seconds_per_step, job.anchor_time, job.anchor_steps
         target = min(run.total_steps, base + math.floor((now - anchor) / sps + 1e-9))
         if job.inject_failure:
@@ -205,7 +226,7 @@ class JobEngine:
 
     def set_seconds_per_step(self, seconds: float) -> None:
         """Change the speed of every unfinished job from now on."""
-        self.advance_all()
+        self._advance_every_active()  # the new speed re-anchors at the steps done by now
         with self.store.transaction() as conn:
             rows = conn.execute(
                 "SELECT id FROM jobs WHERE status IN (?, ?, ?, ?)", (*ACTIVE_STATUSES, "paused")

@@ -3,6 +3,13 @@
 The record is stored as one JSON document per job. ``to_public()`` renders exactly the
 ``fine_tuning.job`` object of OpenAI's API; the fields after ``user_provided_suffix`` are the
 emulator's own bookkeeping and are never shown.
+
+Beside the document, each row keeps ``due_at``: when the job's next *milestone* comes (it leaves
+``validating_files`` or ``queued``, reaches a checkpoint, fails or succeeds), indexed, so bringing
+every job up to date before a request touches only the jobs whose milestone has come rather than
+every active one. The training steps between milestones only add metrics events to the job's own
+log; they are revealed when a request about that job needs them (``JobEngine.advance``), stamped
+from the timeline as before, so nothing a client can see depends on when they were written.
 """
 
 from __future__ import annotations
@@ -65,6 +72,21 @@ class JobRecord(BaseModel):
     anchor_steps: int = 0
     inject_failure: bool = False
     planned_model: str
+    # The run's checkpoint steps (set when the job leaves validation): milestones of its timeline.
+    checkpoint_steps: list[int] | None = None
+
+    def due_at(self) -> float | None:
+        """When the job's next milestone comes, by its timeline; None while none will come by
+        itself (paused, finished)."""
+        if self.status in ("validating_files", "queued"):
+            return self.phase_started + self.seconds_per_step
+        if self.status != "running" or self.anchor_time is None or self.total_steps is None:
+            return None
+        step = self.steps_done + 1  # an injected failure comes at step 1; an unknown plan, every step
+        if self.checkpoint_steps is not None and not self.inject_failure:
+            step = min([s for s in self.checkpoint_steps if s > self.steps_done] + [self.total_steps])
+        # The same threshold as the reveal's floor((now - anchor) / sps + 1e-9) >= step - anchor_steps.
+        return self.anchor_time + (step - self.anchor_steps - 1e-9) * self.seconds_per_step
 
     def estimated_finish(self) -> int | None:
         if self.total_steps is None or self.status not in ("queued", "running"):
@@ -120,15 +142,34 @@ def load_job(conn: sqlite3.Connection, job_id: str) -> JobRecord:
     return JobRecord.model_validate_json(row["doc"])
 
 
+def ensure_due_index(conn: sqlite3.Connection) -> None:
+    """Add the ``due_at`` column and its index to a jobs table that lacks them (a data_dir written
+    before they existed); its active jobs are due at once, and get their real time when advanced."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "due_at" not in columns:
+        conn.execute("ALTER TABLE jobs ADD COLUMN due_at REAL")
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        conn.execute(f"UPDATE jobs SET due_at = 0 WHERE status IN ({marks})", ACTIVE_STATUSES)
+    conn.execute("CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due_at)")
+
+
+def due_job_ids(conn: sqlite3.Connection, now: float) -> list[str]:
+    """The jobs whose next milestone has come by ``now``, soonest first."""
+    rows = conn.execute("SELECT id FROM jobs WHERE due_at <= ? ORDER BY due_at, seq", (now,))
+    return [row["id"] for row in rows.fetchall()]
+
+
 def save_job(conn: sqlite3.Connection, job: JobRecord, *, new: bool = False) -> None:
     if new:
         conn.execute(
-            "INSERT INTO jobs (id, status, doc) VALUES (?, ?, ?)", (job.id, job.status, job.model_dump_json())
+            "INSERT INTO jobs (id, status, doc, due_at) VALUES (?, ?, ?, ?)",
+            (job.id, job.status, job.model_dump_json(), job.due_at()),
         )
     else:
         before = conn.execute("SELECT status FROM jobs WHERE id = ?", (job.id,)).fetchone()
         conn.execute(
-            "UPDATE jobs SET status = ?, doc = ? WHERE id = ?", (job.status, job.model_dump_json(), job.id)
+            "UPDATE jobs SET status = ?, doc = ?, due_at = ? WHERE id = ?",
+            (job.status, job.model_dump_json(), job.due_at(), job.id),
         )
         if before is not None and before["status"] != job.status and job.status in FINAL_STATUSES:
             queue_webhook(conn, f"fine_tuning.job.{job.status}", job.id)

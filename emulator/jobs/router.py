@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from emulator.deps import CurrentEmulator, advance_jobs
+from emulator.deps import CurrentEmulator, advance_job, advance_jobs
 from emulator.jobs import service as jobs
 from emulator.jobs.records import load_job
 from emulator.jobs.schemas import JobCreate
@@ -44,7 +44,7 @@ def list_jobs(
     return jobs.list_jobs(emulator.store, after=after, limit=limit, metadata=metadata)
 
 
-@router.get("/{fine_tuning_job_id}")
+@router.get("/{fine_tuning_job_id}", dependencies=[Depends(advance_job)])
 def retrieve_job(emulator: CurrentEmulator, fine_tuning_job_id: str) -> dict[str, Any]:
     with emulator.store.read() as conn:
         return load_job(conn, fine_tuning_job_id).to_public()
@@ -67,7 +67,7 @@ def resume_job(emulator: CurrentEmulator, fine_tuning_job_id: str) -> dict[str, 
     return emulator.engine.resume(fine_tuning_job_id).to_public()
 
 
-@router.get("/{fine_tuning_job_id}/events")
+@router.get("/{fine_tuning_job_id}/events", dependencies=[Depends(advance_job)])
 def list_events(
     emulator: CurrentEmulator, fine_tuning_job_id: str, after: str | None = None, limit: Limit = 20
 ) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def list_events(
     return jobs.list_events(emulator.store, fine_tuning_job_id, after=after, limit=limit)
 
 
-@router.get("/{fine_tuning_job_id}/checkpoints")
+@router.get("/{fine_tuning_job_id}/checkpoints", dependencies=[Depends(advance_job)])
 def list_checkpoints(
     emulator: CurrentEmulator, fine_tuning_job_id: str, after: str | None = None, limit: Limit = 10
 ) -> dict[str, Any]:

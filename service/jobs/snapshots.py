@@ -5,6 +5,10 @@ checkpoints, result files, and the fine-tuned model registered to the tenant.
 Applying is idempotent: events, checkpoints and result files already recorded are skipped, looked
 up inside the applying transaction, so a snapshot applied twice (a retry after a version conflict,
 two workers) records everything once.
+
+Applying is also cheap, as it runs for every active job several times a minute: a lookup is
+skipped when the snapshot brings nothing of its kind (a refresh that brings nothing new writes the
+job once), and the new events go in as one batched insert after one read of the log.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from service.files.models import ProviderFileRow
 from service.files.service import store_result_file
 from service.ids import new_id
 from service.jobs.access import ProviderAccess
-from service.jobs.events import add_event, known_provider_event_ids
+from service.jobs.events import NewEvent, add_events, known_provider_event_ids, recorded_provider_events
 from service.jobs.models import JobCheckpointRow, JobRow
 from service.jobs.states import TERMINAL, Status
 from service.jobs.transitions import transition
@@ -96,6 +100,9 @@ def apply_snapshot(
     remote = snapshot.job
     routes_changed: list[str] = []
     now = utcnow()
+    # The job is changed before anything is looked up: the first lookup flushes it as the
+    # version-checked UPDATE, so a concurrent refresh that committed first is a StaleDataError here
+    # (retried), not a duplicate event at insert.
     job.hyperparameters = {**job.hyperparameters, **remote.hyperparameters}
     job.trained_tokens = remote.trained_tokens or job.trained_tokens
     job.estimated_finish = _from_unix(remote.estimated_finish)
@@ -155,28 +162,33 @@ def apply_snapshot(
 
 
 def _apply_events(session: Session, job: JobRow, events: list[RemoteEvent]) -> int:
-    """Record the events not seen before; how many."""
-    known = known_provider_event_ids(session, job.id)
-    added = 0
+    """Record the events not seen before, in the provider's order; how many."""
+    if not events:
+        return 0
+    known, last_seq = recorded_provider_events(session, job.id)
+    fresh: list[NewEvent] = []
     for event in events:
         if event.id in known:
             continue
-        added += 1
-        add_event(
-            session,
-            job,
-            event.message,
-            level=event.level,
-            type_=event.type,
-            data=event.data,
-            provider_event_id=event.id,
-            created_at=_from_unix(event.created_at),
+        known.add(event.id)
+        fresh.append(
+            NewEvent(
+                event.message,
+                level=event.level,
+                type_=event.type,
+                data=event.data,
+                provider_event_id=event.id,
+                created_at=_from_unix(event.created_at),
+            )
         )
-    return added
+    add_events(session, job, fresh, last_seq=last_seq)
+    return len(fresh)
 
 
 def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[RemoteCheckpoint]) -> int:
     """Record the checkpoints not seen before; how many."""
+    if not checkpoints:
+        return 0
     known = set(
         session.scalars(
             select(JobCheckpointRow.provider_checkpoint_id).where(JobCheckpointRow.job_id == job.id)
@@ -199,6 +211,8 @@ def _apply_checkpoints(session: Session, job: JobRow, checkpoints: list[RemoteCh
 
 
 def _apply_result_files(session: Session, job: JobRow, contents: dict[str, bytes], blobs: BlobStore) -> None:
+    if not contents:
+        return
     held = imported_results(session, job)
     for provider_file_id, content in contents.items():
         if provider_file_id in held:

@@ -40,14 +40,24 @@ class InferencePayload:
         if upstream_model == self.model:
             return self.raw  # nothing to rewrite
         raw = self.raw
-        keys = list(_MODEL_KEY.finditer(raw)) if b"\\u" not in raw else []
-        if len(keys) == 1:
-            written = json.dumps(self.model, ensure_ascii=False).encode()
-            start = keys[0].end()
-            if raw.startswith(written, start):
-                new = json.dumps(upstream_model, ensure_ascii=False).encode()
-                return raw[:start] + new + raw[start + len(written) :]
+        if b"\\u" not in raw:
+            # `"model"` written once is the one key: found without scanning the body with a regex
+            found = raw.count(b'"model"')
+            key = _MODEL_KEY.match(raw, raw.find(b'"model"')) if found == 1 else None
+            keys = [key] if key is not None else list(_MODEL_KEY.finditer(raw)) if found > 1 else []
+            if len(keys) == 1:
+                written = _json_string(self.model)
+                start = keys[0].end()
+                if raw.startswith(written, start):
+                    return raw[:start] + _json_string(upstream_model) + raw[start + len(written) :]
         return json.dumps({**self.body, "model": upstream_model}, ensure_ascii=False).encode()
+
+
+def _json_string(text: str) -> bytes:
+    """`text` as a JSON string, as `json.dumps(text, ensure_ascii=False)` writes it."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return b'"' + text.encode() + b'"'
+    return json.dumps(text, ensure_ascii=False).encode()
 
 
 async def read_body(stream: AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:

@@ -81,26 +81,41 @@ def ask_for_stream_usage(content: bytes) -> bytes:
 
 class UsageTap:
     """Relays a stream's chunks, calling `on_usage` with the usage it reports; `hide` takes the
-    usage out of what is relayed."""
+    usage out of what is relayed.
+
+    `feed` takes each chunk as it comes and returns what to send on (possibly `b""`: an event's
+    unfinished start waits for its end), `end` what is left when the stream ends: a plain function
+    per chunk, so the relay's one loop calls it without another async generator in between."""
+
+    __slots__ = ("_on_usage", "_hide", "_held")
 
     def __init__(self, on_usage: Callable[[TokenUsage], None], *, hide: bool) -> None:
         self._on_usage = on_usage
         self._hide = hide
+        self._held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._held:
+            chunk, self._held = self._held + chunk, b""
+        if not chunk.endswith(_EVENT_ENDS) and len(chunk) < MAX_HELD_BYTES:
+            cut = max(chunk.rfind(b"\n\n") + 2, chunk.rfind(b"\r\n\r\n") + 4, 0)
+            chunk, self._held = chunk[:cut], chunk[cut:]
+        if b'"usage"' in chunk:
+            chunk = self._scan(chunk)
+        return chunk
+
+    def end(self) -> bytes:
+        held, self._held = self._held, b""
+        return self._scan(held) if b'"usage"' in held else held
 
     async def relay(self, chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-        held = b""
         async for chunk in chunks:
-            if held:
-                chunk, held = held + chunk, b""
-            if not chunk.endswith(_EVENT_ENDS) and len(chunk) < MAX_HELD_BYTES:
-                cut = max(chunk.rfind(b"\n\n") + 2, chunk.rfind(b"\r\n\r\n") + 4, 0)
-                chunk, held = chunk[:cut], chunk[cut:]
-            if b'"usage"' in chunk:
-                chunk = self._scan(chunk)
+            chunk = self.feed(chunk)
             if chunk:
                 yield chunk
-        if held:
-            yield self._scan(held) if b'"usage"' in held else held
+        rest = self.end()
+        if rest:
+            yield rest
 
     def _scan(self, chunk: bytes) -> bytes:
         if _USAGE_FILLED.search(chunk) is None:  # only `"usage": null`s

@@ -9,7 +9,7 @@ the stream ends (finished, broken off or abandoned by the client), with the usag
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -110,7 +110,7 @@ class Metering:
         self.metrics.observe(record)
 
 
-@dataclass
+@dataclass(slots=True)
 class Meter:
     """One request's accounting; `finish` records it (only the first call counts)."""
 
@@ -156,7 +156,7 @@ class Meter:
         ask for it; the request is recorded when the stream ends."""
         assert upstream.chunks is not None
         seen: list[TokenUsage] = []
-        relayed = self._relay(UsageTap(seen.append, hide=hide_usage).relay(upstream.chunks), upstream, seen)
+        relayed = self._relay(upstream.chunks, UsageTap(seen.append, hide=hide_usage), upstream, seen)
         inner_close = upstream.aclose
 
         async def aclose() -> None:
@@ -169,13 +169,18 @@ class Meter:
         return replace(upstream, chunks=relayed, aclose=aclose)
 
     async def _relay(
-        self, chunks: AsyncGenerator[bytes, None], upstream: UpstreamResponse, seen: list[TokenUsage]
+        self, chunks: AsyncIterator[bytes], tap: UsageTap, upstream: UpstreamResponse, seen: list[TokenUsage]
     ) -> AsyncGenerator[bytes, None]:
+        feed = tap.feed
         try:
             async for chunk in chunks:
-                yield chunk
+                chunk = feed(chunk)
+                if chunk:
+                    yield chunk
+            rest = tap.end()
+            if rest:
+                yield rest
         finally:
-            await chunks.aclose()
             self.finish(upstream.status, seen[-1] if seen else None)
 
 

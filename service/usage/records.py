@@ -86,9 +86,13 @@ class UsageBuffer:
         self._sums: dict[BucketKey, Counters] = {}
         self._records = 0
         self._lock = threading.Lock()
+        self._hour: tuple[float, datetime] = (-1.0, hour_of(0))  # the last hour seen: its start
 
     def add(self, record: UsageRecord) -> int:
         """Count `record`; returns how many records wait to be flushed."""
+        start = record.at - record.at % 3600
+        if start != self._hour[0]:  # a datetime made once an hour, not once a request
+            self._hour = (start, hour_of(start))
         key = BucketKey(
             record.tenant_id,
             record.key_id,
@@ -96,7 +100,7 @@ class UsageBuffer:
             record.deployment_version,
             record.model,
             record.provider,
-            hour_of(record.at),
+            self._hour[1],
         )
         counters = Counters(
             1,

@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from service.auth import service as auth
@@ -96,3 +96,19 @@ def test_a_sweep_takes_the_jobs_due_before_the_middle_of_its_coming_period(runti
     assert (without_ahead, with_ahead) == (0, 1)  # the claimed one waits for its claim to run out
     with session_scope(runtime.sessions) as session:
         assert [row.kwargs["job_id"] for row in session.scalars(select(OutboxRow))] == [soon]
+
+
+def test_one_tick_sweeps_batch_after_batch_until_every_due_job_is_queued(runtime: Runtime) -> None:
+    ids = due_jobs(runtime, 7)
+
+    swept = refresh.sweep_all(runtime.sessions, batch_size=3)
+    again = refresh.sweep_all(runtime.sessions, batch_size=3)
+    with session_scope(runtime.sessions) as session:  # every lease runs out: all due once more
+        session.execute(update(JobRow).values(next_refresh_at=utcnow() - timedelta(seconds=5)))
+    bounded = refresh.sweep_all(runtime.sessions, batch_size=3, max_batches=2)
+
+    assert (swept, again, bounded) == (7, 0, 6)  # the seventh waits for the next tick
+    with session_scope(runtime.sessions) as session:
+        queued = Counter(row.kwargs["job_id"] for row in session.scalars(select(OutboxRow)))
+    assert set(queued) == set(ids)
+    assert sorted(queued.values()) == [1] + [2] * 6

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import fakeredis
 import pytest
+import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
@@ -20,8 +21,8 @@ __all__ = ["upstream"]
 
 
 @pytest.fixture
-def shared_redis() -> Callable[[], aioredis.Redis]:
-    """A factory of async clients of one Redis; it starts empty (the sync fixture flushes a real one)."""
+def shared_redis(redis_client: redis.Redis) -> Callable[[], aioredis.Redis]:
+    """A factory of async clients of one Redis; it starts empty (`redis_client` flushes a real one)."""
     url = os.environ.get("FTM_TEST_REDIS_URL")
     if url:
         return lambda: aioredis.Redis.from_url(url)
