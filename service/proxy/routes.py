@@ -17,23 +17,18 @@ commits. While Redis is down, an entry lives at most `ttl_s` seconds (`FTM_ROUTE
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.cache_changes import Change, publish
 from service.deployments.routing import DeploymentRoute, load_deployment_route
 from service.models.service import Catalog, ModelRoute, find_route, model_not_found
 from service.runtime import Runtime
+from service.ttl_cache import SingleFlightTTLCache
 
 ROUTE_CACHE_TTL_S = 5.0
 ROUTE_CACHE_MAX_ENTRIES = 10_000
@@ -41,12 +36,6 @@ ROUTE_CACHE_MAX_ENTRIES = 10_000
 Key = tuple[str, str]  # (tenant_id, model)
 Route = ModelRoute | DeploymentRoute
 Lookup = Callable[[str, str, str], Route | None]  # (tenant_id, tenant_name, model) -> route
-
-
-@dataclass(frozen=True)
-class _Entry:
-    expires_at: float
-    route: Route | None  # None: the model does not exist for this tenant
 
 
 class RouteCache:
@@ -61,28 +50,14 @@ class RouteCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lookup = lookup
-        self._ttl_s = ttl_s
-        self._max_entries = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
-        self._pending: dict[Key, asyncio.Task[Route | None]] = {}
-        self._generation = 0  # bumped by every invalidation; a lookup started earlier is not cached
-        self._lock = threading.Lock()
+        # None kept: the model does not exist for this tenant
+        self._cache: SingleFlightTTLCache[Key, Route] = SingleFlightTTLCache(
+            ttl_s=ttl_s, max_entries=max_entries, clock=clock
+        )
 
     async def resolve(self, *, tenant_id: str, tenant_name: str, model: str) -> Route:
         """The route for `model` as `tenant_id` sees it; NotFound (`model_not_found`) if none."""
-        key = (tenant_id, model)
-        route: Route | None = None
-        task: asyncio.Task[Route | None] | None = None
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.expires_at > self._clock():
-                route = entry.route
-            else:
-                task = self._pending.get(key) or self._start_load(key, tenant_name)
-        if task is not None:
-            # shield: one caller going away must not cancel the lookup the others wait for
-            route = await asyncio.shield(task)
+        route = await self._cache.get((tenant_id, model), self._lookup, tenant_id, tenant_name, model)
         if route is None:
             raise model_not_found(model)
         return route
@@ -90,38 +65,10 @@ class RouteCache:
     def invalidate(self, *, tenant_id: str, model: str) -> None:
         """Forget `model` (a model or a deployment's name) for `tenant_id` in this process (e.g.
         after deleting it)."""
-        key = (tenant_id, model)
-        with self._lock:
-            self._entries.pop(key, None)
-            self._pending.pop(key, None)
-            self._generation += 1
+        self._cache.invalidate((tenant_id, model))
 
     def __len__(self) -> int:
-        return len(self._entries)
-
-    def _start_load(self, key: Key, tenant_name: str) -> asyncio.Task[Route | None]:
-        task = asyncio.ensure_future(self._load(key, tenant_name, self._generation))
-        self._pending[key] = task
-        task.add_done_callback(partial(self._forget_pending, key))
-        return task
-
-    async def _load(self, key: Key, tenant_name: str, generation: int) -> Route | None:
-        tenant_id, model = key
-        route = await anyio.to_thread.run_sync(self._lookup, tenant_id, tenant_name, model)
-        with self._lock:
-            if generation == self._generation:
-                self._entries[key] = _Entry(self._clock() + self._ttl_s, route)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._max_entries:
-                    self._entries.popitem(last=False)
-        return route
-
-    def _forget_pending(self, key: Key, task: asyncio.Task[Route | None]) -> None:
-        with self._lock:
-            if self._pending.get(key) is task:
-                del self._pending[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here so a failure nobody awaited any more is not reported twice
+        return len(self._cache)
 
 
 def lookup_route(
