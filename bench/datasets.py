@@ -10,6 +10,8 @@ the service runs it: it parses and checks every example, fingerprints it for dup
 counts its tokens with the current models' encoding (o200k_base; `service.files.encodings`). The
 share of lines the personal-data prefilter flags is printed too. Each ratio is given by wall-clock
 time and by CPU time: on a shared machine a run's wall-clock time includes its waits for a core.
+Last, whether the tokenizer holds the GIL while it counts (`_gil_probe`): if it did not, counting
+one block's texts in a second thread could overlap parsing and checking the next block.
 
 Memory: a file of FTM_BENCH_LARGE_MB (default 1000; 0 skips it) MB, generated in a temporary
 directory, validated with the personal-data checks in a child process that reports its time and
@@ -26,7 +28,10 @@ import multiprocessing
 import os
 import random
 import resource
+import statistics
+import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 import warnings
@@ -212,6 +217,43 @@ def _large(path: str, traced: bool) -> dict[str, float]:
     return figures
 
 
+def _gil_probe() -> tuple[float, float]:
+    """Whether o200k_base's count lets another Python thread run: one long count at a time on
+    this thread while a second thread notes the time in a loop. Returns the median call's time
+    and the median share of a call that the longest pause between two notes covers: near 1 when
+    the tokenizer holds the GIL (the other thread stops for the whole call, so counting in a
+    thread cannot overlap parsing and checks), near 0 when it releases it (as hashlib does)."""
+    encoding = get_encoding("o200k_base")
+    text = "Your order ORD-2024-001234 shipped on 2024-03-01 and arrives within 12 days. " * 11_000
+    notes: list[float] = []
+    done = threading.Event()
+
+    def note() -> None:
+        while not done.is_set():
+            notes.append(time.perf_counter())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    noter = threading.Thread(target=note)
+    noter.start()
+    calls: list[tuple[float, float]] = []
+    try:
+        time.sleep(0.02)
+        for _ in range(7):
+            started = time.perf_counter()
+            encoding.count(text)
+            calls.append((started, time.perf_counter()))
+    finally:
+        done.set()
+        noter.join()
+        sys.setswitchinterval(interval)
+    shares = []
+    for started, ended in calls:
+        inside = [started, *(at for at in notes if started < at < ended), ended]
+        shares.append(max(b - a for a, b in zip(inside, inside[1:], strict=False)) / (ended - started))
+    return statistics.median(ended - started for started, ended in calls), statistics.median(shares)
+
+
 def _flagged(path: Path) -> float:
     scanner = PersonalDataScanner()
     lines = flagged = 0
@@ -255,6 +297,12 @@ def _throughput(tmp: str, megabytes: int) -> None:
         f"by CPU time {raw_cpu / cpu['all_encodings']:.0%})"
     )
     print(f"lines the personal-data prefilter flags: {_flagged(path):.1%} (1.0% hold personal data)")
+    call, stopped = _gil_probe()
+    print(
+        f"GIL: while o200k_base counts 847,000 characters ({call * 1000:.0f} ms a call), another Python "
+        f"thread is stopped for {stopped:.0%} of the call ({'held' if stopped > 0.5 else 'released'}: "
+        f"counting in a second thread {'cannot' if stopped > 0.5 else 'can'} overlap the checks)"
+    )
 
 
 def _memory(tmp: str, megabytes: int) -> None:
