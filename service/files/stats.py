@@ -95,12 +95,12 @@ class EncodingTally:
         self.limits = [_Limit(limit, names) for limit, names in sorted(by_limit.items())]
 
     def add(self, line: int, text: ExampleText) -> int:
-        counted = self.counter.tally(text)
-        self.totals[counted.total] += 1
-        self.trained[counted.trained] += 1
+        total, trained = self.counter.tokens(text)
+        self.totals[total] += 1
+        self.trained[trained] += 1
         for limit in self.limits:
-            limit.add(line, counted.total)
-        return counted.total
+            limit.add(line, total)
+        return total
 
     def stats(self) -> TokenStats:
         return TokenStats(

@@ -196,25 +196,38 @@ class ExampleCounter:
             return count_text(self.encoding, text)
         counted = self._short.get(text)
         if counted is None:
-            counted = count_text(self.encoding, text)
-            if len(self._short) < SHORT_CACHE_ENTRIES:
-                self._short[text] = counted
+            counted = self._miss(text)
         return counted
 
-    def tally(self, text: ExampleText) -> ExampleTokens:
-        count = self._text
+    def _miss(self, text: str) -> int:
+        """Count a text not in the cache, keeping it when it is short and there is room."""
+        counted = count_text(self.encoding, text)
+        if len(text) <= SHORT_TEXT and len(self._short) < SHORT_CACHE_ENTRIES:
+            self._short[text] = counted
+        return counted
+
+    def tokens(self, text: ExampleText) -> tuple[int, int]:
+        """The example's total and trained tokens (`tally` without its object, for the file's
+        tallies: the cache is looked up inline, as the lookups are most of the calls)."""
+        short = self._short
         total = text.framing
         for label in text.labels:
-            total += count(label)
+            counted = short.get(label)
+            total += self._miss(label) if counted is None else counted
         for definition in text.definitions:
-            total += count(definition)
+            total += self._text(definition)
         trained = 0
         for own, is_trained in zip(text.own, text.trained, strict=True):
-            tokens = count(own)
+            tokens = short.get(own) if len(own) <= SHORT_TEXT else None
+            if tokens is None:
+                tokens = self._miss(own)
             total += tokens
             if is_trained:
                 trained += tokens
-        return ExampleTokens(total, trained)
+        return total, trained
+
+    def tally(self, text: ExampleText) -> ExampleTokens:
+        return ExampleTokens(*self.tokens(text))
 
     def count(self, shape: str, record: dict[str, Any]) -> ExampleTokens:
         return self.tally(example_text(shape, record))
