@@ -33,6 +33,8 @@ TOKENS_PER_IMAGE = 85
 _MAX_PIECE = 500_000
 SHORT_TEXT = 2_048
 SHORT_CACHE_ENTRIES = 4_096
+# A message of only these keys with a string content is read without `ExampleText.message`.
+_ROLE_AND_CONTENT = frozenset({"role", "content"})
 
 
 class Encoding(Protocol):
@@ -163,8 +165,15 @@ class ExampleText:
             if record.get(key):
                 self.definitions.append(json.dumps(record[key], separators=(",", ":")))
         for message in record["messages"]:
-            trained = message["role"] == "assistant" and message.get("weight", 1) == 1
-            self.message(message, trained)
+            role = message["role"]
+            content = message.get("content")
+            if type(content) is str and message.keys() <= _ROLE_AND_CONTENT:  # most messages
+                self.framing += TOKENS_PER_MESSAGE
+                self.labels.append(role)
+                self.own.append(content)
+                self.trained.append(role == "assistant")
+                continue
+            self.message(message, role == "assistant" and message.get("weight", 1) == 1)
 
 
 def example_text(shape: str, record: dict[str, Any]) -> ExampleText:
