@@ -10,15 +10,17 @@ with each encoding, caching short texts as `ExampleCounter` does.
 
 Frames, both ways little-endian: to the child, the number of texts and the UTF-8 size, then each
 text's length in code points (uint32) and the texts (UTF-8 with lone surrogates passed through);
-back, one int64 count per text and encoding, encoding after encoding. If the child cannot start or
+back, the answer's size (uint64) and one int64 count per text and encoding, encoding after encoding. If the child cannot start or
 fails, the blocks it holds and every later one are counted in the process (`CountingFailed`).
 """
 
 from __future__ import annotations
 
+import queue
 import struct
 import subprocess
 import sys
+import threading
 from array import array
 from collections import deque
 from collections.abc import Sequence
@@ -27,6 +29,9 @@ from typing import IO
 from service.files.tokens import SHORT_CACHE_ENTRIES, SHORT_TEXT, ExampleText, count_text, get_encoding
 
 _HEADER = struct.Struct("<II")
+QUEUED = 4
+_POLL_S = 0.1
+_CLOSE_S = 5.0
 # A file this large is worth a process (about 0.1 s to start and load its tokenizer).
 OFFLOAD_MIN_BYTES = 32_000_000
 
@@ -53,7 +58,11 @@ def totals(text: ExampleText, counts: Sequence[int]) -> tuple[int, int]:
 
 
 class CountingProcess:
-    """A child process counting blocks of examples' texts with `encodings`, in order."""
+    """A child process counting blocks of examples' texts with `encodings`, in order.
+
+    Two threads move the bytes (a pipe's read and write release the GIL): one writes the frames
+    to the child, so `send` does not wait while the child counts, and one reads its answers, so
+    the child never waits for this process to read; each queue holds at most `QUEUED` blocks."""
 
     def __init__(self, encodings: Sequence[str]) -> None:
         self.encodings = list(encodings)
@@ -63,18 +72,28 @@ class CountingProcess:
             stdout=subprocess.PIPE,
         )
         self._in_flight: deque[int] = deque()
+        self._frames: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED)
+        self._answers: queue.Queue[bytes | None] = queue.Queue()
+        self._failure: str | None = None
+        self._threads = [
+            threading.Thread(target=self._write, args=(self._child,), name="counting-writer", daemon=True),
+            threading.Thread(target=self._read, args=(self._child,), name="counting-reader", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def send(self, texts: list[str]) -> None:
         """Hand over one block's texts (their counts come back from `receive`, block by block)."""
-        child = self._running()
+        self._running()
         lengths = array("I", map(len, texts))
         body = "".join(texts).encode("utf-8", "surrogatepass")
-        try:
-            assert child.stdin is not None
-            child.stdin.write(_HEADER.pack(len(texts), len(body)) + lengths.tobytes() + body)
-            child.stdin.flush()
-        except OSError as error:
-            raise CountingFailed(str(error)) from error
+        frame = _HEADER.pack(len(texts), len(body)) + lengths.tobytes() + body
+        while True:
+            try:
+                self._frames.put(frame, timeout=_POLL_S)
+                break
+            except queue.Full:
+                self._running()
         self._in_flight.append(len(texts))
 
     @property
@@ -83,38 +102,71 @@ class CountingProcess:
 
     def receive(self) -> list[array[int]]:
         """The counts of the oldest block sent, one array per encoding."""
-        child = self._running()
+        self._running()
         texts = self._in_flight.popleft()
-        assert child.stdout is not None
         size = 8 * texts * len(self.encodings)
-        data = _read(child.stdout, size)
-        if len(data) < size:
-            raise CountingFailed(f"the counting process answered {len(data)} of {size} bytes")
+        data = self._answers.get()
+        if data is None or len(data) < size:
+            self._failure = self._failure or "the counting process answered short"
+            raise CountingFailed(self._failure)
         counts = array("q")
         counts.frombytes(data)
         return [counts[at * texts : (at + 1) * texts] for at in range(len(self.encodings))]
 
     def close(self) -> None:
-        """End the child (its input closed, it exits; killed if it does not within 5 s)."""
+        """End the child: its input is closed after the frames queued (it then answers them and
+        exits); killed if that takes more than 5 s."""
         child, self._child = self._child, None
         if child is None:
             return
-        for stream in (child.stdin, child.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass  # a broken pipe: the child is gone already
+        writer, reader = self._threads
         try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
+            self._frames.put(None, timeout=_CLOSE_S)
+            writer.join(timeout=_CLOSE_S)
+            child.wait(timeout=_CLOSE_S)
+        except (queue.Full, subprocess.TimeoutExpired):
+            child.kill()  # the writer's next write fails, and the reader sees the end of the output
             child.wait()
+        writer.join()
+        reader.join()
+        if child.stdout is not None:
+            child.stdout.close()
 
-    def _running(self) -> subprocess.Popen[bytes]:
+    def _running(self) -> None:
         if self._child is None:
             raise CountingFailed("the counting process is closed")
-        return self._child
+        if self._failure is not None:
+            raise CountingFailed(self._failure)
+
+    def _write(self, child: subprocess.Popen[bytes]) -> None:
+        stdin = child.stdin
+        assert stdin is not None
+        try:
+            while (frame := self._frames.get()) is not None:
+                stdin.write(frame)
+                stdin.flush()
+        except OSError as error:
+            self._failure = f"the counting process stopped reading ({error})"
+        finally:
+            try:
+                stdin.close()  # the child sees the end of its input and exits
+            except OSError:
+                pass
+
+    def _read(self, child: subprocess.Popen[bytes]) -> None:
+        stdout = child.stdout
+        assert stdout is not None
+        try:
+            while True:
+                header = _read(stdout, 8)
+                if len(header) < 8:
+                    return
+                (size,) = struct.unpack("<Q", header)
+                self._answers.put(_read(stdout, size))
+        except OSError as error:
+            self._failure = f"the counting process stopped answering ({error})"
+        finally:
+            self._answers.put(None)
 
 
 def _read(stream: IO[bytes], size: int) -> bytes:
@@ -152,7 +204,7 @@ def _serve(encodings: Sequence[str], source: IO[bytes], sink: IO[bytes]) -> None
                     if length <= SHORT_TEXT and len(cache) < SHORT_CACHE_ENTRIES:
                         cache[text] = counted
                 answer.append(counted)
-        sink.write(answer.tobytes())
+        sink.write(struct.pack("<Q", 8 * len(answer)) + answer.tobytes())
         sink.flush()
 
 

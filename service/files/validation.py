@@ -6,8 +6,10 @@ personal data and secrets under the file's policy (`service.files.personal`). Ea
 `service.files.checks`; the valid examples' tokens are counted per encoding by
 `service.files.stats`, for the encodings asked for (all of the format's models' by default; the
 service asks for the current models' only and its worker counts the others right after,
-`service.files.encodings`, the report naming them in `pending_encodings` until then). Errors and warnings are counted by category with their first lines;
-warnings never block a job, errors always do.
+`service.files.encodings`, the report naming them in `pending_encodings` until then); a large
+file's are counted in a child process while the next block is checked (`service.files.counting`).
+Errors and warnings are counted by category with their first lines; warnings never block a job,
+errors always do.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
-from service.files.counting import CountingFailed, CountingProcess, texts_of, totals
+from service.files.counting import QUEUED, CountingFailed, CountingProcess, texts_of, totals
 from service.files.duplicates import DuplicateFinder
 from service.files.images import ImagePolicy
 from service.files.personal import DESCRIPTIONS, Finding, PersonalDataScanner
@@ -240,8 +242,9 @@ class _Validation:
         self.sent.append(batch)
         try:
             self.process.send([piece for _, text in batch for piece in texts_of(text)])
-            while self.process.in_flight > 1:
-                self._add_counted(self.sent.popleft(), self.process.receive())
+            while self.process.in_flight > QUEUED:
+                counts = self.process.receive()  # before the block leaves `sent`, which a failure counts
+                self._add_counted(self.sent.popleft(), counts)
         except CountingFailed:
             self._count_here()
 
@@ -252,7 +255,8 @@ class _Validation:
         try:
             self.end_block()
             while self.process is not None and self.process.in_flight:
-                self._add_counted(self.sent.popleft(), self.process.receive())
+                counts = self.process.receive()
+                self._add_counted(self.sent.popleft(), counts)
         except CountingFailed:
             self._count_here()
         finally:
