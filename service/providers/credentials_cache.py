@@ -14,21 +14,17 @@ most `ttl_s` (`FTM_ROUTE_CACHE_TTL_S`).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.providers.credentials import CredentialsCipher
 from service.providers.credentials_store import load_credentials
 from service.runtime import Runtime
+from service.ttl_cache import SingleFlightTTLCache
 
 MAX_ENTRIES = 10_000
 
@@ -37,15 +33,9 @@ Auth = Mapping[str, str]  # the headers that carry a tenant's credentials
 Lookup = Callable[[str, str], Auth | None]
 
 
-@dataclass(frozen=True)
-class _Entry:
-    expires_at: float
-    auth: Auth | None  # None: the tenant uses the operator's credentials there
-
-
 class CredentialsCache:
     """A TTL cache of tenants' credential headers with single-flight misses; safe to invalidate
-    from any thread."""
+    from any thread. None: the tenant uses the operator's credentials there."""
 
     def __init__(
         self,
@@ -56,57 +46,19 @@ class CredentialsCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lookup = lookup
-        self._ttl_s = ttl_s
-        self._max_entries = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
-        self._pending: dict[Key, asyncio.Task[Auth | None]] = {}
-        self._generation = 0  # bumped by every invalidation; a lookup started earlier is not kept
-        self._lock = threading.Lock()
+        self._cache: SingleFlightTTLCache[Key, Auth] = SingleFlightTTLCache(
+            ttl_s=ttl_s, max_entries=max_entries, clock=clock
+        )
 
     async def auth(self, tenant_id: str, provider: str) -> Auth | None:
         """The headers of `tenant_id`'s own credentials at `provider`; None: the operator's."""
-        key = (tenant_id, provider)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.expires_at > self._clock():
-                return entry.auth
-            task = self._pending.get(key) or self._start_load(key)
-        # shield: one caller going away must not cancel the lookup the others wait for
-        return await asyncio.shield(task)
+        return await self._cache.get((tenant_id, provider), self._lookup, tenant_id, provider)
 
     def invalidate(self, tenant_id: str, provider: str) -> None:
-        key = (tenant_id, provider)
-        with self._lock:
-            self._entries.pop(key, None)
-            self._pending.pop(key, None)
-            self._generation += 1
+        self._cache.invalidate((tenant_id, provider))
 
     def __len__(self) -> int:
-        return len(self._entries)
-
-    def _start_load(self, key: Key) -> asyncio.Task[Auth | None]:
-        task = asyncio.ensure_future(self._load(key, self._generation))
-        self._pending[key] = task
-        task.add_done_callback(partial(self._forget_pending, key))
-        return task
-
-    async def _load(self, key: Key, generation: int) -> Auth | None:
-        auth = await anyio.to_thread.run_sync(self._lookup, *key)
-        with self._lock:
-            if generation == self._generation:
-                self._entries[key] = _Entry(self._clock() + self._ttl_s, auth)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._max_entries:
-                    self._entries.popitem(last=False)
-        return auth
-
-    def _forget_pending(self, key: Key, task: asyncio.Task[Auth | None]) -> None:
-        with self._lock:
-            if self._pending.get(key) is task:
-                del self._pending[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here so a failure nobody awaited any more is not reported twice
+        return len(self._cache)
 
 
 def lookup_auth(
