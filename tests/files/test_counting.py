@@ -6,12 +6,19 @@ from array import array
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from service.db import session_scope
 from service.files import counting
+from service.files import service as files_service
 from service.files.counting import CountingProcess, _serve
 from service.files.encodings import UP_FRONT_ENCODINGS
+from service.files.models import FileRow
+from service.files.report import ValidationReport
 from service.files.tokens import count_text, get_encoding
 from service.files.validation import validate_jsonl
+from service.runtime import Runtime
+from tests.conftest import sdk_for
 from tests.factories import JONNY_QA, chat_example, make_jsonl
 
 
@@ -139,3 +146,36 @@ def test_the_child_counts_each_text_with_each_encoding_as_the_tokenizer_does() -
         counts = array("q")
         counts.frombytes(answered[at + 8 : at + 8 + size])
         assert counts.tolist() == expected
+
+
+def test_the_service_counts_a_large_files_tokens_in_a_child_process_to_the_same_stored_report(
+    runtime: Runtime, tenant_key: str, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = make_jsonl(_varied_chat_rows())
+    sdk = sdk_for(client, tenant_key)
+    started: list[list[str]] = []
+    start = CountingProcess.__init__
+
+    def counted_start(self: CountingProcess, encodings: list[str]) -> None:
+        started.append(list(encodings))
+        start(self, encodings)
+
+    monkeypatch.setattr(CountingProcess, "__init__", counted_start)
+    monkeypatch.setattr(files_service, "OFFLOAD_MIN_BYTES", len(body))  # this file is "large"
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+
+    large = sdk.files.create(file=("train.jsonl", io.BytesIO(body)), purpose="fine-tune")
+    files_service.validate_file(runtime.sessions, runtime.blobs, large.id)
+
+    assert started == [["o200k_base"]]
+    with session_scope(runtime.sessions) as session:
+        row = session.get(FileRow, large.id)
+        assert row is not None
+        stored = ValidationReport.model_validate(row.report)
+    expected = validate_jsonl(
+        body.splitlines(keepends=True),
+        personal_data=stored.personal_data.policy if stored.personal_data else None,
+        encodings=UP_FRONT_ENCODINGS,
+    )
+    assert stored == expected
+    assert sdk.files.retrieve(large.id).status == "processed"
