@@ -2,16 +2,17 @@
 
 bpe_openai's count holds the GIL (`bench/datasets.py` measures it), so a thread cannot run it
 while the validation's thread parses and checks; a child process can, on a second core. The
-validation hands over the texts of a block of valid examples (`ExampleText`: labels,
-definitions, contents) and takes back the counts of the block before, so at most two blocks are
-in flight (about 2 MB) and the tallies are added in line order: the report is the one counting
-in the process gives. The child (`python -m service.files.counting ENCODING...`) counts each text
+validation hands over the texts of each block of valid examples (`ExampleText`: labels,
+definitions, contents) and takes back the counts of earlier blocks, at most `QUEUED` blocks in
+flight (a few MB), adding them to its tallies in line order: the report is the one counting in
+the process gives. The child (`python -m service.files.counting ENCODING...`) counts each text
 with each encoding, caching short texts as `ExampleCounter` does.
 
 Frames, both ways little-endian: to the child, the number of texts and the UTF-8 size, then each
 text's length in code points (uint32) and the texts (UTF-8 with lone surrogates passed through);
-back, the answer's size (uint64) and one int64 count per text and encoding, encoding after encoding. If the child cannot start or
-fails, the blocks it holds and every later one are counted in the process (`CountingFailed`).
+back, the answer's size (uint64) and one int64 count per text and encoding, encoding after
+encoding. If the child cannot start or fails, the blocks it holds and every later one are
+counted in the process (`CountingFailed`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class CountingProcess:
 
     Two threads move the bytes (a pipe's read and write release the GIL): one writes the frames
     to the child, so `send` does not wait while the child counts, and one reads its answers, so
-    the child never waits for this process to read; each queue holds at most `QUEUED` blocks."""
+    the child never waits for this process to read. At most `QUEUED` frames wait for the writer,
+    and validation keeps at most `QUEUED` blocks in flight, so the answers waiting are as few."""
 
     def __init__(self, encodings: Sequence[str]) -> None:
         self.encodings = list(encodings)
@@ -106,7 +108,7 @@ class CountingProcess:
         texts = self._in_flight.popleft()
         size = 8 * texts * len(self.encodings)
         data = self._answers.get()
-        if data is None or len(data) < size:
+        if data is None or len(data) != size:
             self._failure = self._failure or "the counting process answered short"
             raise CountingFailed(self._failure)
         counts = array("q")
