@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -218,7 +219,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 def serve() -> FastAPI:
     """The app as `ftm api` serves it in each of its worker processes (uvicorn's factory): the
-    process's settings, and its JSON logging with secrets masked."""
+    process's settings, its JSON logging with secrets masked, and its startup heap frozen."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()
+    return app
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive now (the modules, classes and functions the app imported: ~300k
+    objects in an API process) out of the cyclic garbage collector's sight, for good.
+
+    They live as long as the process, but a full (generation 2) collection walks them all, and
+    under load one runs every few seconds (requests in flight survive the young collections and
+    pile up in the old generation): bench/proxy.py's 64 concurrent requests saw each worker stop
+    for 100-260 ms each time, every request in flight with it, the p99 spikes at concurrency 64.
+    Frozen, a full collection walks only what was made since (a few ms). Collected first, so no
+    garbage of the startup is frozen with them."""
+    gc.collect()
+    gc.freeze()

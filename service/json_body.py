@@ -45,11 +45,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Made once: `json.loads` with hooks builds a new decoder (and its scanner) on every call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def loads(raw: bytes | str) -> Any:
     """Decode `raw`. A non-finite number is an `InvalidRequest` naming where it is; malformed JSON
     raises what `json.loads` raises (`ValueError`, or `RecursionError` for absurd nesting)."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        if isinstance(raw, str):
+            if raw.startswith("\ufeff"):  # as json.loads refuses a str with a BOM
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+            return _DECODER.decode(raw)
+        # bytes in any of JSON's encodings, decoded as json.loads decodes them
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except _NonFinite:
         literal, path = _first_non_finite(raw)
     where = f"'{path}'" if path else "the request body"

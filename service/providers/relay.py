@@ -107,7 +107,7 @@ class RelayClient:
             raise _unavailable(502, f"The provider '{provider}' could not be reached.", provider) from None
         try:
             if upstream.status >= 300:
-                return await _error_response(upstream, provider)
+                return await _error_response(upstream, provider, tenant_credentials=auth is not None)
             headers = _relayed_headers(upstream, provider)
             media_type = upstream.headers.get("Content-Type")
             if not stream:
@@ -157,7 +157,9 @@ def _relayed_headers(upstream: aiohttp.ClientResponse, provider: str) -> dict[st
     return {PROVIDER_HEADER: provider, UPSTREAM_REQUEST_ID_HEADER: request_id}
 
 
-async def _error_response(upstream: aiohttp.ClientResponse, provider: str) -> UpstreamResponse:
+async def _error_response(
+    upstream: aiohttp.ClientResponse, provider: str, *, tenant_credentials: bool = False
+) -> UpstreamResponse:
     status = upstream.status
     if status < 400:  # a redirect, not followed: not something a caller can act on
         upstream.release()
@@ -166,8 +168,16 @@ async def _error_response(upstream: aiohttp.ClientResponse, provider: str) -> Up
         # Never relay it: the caller's key is fine, ours is not (and the provider's message may
         # quote part of our key).
         upstream.release()
-        log.warning("provider %s rejected the service's credentials (401)", provider)
-        raise _unavailable(502, f"The provider '{provider}' rejected the service's credentials.", provider)
+        whose = "the tenant's own" if tenant_credentials else "the service's"
+        log.warning("provider %s rejected %s credentials (401)", provider, whose)
+        if tenant_credentials:
+            message = (
+                f"The provider '{provider}' rejected your tenant's own credentials for it; set them "
+                f"again or delete them (/v1/tenants/{{name}}/providers/{provider}/credentials)."
+            )
+        else:
+            message = f"The provider '{provider}' rejected the service's credentials."
+        raise _unavailable(502, message, provider)
     content = await upstream.read()
     upstream.release()
     headers = _relayed_headers(upstream, provider)

@@ -11,13 +11,16 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from service.models.prices import inference_price
 
 
-@dataclass(frozen=True)
-class UsageRecord:
-    """One proxied request: who asked, what served it, how it went and what it used."""
+class UsageRecord(NamedTuple):
+    """One proxied request: who asked, what served it, how it went and what it used.
+
+    Tuples (this and `BucketKey`), made and hashed in C: one of each per request, where a frozen
+    dataclass costs a Python-level `__setattr__` per field and a tuple built for each hash."""
 
     tenant_id: str
     key_id: str
@@ -36,8 +39,7 @@ class UsageRecord:
         return self.status >= 400
 
 
-@dataclass(frozen=True)
-class BucketKey:
+class BucketKey(NamedTuple):
     tenant_id: str
     key_id: str
     deployment: str

@@ -22,7 +22,7 @@ from service.db import session_scope
 from service.providers.credentials_store import NewCredentials, save_credentials
 from service.runtime import Runtime
 from tests.conftest import bearer, make_key, sdk_for
-from tests.proxy.fakes import FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model
+from tests.proxy.fakes import FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model, openai_error
 
 ACME_KEY = "sk-acme-own-account-0001"
 CREDENTIALS = "/v1/tenants/acme/providers/local/credentials"
@@ -174,3 +174,21 @@ def test_after_a_delete_through_one_process_another_falls_back_to_the_operators_
         return last_authorization(upstream) == f"Bearer {UPSTREAM_KEY}"
 
     assert seen_within(uses_operator_key, WITHIN_S) < WITHIN_S
+
+
+def test_a_provider_refusing_the_tenants_own_key_says_so_without_quoting_it(
+    client: TestClient, caller: openai.OpenAI, upstream: FakeUpstream, runtime: Runtime, admin: dict[str, str]
+) -> None:
+    add_fine_tuned_model(runtime)
+    client.put(CREDENTIALS, json={"api_key": ACME_KEY}, headers=admin)
+    upstream.fail_with = openai_error(
+        401, "Incorrect API key provided: sk-acme***", "invalid_request_error", None
+    )
+
+    with pytest.raises(openai.InternalServerError) as raised:
+        caller.chat.completions.create(model=FT_MODEL, messages=MESSAGES)
+
+    assert raised.value.status_code == 502
+    assert "your tenant's own credentials" in raised.value.message
+    assert "/v1/tenants/{name}/providers/local/credentials" in raised.value.message
+    assert "sk-acme" not in raised.value.response.text
