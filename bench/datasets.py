@@ -10,10 +10,15 @@ the service runs it: it parses and checks every example, fingerprints it for dup
 counts its tokens with the current models' encoding (o200k_base; `service.files.encodings`). The
 share of lines the personal-data prefilter flags is printed too. Each ratio is given by wall-clock
 time and by CPU time: on a shared machine a run's wall-clock time includes its waits for a core.
+The same validation with its tokens counted in a child process (`offload`, as the service
+counts large files) is given by wall clock, by this process's CPU time and by both processes'.
+Last, whether the tokenizer holds the GIL while it counts (`_gil_probe`): if it did not, counting
+one block's texts in a second thread could overlap parsing and checking the next block.
 
 Memory: a file of FTM_BENCH_LARGE_MB (default 1000; 0 skips it) MB, generated in a temporary
 directory, validated with the personal-data checks in a child process that reports its time and
-its peak resident set size (VmHWM in /proc/self/status) before and after. With
+its peak resident set size (VmHWM in /proc/self/status) before and after, and the counting
+process's peak (its tokens are counted offloaded, as the service does). With
 FTM_BENCH_TRACEMALLOC=1 a second child runs under tracemalloc for the peak of what validation
 allocates (tracemalloc slows it down, so its time is not reported).
 """
@@ -26,7 +31,10 @@ import multiprocessing
 import os
 import random
 import resource
+import statistics
+import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 import warnings
@@ -34,6 +42,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from service.files.counting import OFFLOAD_MIN_BYTES
 from service.files.encodings import UP_FRONT_ENCODINGS
 from service.files.personal import PersonalDataScanner
 from service.files.tokens import get_encoding
@@ -155,13 +164,14 @@ def _raw_count(path: Path) -> None:
         encoding.count(line.decode())
 
 
-def _validation(count_tokens: bool, personal_data: bool) -> Callable[[Path], None]:
+def _validation(count_tokens: bool, personal_data: bool, offload: bool = False) -> Callable[[Path], None]:
     def validate(path: Path) -> None:
         validate_jsonl(
             _lines(path),
             count_tokens=count_tokens,
             personal_data="warn" if personal_data else None,
             encodings=UP_FRONT_ENCODINGS,
+            offload=offload,
         )
 
     return validate
@@ -179,37 +189,89 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _best_seconds(
     path: Path, runs: dict[str, Callable[[Path], None]]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Each run's best wall-clock time and best CPU time (this process's): on a shared machine a
-    run waits for a core as often as it works, and the CPU time is what it cost itself."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Each run's best wall-clock time, best CPU time of this process, and best CPU time of this
+    process and its children (the counting process of an offloaded validation): on a shared
+    machine a run waits for a core as often as it works, and the CPU time is what it cost."""
     best = dict.fromkeys(runs, float("inf"))
     cpu = dict.fromkeys(runs, float("inf"))
+    total = dict.fromkeys(runs, float("inf"))
     for _ in range(RUNS):
         for name, run in runs.items():
-            started, started_cpu = time.perf_counter(), time.process_time()
+            started, started_cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
             run(path)
             best[name] = min(best[name], time.perf_counter() - started)
             cpu[name] = min(cpu[name], time.process_time() - started_cpu)
-    return best, cpu
+            total[name] = min(total[name], time.process_time() - started_cpu + _children_cpu() - children)
+    return best, cpu, total
 
 
 def _large(path: str, traced: bool) -> dict[str, float]:
-    """Validate `path` in this (child) process as the service does; its time and peak RSS
-    (before and after), or tracemalloc's peak. Tokenizers load when first needed, as in a worker."""
+    """Validate `path` in this (child) process as the service does (a file this large counts its
+    tokens in a counting process); its time and peak RSS (before and after) and the counting
+    process's peak RSS, or tracemalloc's peak. Tokenizers load when first needed, as in a worker."""
     figures = {"rss_before_mb": _peak_rss_mb()}
     if traced:
         tracemalloc.start()
     started = time.perf_counter()
-    report = validate_jsonl(_lines(Path(path)), personal_data="warn", encodings=UP_FRONT_ENCODINGS)
+    report = validate_jsonl(
+        _lines(Path(path)),
+        personal_data="warn",
+        encodings=UP_FRONT_ENCODINGS,
+        offload=(os.cpu_count() or 1) > 1,
+    )
     figures["seconds"] = time.perf_counter() - started
     figures["rss_mb"] = _peak_rss_mb()
+    figures["counting_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if traced:
         figures["traced_peak"] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     figures["examples"] = report.examples
     return figures
+
+
+def _gil_probe() -> tuple[float, float]:
+    """Whether o200k_base's count lets another Python thread run: one long count at a time on
+    this thread while a second thread notes the time in a loop. Returns the median call's time
+    and the median share of a call that the longest pause between two notes covers: near 1 when
+    the tokenizer holds the GIL (the other thread stops for the whole call, so counting in a
+    thread cannot overlap parsing and checks), near 0 when it releases it (as hashlib does)."""
+    encoding = get_encoding("o200k_base")
+    text = "Your order ORD-2024-001234 shipped on 2024-03-01 and arrives within 12 days. " * 11_000
+    notes: list[float] = []
+    done = threading.Event()
+
+    def note() -> None:
+        while not done.is_set():
+            notes.append(time.perf_counter())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    noter = threading.Thread(target=note)
+    noter.start()
+    calls: list[tuple[float, float]] = []
+    try:
+        time.sleep(0.02)
+        for _ in range(7):
+            started = time.perf_counter()
+            encoding.count(text)
+            calls.append((started, time.perf_counter()))
+    finally:
+        done.set()
+        noter.join()
+        sys.setswitchinterval(interval)
+    shares = []
+    for started, ended in calls:
+        inside = [started, *(at for at in notes if started < at < ended), ended]
+        shares.append(max(b - a for a, b in zip(inside, inside[1:], strict=False)) / (ended - started))
+    return statistics.median(ended - started for started, ended in calls), statistics.median(shares)
 
 
 def _flagged(path: Path) -> float:
@@ -226,7 +288,7 @@ def _throughput(tmp: str, megabytes: int) -> None:
     size = _write(path, megabytes) / 1e6
     get_encoding("o200k_base")
     get_encoding("cl100k_base")
-    seconds, cpu = _best_seconds(
+    seconds, cpu, total = _best_seconds(
         path,
         {
             "raw": _raw,
@@ -234,6 +296,7 @@ def _throughput(tmp: str, megabytes: int) -> None:
             "checks": _validation(count_tokens=False, personal_data=False),
             "tokens": _validation(count_tokens=True, personal_data=False),
             "personal": _validation(count_tokens=True, personal_data=True),
+            "offloaded": _validation(count_tokens=True, personal_data=True, offload=True),
             "all_encodings": _all_encodings,
         },
     )
@@ -250,11 +313,25 @@ def _throughput(tmp: str, megabytes: int) -> None:
             flush=True,
         )
     print(
+        f"validation as above with the personal-data checks, tokens counted in a child process "
+        f"(offloaded, as the service does from {OFFLOAD_MIN_BYTES / 1e6:.0f} MB): "
+        f"{size / seconds['offloaded']:.1f} MB/s ({raw / seconds['offloaded']:.0%} of the raw tokenizer's; "
+        f"by this process's CPU time {raw_cpu / cpu['offloaded']:.0%}, by both processes' "
+        f"{raw_cpu / total['offloaded']:.0%})",
+        flush=True,
+    )
+    print(
         f"validation counting both chat encodings (o200k_base and cl100k_base), without personal-data "
         f"checks: {size / seconds['all_encodings']:.1f} MB/s ({raw / seconds['all_encodings']:.0%}; "
         f"by CPU time {raw_cpu / cpu['all_encodings']:.0%})"
     )
     print(f"lines the personal-data prefilter flags: {_flagged(path):.1%} (1.0% hold personal data)")
+    call, stopped = _gil_probe()
+    print(
+        f"GIL: while o200k_base counts 847,000 characters ({call * 1000:.0f} ms a call), another Python "
+        f"thread is stopped for {stopped:.0%} of the call ({'held' if stopped > 0.5 else 'released'}: "
+        f"counting in a second thread {'cannot' if stopped > 0.5 else 'can'} overlap the checks)"
+    )
 
 
 def _memory(tmp: str, megabytes: int) -> None:
@@ -268,7 +345,8 @@ def _memory(tmp: str, megabytes: int) -> None:
     print(
         f"validation of {size:.0f} MB ({plain['examples']:.0f} examples, personal-data checks on): "
         f"{size / plain['seconds']:.1f} MB/s, peak RSS {plain['rss_mb']:.0f} MB "
-        f"({plain['rss_before_mb']:.0f} MB before the first line)",
+        f"({plain['rss_before_mb']:.0f} MB before the first line), the counting process's "
+        f"{plain['counting_rss_mb']:.0f} MB",
         flush=True,
     )
     if os.environ.get("FTM_BENCH_TRACEMALLOC") == "1":

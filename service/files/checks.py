@@ -31,6 +31,10 @@ ROLE_KEYS: dict[str, frozenset[str]] = {
 }
 CHAT_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
 COMPLETION_KEYS = frozenset({"prompt", "completion"})
+# A message of only these keys, of one of these roles, with a non-empty string content, is valid
+# as it is (`_messages` takes it without the full checks of `_message`, to the same facts).
+_PLAIN_KEYS = frozenset({"role", "content"})
+_PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 PREFERENCE_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
 
 
@@ -155,6 +159,21 @@ class ExampleChecker:
     ) -> None:
         images = 0
         for index, message in enumerate(messages):
+            # Most messages are a role and a non-empty string: nothing to report, so neither the
+            # message's place (`messages[3]`, written only into a problem) nor its checks are built.
+            if type(message) is dict and message.keys() <= _PLAIN_KEYS:
+                role = message.get("role")
+                content = message.get("content")
+                if type(role) is str and role in _PLAIN_ROLES and type(content) is str and content:
+                    facts.messages += 1
+                    if role == "assistant":
+                        facts.has_assistant = True
+                        facts.trained_turns += 1
+                    elif role == "user":
+                        facts.has_user = True
+                    else:
+                        facts.has_system = True
+                    continue
             images += self._message(message, f"{where}[{index}]", out, facts, allow_images=allow_images)
         facts.images += images
         if images > self.images.max_per_example:

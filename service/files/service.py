@@ -9,6 +9,7 @@ or a crash before the commit leaves an unreferenced blob that the orphan sweep r
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from service.blobs.transactions import delete_after_commit
 from service.clock import utcnow
 from service.db import session_scope
 from service.errors import InvalidRequest, NotFound
+from service.files.counting import OFFLOAD_MIN_BYTES
 from service.files.encodings import UP_FRONT_ENCODINGS
 from service.files.models import FileRow, FileStatus
 from service.files.names import clean_filename
@@ -271,10 +273,16 @@ def validate_file(
             return FileStatus(row.status) if row is not None else None
         key = row.blob_key
         policy = cast(PersonalDataPolicy | None, row.personal_data_policy)
+        # A large file's tokens are counted in a second process, on a second core, beside the checks.
+        offload = row.bytes >= OFFLOAD_MIN_BYTES and (os.cpu_count() or 1) > 1
     copy: StoredBlob | None = None
     try:
         report = validate_jsonl(
-            _lines(blobs, key), personal_data=policy, scanner=scanner, encodings=UP_FRONT_ENCODINGS
+            _lines(blobs, key),
+            personal_data=policy,
+            scanner=scanner,
+            encodings=UP_FRONT_ENCODINGS,
+            offload=offload,
         )
         if policy == "redact" and report.ok and report.personal_data and report.personal_data.findings:
             copy = blobs.put(new_id("file-"), redacted_lines(_lines(blobs, key), scanner))

@@ -86,7 +86,7 @@ class EncodingTally:
     def __init__(self, encoding: str, models: list[str]) -> None:
         self.encoding = encoding
         self.models = models
-        self.counter = ExampleCounter(get_encoding(encoding))
+        self._counter: ExampleCounter | None = None  # loaded when first counting in this process
         self.totals: Counter[int] = Counter()
         self.trained: Counter[int] = Counter()
         by_limit: dict[int, list[str]] = {}
@@ -94,13 +94,23 @@ class EncodingTally:
             by_limit.setdefault(BASE_MODELS[model].training_context, []).append(model)
         self.limits = [_Limit(limit, names) for limit, names in sorted(by_limit.items())]
 
+    @property
+    def counter(self) -> ExampleCounter:
+        if self._counter is None:
+            self._counter = ExampleCounter(get_encoding(self.encoding))
+        return self._counter
+
     def add(self, line: int, text: ExampleText) -> int:
-        counted = self.counter.tally(text)
-        self.totals[counted.total] += 1
-        self.trained[counted.trained] += 1
+        total, trained = self.counter.tokens(text)
+        return self.add_counted(line, total, trained)
+
+    def add_counted(self, line: int, total: int, trained: int) -> int:
+        """Add an example counted elsewhere (`service.files.counting`)."""
+        self.totals[total] += 1
+        self.trained[trained] += 1
         for limit in self.limits:
-            limit.add(line, counted.total)
-        return counted.total
+            limit.add(line, total)
+        return total
 
     def stats(self) -> TokenStats:
         return TokenStats(

@@ -33,6 +33,8 @@ TOKENS_PER_IMAGE = 85
 _MAX_PIECE = 500_000
 SHORT_TEXT = 2_048
 SHORT_CACHE_ENTRIES = 4_096
+# A message of only these keys with a string content is read without `ExampleText.message`.
+_ROLE_AND_CONTENT = frozenset({"role", "content"})
 
 
 class Encoding(Protocol):
@@ -163,8 +165,15 @@ class ExampleText:
             if record.get(key):
                 self.definitions.append(json.dumps(record[key], separators=(",", ":")))
         for message in record["messages"]:
-            trained = message["role"] == "assistant" and message.get("weight", 1) == 1
-            self.message(message, trained)
+            role = message["role"]
+            content = message.get("content")
+            if type(content) is str and message.keys() <= _ROLE_AND_CONTENT:  # most messages
+                self.framing += TOKENS_PER_MESSAGE
+                self.labels.append(role)
+                self.own.append(content)
+                self.trained.append(role == "assistant")
+                continue
+            self.message(message, role == "assistant" and message.get("weight", 1) == 1)
 
 
 def example_text(shape: str, record: dict[str, Any]) -> ExampleText:
@@ -196,25 +205,38 @@ class ExampleCounter:
             return count_text(self.encoding, text)
         counted = self._short.get(text)
         if counted is None:
-            counted = count_text(self.encoding, text)
-            if len(self._short) < SHORT_CACHE_ENTRIES:
-                self._short[text] = counted
+            counted = self._miss(text)
         return counted
 
-    def tally(self, text: ExampleText) -> ExampleTokens:
-        count = self._text
+    def _miss(self, text: str) -> int:
+        """Count a text not in the cache, keeping it when it is short and there is room."""
+        counted = count_text(self.encoding, text)
+        if len(text) <= SHORT_TEXT and len(self._short) < SHORT_CACHE_ENTRIES:
+            self._short[text] = counted
+        return counted
+
+    def tokens(self, text: ExampleText) -> tuple[int, int]:
+        """The example's total and trained tokens (`tally` without its object, for the file's
+        tallies: the cache is looked up inline, as the lookups are most of the calls)."""
+        short = self._short
         total = text.framing
         for label in text.labels:
-            total += count(label)
+            counted = short.get(label)
+            total += self._miss(label) if counted is None else counted
         for definition in text.definitions:
-            total += count(definition)
+            total += self._text(definition)
         trained = 0
         for own, is_trained in zip(text.own, text.trained, strict=True):
-            tokens = count(own)
+            tokens = short.get(own) if len(own) <= SHORT_TEXT else None
+            if tokens is None:
+                tokens = self._miss(own)
             total += tokens
             if is_trained:
                 trained += tokens
-        return ExampleTokens(total, trained)
+        return total, trained
+
+    def tally(self, text: ExampleText) -> ExampleTokens:
+        return ExampleTokens(*self.tokens(text))
 
     def count(self, shape: str, record: dict[str, Any]) -> ExampleTokens:
         return self.tally(example_text(shape, record))

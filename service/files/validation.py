@@ -6,17 +6,20 @@ personal data and secrets under the file's policy (`service.files.personal`). Ea
 `service.files.checks`; the valid examples' tokens are counted per encoding by
 `service.files.stats`, for the encodings asked for (all of the format's models' by default; the
 service asks for the current models' only and its worker counts the others right after,
-`service.files.encodings`, the report naming them in `pending_encodings` until then). Errors and warnings are counted by category with their first lines;
-warnings never block a job, errors always do.
+`service.files.encodings`, the report naming them in `pending_encodings` until then); a large
+file's are counted in a child process while the next block is checked (`service.files.counting`).
+Errors and warnings are counted by category with their first lines; warnings never block a job,
+errors always do.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections import Counter, deque
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from service.files.checks import ExampleChecker, Format, Problem, shape_of
+from service.files.counting import QUEUED, CountingFailed, CountingProcess, texts_of, totals
 from service.files.duplicates import DuplicateFinder
 from service.files.images import ImagePolicy
 from service.files.personal import DESCRIPTIONS, Finding, PersonalDataScanner
@@ -114,8 +117,13 @@ class _Validation:
         *,
         encodings: Mapping[str, Collection[str]] | None = None,
         duplicates: bool = True,
+        offload: bool = False,
     ) -> None:
         self.personal = personal
+        self.offload = offload
+        self.process: CountingProcess | None = None
+        self.batch: list[tuple[int, ExampleText]] = []
+        self.sent: deque[list[tuple[int, ExampleText]]] = deque()
         self.encodings = encodings
         self.pending: list[str] = []
         self.errors = _Issues()
@@ -182,6 +190,11 @@ class _Validation:
                         self.tallies.append(EncodingTally(enc, models))
                     else:
                         self.pending.append(enc)
+                if self.offload and self.tallies:
+                    try:
+                        self.process = CountingProcess([tally.encoding for tally in self.tallies])
+                    except OSError:
+                        self.process = None  # counted in this process
         elif shape != self.format:
             self.errors.add(
                 number,
@@ -211,11 +224,67 @@ class _Validation:
         text = example_text(shape, record)
         if self.duplicates is not None:
             self.duplicates.add(number, record, text)
-        for tally in self.tallies:
-            tally.add(number, text)
+        if self.process is not None:
+            self.batch.append((number, text))
+        else:
+            for tally in self.tallies:
+                tally.add(number, text)
         if self.personal is not None:
             policy = self.personal.report.policy
             self.personal.scan(number, text, self.errors if policy == "reject" else self.warnings)
+
+    def end_block(self) -> None:
+        """Hand the block's examples to the counting process and add the counts of the block
+        before (so it counts one block while this process checks the next)."""
+        if self.process is None or not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        self.sent.append(batch)
+        try:
+            self.process.send([piece for _, text in batch for piece in texts_of(text)])
+            while self.process.in_flight > QUEUED:
+                counts = self.process.receive()  # before the block leaves `sent`, which a failure counts
+                self._add_counted(self.sent.popleft(), counts)
+        except CountingFailed:
+            self._count_here()
+
+    def finish(self) -> None:
+        """Add every count still in flight and end the counting process."""
+        if self.process is None:
+            return
+        try:
+            self.end_block()
+            while self.process is not None and self.process.in_flight:
+                counts = self.process.receive()
+                self._add_counted(self.sent.popleft(), counts)
+        except CountingFailed:
+            self._count_here()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()
+            self.process = None
+
+    def _add_counted(self, batch: list[tuple[int, ExampleText]], counts: Sequence[Sequence[int]]) -> None:
+        for tally, counted in zip(self.tallies, counts, strict=True):
+            at = 0
+            for number, text in batch:
+                size = len(text.labels) + len(text.definitions) + len(text.own)
+                tally.add_counted(number, *totals(text, counted[at : at + size]))
+                at += size
+
+    def _count_here(self) -> None:
+        """The counting process failed: count what it held, and every later example, here."""
+        self.close()
+        held = [*self.sent, self.batch]
+        self.sent.clear()
+        self.batch = []
+        for batch in held:
+            for number, text in batch:
+                for tally in self.tallies:
+                    tally.add(number, text)
 
     def _add(self, number: int, problems: list[Problem]) -> None:
         for problem in problems:
@@ -281,9 +350,12 @@ def validate_jsonl(
     personal_data: PersonalDataPolicy | None = None,
     scanner: PersonalDataScanner | None = None,
     encodings: Mapping[str, Collection[str]] | None = None,
+    offload: bool = False,
 ) -> ValidationReport:
     """Check every line of a JSONL training file; line numbers start at 1. With a
     `personal_data` policy the valid examples are scanned for personal data and secrets.
+    With `offload`, tokens are counted in a child process while this one checks the next block
+    (`service.files.counting`; worth it for large files on a machine with a second core).
 
     Tokens are counted with each encoding of the format's models, or, given `encodings` (keyed
     by kind, `chat` or `completion`), only with those listed for the format's kind; the others
@@ -291,15 +363,23 @@ def validate_jsonl(
     personal = None
     if personal_data is not None:
         personal = _PersonalData(personal_data, scanner or PersonalDataScanner())
-    validation = _Validation(images or ImagePolicy(), count_tokens, personal, encodings=encodings)
-    if personal is None:
-        for number, raw in enumerate(lines, start=1):
-            validation.line(number, raw)
-    else:
-        for block in _blocks(lines):
-            personal.prefilter(block)
-            for number, raw in block:
+    validation = _Validation(
+        images or ImagePolicy(), count_tokens, personal, encodings=encodings, offload=offload and count_tokens
+    )
+    try:
+        if personal is None and not offload:
+            for number, raw in enumerate(lines, start=1):
                 validation.line(number, raw)
+        else:
+            for block in _blocks(lines):
+                if personal is not None:
+                    personal.prefilter(block)
+                for number, raw in block:
+                    validation.line(number, raw)
+                validation.end_block()
+        validation.finish()
+    finally:
+        validation.close()
     return validation.report()
 
 
