@@ -114,6 +114,41 @@ def promotions(name: str, as_json: bool) -> None:
             out.note(f"{decision['model']}: {decision['message']}")
 
 
+def parse_pair(text: str) -> tuple[str, str]:
+    """`KEY=VALUE` of `--follow-metadata`."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise CliError(f"--follow-metadata takes KEY=VALUE, not '{text}'", exit_code=ExitCode.USAGE)
+    return key, value
+
+
+def promotion_of(
+    suffix: str | None,
+    metadata: tuple[str, ...],
+    canary_weight: int | None,
+    gate: str | None,
+    gate_alpha: float | None,
+) -> dict[str, Any] | None:
+    """The `promotion` the options describe; None when they name no family to follow."""
+    if suffix is None and not metadata:
+        if canary_weight is not None or gate is not None or gate_alpha is not None:
+            raise CliError(
+                "--canary-weight and --gate need a family to follow: --follow-suffix or --follow-metadata",
+                exit_code=ExitCode.USAGE,
+            )
+        return None
+    promotion: dict[str, Any] = {}
+    if suffix is not None:
+        promotion["suffix"] = suffix
+    if metadata:
+        promotion["metadata"] = dict(parse_pair(pair) for pair in metadata)
+    if canary_weight is not None:
+        promotion["canary_weight"] = canary_weight
+    if gate is not None or gate_alpha is not None:
+        promotion["gate"] = {"require": gate or "better", **({"alpha": gate_alpha} if gate_alpha else {})}
+    return promotion
+
+
 @deployments.command("set")
 @click.argument("name")
 @click.option(
@@ -121,16 +156,46 @@ def promotions(name: str, as_json: bool) -> None:
 )
 @click.option("--fallback", "fallbacks", multiple=True, help="A model tried when the arm's provider fails.")
 @click.option("--sticky", type=click.Choice(["user", "header"]), help="Keep one user on one arm.")
+@click.option("--follow-suffix", help="Promote each new model of the jobs created with this suffix.")
+@click.option(
+    "--follow-metadata", multiple=True, metavar="KEY=VALUE", help="... or of the jobs with this metadata."
+)
+@click.option("--canary-weight", type=click.IntRange(1), help="Add a new model as a canary at this weight.")
+@click.option(
+    "--gate",
+    type=click.Choice(["better", "not_worse"]),
+    help="Promote a new model only when its evaluation against the current target passes this rule.",
+)
+@click.option("--gate-alpha", type=click.FloatRange(0, 0.5, min_open=True), help="The gate's significance.")
+@click.option("--no-promotion", is_flag=True, help="Stop following a family of jobs.")
 @json_option
 def set_deployment(
-    name: str, targets: tuple[str, ...], fallbacks: tuple[str, ...], sticky: str | None, as_json: bool
+    name: str,
+    targets: tuple[str, ...],
+    fallbacks: tuple[str, ...],
+    sticky: str | None,
+    follow_suffix: str | None,
+    follow_metadata: tuple[str, ...],
+    canary_weight: int | None,
+    gate: str | None,
+    gate_alpha: float | None,
+    no_promotion: bool,
+    as_json: bool,
 ) -> None:
-    """Create NAME, or change it (a new version) to these targets."""
+    """Create NAME, or change it (a new version) to these targets. Its promotion settings are kept
+    unless options change them."""
     out = Output(as_json=as_json)
     connection = current_state().connection()
     body: dict[str, Any] = {"targets": [parse_target(t) for t in targets], "fallbacks": list(fallbacks)}
     if sticky is not None:
         body["sticky"] = {"source": sticky}
+    promotion = promotion_of(follow_suffix, follow_metadata, canary_weight, gate, gate_alpha)
+    if promotion is not None and no_promotion:
+        raise CliError(
+            "--no-promotion cannot go with --follow-suffix/--follow-metadata", exit_code=ExitCode.USAGE
+        )
+    if promotion is not None or no_promotion:
+        body["promotion"] = promotion
     names = {d["name"] for d in connection.get("deployments", params={"limit": "100"})["data"]}
     if name in names:
         result = connection.request("POST", _path(name), body=body)
