@@ -4,13 +4,14 @@ waiting on it. Kept apart from `service.evals.job_evaluations` so that `service.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
 from service.deployments.models import PromotionDecisionRow
 from service.evals.models import JobEvaluationRow, JobEvaluationStatus
 from service.outbox import service as outbox
 from service.tasks import TaskName
+from service.tenancy import owned
 
 PENDING = "pending"
 
@@ -19,17 +20,24 @@ def jobs_linked_to(session: Session, tenant_id: str, run_ids: list[str]) -> set[
     """The jobs whose evaluation, or a promotion waiting on it, compares any of these runs."""
     if not run_ids:
         return set()
-    evaluations = select(JobEvaluationRow.job_id).where(
-        JobEvaluationRow.status == JobEvaluationStatus.RUNNING,
-        or_(JobEvaluationRow.base_run_id.in_(run_ids), JobEvaluationRow.fine_tuned_run_id.in_(run_ids)),
+    evaluations = (
+        owned(JobEvaluationRow, tenant_id)
+        .with_only_columns(JobEvaluationRow.job_id)
+        .where(
+            JobEvaluationRow.status == JobEvaluationStatus.RUNNING,
+            or_(JobEvaluationRow.base_run_id.in_(run_ids), JobEvaluationRow.fine_tuned_run_id.in_(run_ids)),
+        )
     )
-    decisions = select(PromotionDecisionRow.job_id).where(
-        PromotionDecisionRow.tenant_id == tenant_id,
-        PromotionDecisionRow.status == PENDING,
-        or_(
-            PromotionDecisionRow.candidate_run_id.in_(run_ids),
-            PromotionDecisionRow.baseline_run_id.in_(run_ids),
-        ),
+    decisions = (
+        owned(PromotionDecisionRow, tenant_id)
+        .with_only_columns(PromotionDecisionRow.job_id)
+        .where(
+            PromotionDecisionRow.status == PENDING,
+            or_(
+                PromotionDecisionRow.candidate_run_id.in_(run_ids),
+                PromotionDecisionRow.baseline_run_id.in_(run_ids),
+            ),
+        )
     )
     return set(session.scalars(evaluations)) | set(session.scalars(decisions))
 

@@ -22,6 +22,7 @@ from service.clock import utcnow
 from service.db import Base, UTCDateTime
 from service.ids import new_id
 from service.providers.credentials import CredentialsCipher, ProviderCredentials, hint_of
+from service.tenancy import owned
 
 CREDENTIALS_ID_PREFIX = "cred_"
 
@@ -54,9 +55,7 @@ class NewCredentials:
 
 def find_credentials(session: Session, *, tenant_id: str, provider: str) -> TenantCredentialsRow | None:
     return session.scalar(
-        select(TenantCredentialsRow).where(
-            TenantCredentialsRow.tenant_id == tenant_id, TenantCredentialsRow.provider == provider
-        )
+        owned(TenantCredentialsRow, tenant_id).where(TenantCredentialsRow.provider == provider)
     )
 
 

@@ -4,8 +4,7 @@ within a second."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -15,7 +14,6 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import event
 
-from service.app import create_app
 from service.auth.service import get_or_create_tenant
 from service.config import Settings
 from service.db import session_scope
@@ -23,6 +21,7 @@ from service.providers.credentials_store import NewCredentials, save_credentials
 from service.runtime import Runtime
 from tests.conftest import bearer, make_key, sdk_for
 from tests.proxy.fakes import FT_MODEL, UPSTREAM_KEY, FakeUpstream, add_fine_tuned_model, openai_error
+from tests.proxy.test_cache_changes import api_process, seen_within
 
 ACME_KEY = "sk-acme-own-account-0001"
 CREDENTIALS = "/v1/tenants/acme/providers/local/credentials"
@@ -115,14 +114,6 @@ def test_requests_read_the_credentials_once_not_per_request(
     assert {call.authorization for call in upstream.calls("/v1/chat/completions")} == {f"Bearer {ACME_KEY}"}
 
 
-def api_process(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
-    """An API process of its own (its caches and change listener), on the shared store and Redis."""
-    app = create_app(settings, runtime)
-    with TestClient(app) as client:
-        assert app.state.change_listener.wait_subscribed(5)
-        yield client
-
-
 @pytest.fixture
 def first(settings: Settings, runtime: Runtime, upstream: FakeUpstream) -> Iterator[TestClient]:
     yield from api_process(settings, runtime)
@@ -131,15 +122,6 @@ def first(settings: Settings, runtime: Runtime, upstream: FakeUpstream) -> Itera
 @pytest.fixture
 def second(settings: Settings, runtime: Runtime, upstream: FakeUpstream) -> Iterator[TestClient]:
     yield from api_process(settings, runtime)
-
-
-def seen_within(probe: Callable[[], bool], seconds: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < seconds * 3:
-        if probe():
-            return time.monotonic() - started
-        time.sleep(0.02)
-    raise AssertionError("the change was never seen")
 
 
 def test_credentials_set_through_one_api_process_are_used_by_another_within_a_second(
