@@ -104,6 +104,12 @@ class EncodingTally:
         total, trained = self.counter.tokens(text)
         return self.add_counted(line, total, trained)
 
+    def add_block(self, block: list[tuple[int, ExampleText]]) -> None:
+        """Count a block of examples, in line order."""
+        tokens = self.counter.tokens
+        for line, text in block:
+            self.add_counted(line, *tokens(text))
+
     def add_counted(self, line: int, total: int, trained: int) -> int:
         """Add an example counted elsewhere (`service.files.counting`)."""
         self.totals[total] += 1
