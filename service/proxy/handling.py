@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from service.auth.service import Principal
 from service.deployments.routing import DeploymentRoute
 from service.errors import InvalidRequest, ProviderError, ServiceError
-from service.limits.limiter import RateLimiter
+from service.limits.limiter import Quota, RateLimiter
 from service.limits.policy import estimate_tokens
 from service.models.service import ModelRoute
 from service.providers.credentials_cache import get_credentials_cache
@@ -33,7 +33,7 @@ from service.providers.types import UpstreamResponse
 from service.proxy.payload import InferencePayload, parse_payload, read_body
 from service.proxy.routes import get_route_cache
 from service.runtime import Runtime
-from service.usage.capture import ask_for_stream_usage, hides_stream_usage, usage_from_json
+from service.usage.capture import TokenUsage, ask_for_stream_usage, hides_stream_usage, usage_from_json
 from service.usage.metering import Meter, Metering
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,7 @@ DEPLOYMENT_VERSION_HEADER = "X-FTM-Deployment-Version"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@dataclass(frozen=True)
-class ProxyAnswer:
+class ProxyAnswer(NamedTuple):
     """What to answer: the status, the headers (transparency and limits included) and either the
     whole body (`content`) or the metered upstream stream (`stream`, to be closed however the
     relay ends)."""
@@ -61,11 +60,11 @@ async def proxy(
     state: Any,
     caller: Principal,
     path: str,
-    body: AsyncIterator[bytes],
+    body: bytes | AsyncIterator[bytes],
     headers: Mapping[str, str],
 ) -> ProxyAnswer:
     """Serve one inference request of `caller` to `path` (`/chat/completions`, ...): `body` is
-    the request body as it streams in, `headers` the request's (lower-case names). `state` is the
+    the request body as it streams in (or whole), `headers` the request's (lower-case names). `state` is the
     app's state (runtime, usage, limiter, route cache). ServiceError when it is refused or fails."""
     metering: Metering = state.usage
     meter = metering.start(caller)
@@ -80,7 +79,7 @@ async def _metered(
     state: Any,
     caller: Principal,
     path: str,
-    body: AsyncIterator[bytes],
+    body: bytes | AsyncIterator[bytes],
     headers: Mapping[str, str],
     meter: Meter,
 ) -> ProxyAnswer:
@@ -92,8 +91,8 @@ async def _metered(
     meter.model = payload.model
     limiter: RateLimiter = state.limiter
     quota = await limiter.admit(caller, estimate_tokens(payload.raw, payload.body))
-    if quota.token_keys:  # no token limit, nothing to correct
-        meter.on_usage.append(lambda usage: limiter.settle(quota, usage.input_tokens + usage.output_tokens))
+    if quota.token_leases:  # no token limit, nothing to correct
+        meter.on_usage = partial(_settle, limiter, quota)
     try:
         return await _route(state, caller, path, payload, headers, meter, runtime, quota.headers)
     except ServiceError as error:
@@ -151,6 +150,10 @@ async def _route(
         meter.finish(upstream.status, usage_from_json(content))
         return ProxyAnswer(upstream.status, answer_headers, media_type, content=content)
     raise AssertionError("a route has at least one attempt")  # pragma: no cover
+
+
+def _settle(limiter: RateLimiter, quota: Quota, usage: TokenUsage) -> None:
+    limiter.settle(quota, usage.input_tokens + usage.output_tokens)
 
 
 def falls_back(status: int) -> bool:

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from service import json_body
@@ -53,6 +54,7 @@ class InferencePayload:
         return json.dumps({**self.body, "model": upstream_model}, ensure_ascii=False).encode()
 
 
+@lru_cache(maxsize=4096)  # model names: a few per tenant, written on every request
 def _json_string(text: str) -> bytes:
     """`text` as a JSON string, as `json.dumps(text, ensure_ascii=False)` writes it."""
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
@@ -60,11 +62,16 @@ def _json_string(text: str) -> bytes:
     return json.dumps(text, ensure_ascii=False).encode()
 
 
-async def read_body(stream: AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:
-    """The request body from its `stream`, refusing (413) anything over `limit` bytes, by its
-    declared Content-Length or while it streams in, without reading it all first."""
+async def read_body(stream: bytes | AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:
+    """The request body from its `stream` (or the body itself, when the server had it whole),
+    refusing (413) anything over `limit` bytes, by its declared Content-Length or while it streams
+    in, without reading it all first."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    if isinstance(stream, bytes):
+        if len(stream) > limit:
+            raise _too_large(limit)
+        return stream
     chunks: list[bytes] = []
     size = 0
     async for chunk in stream:
