@@ -166,7 +166,7 @@ class LeanProxy:
                 code="missing_api_key",
             )
         authenticator: Authenticator = self.state.authenticator
-        principal = await authenticator.check(key)
+        principal = authenticator.cached(key) or await authenticator.check(key)
         if not principal.has(KeyScope.INFERENCE):
             raise PermissionDenied(_NEEDS_SCOPE)
         return principal
@@ -174,13 +174,18 @@ class LeanProxy:
     async def _answer(
         self, answer: ProxyAnswer, receive: Receive, send: Send, id_header: tuple[bytes, bytes]
     ) -> None:
-        headers = _encoded(answer.headers)
-        headers.append(id_header)
-        if answer.stream is not None:
-            headers.append((b"content-type", answer.media_type.encode("latin-1")))
-            await _relay_stream(answer.status, answer.stream, headers, receive, send)
-            return
-        await _send_json(send, answer.status, answer.content, headers, answer.media_type.encode("latin-1"))
+        try:
+            headers = _encoded(answer.headers)
+            headers.append(id_header)
+            if answer.stream is not None:
+                headers.append((b"content-type", answer.media_type.encode("latin-1")))
+                await _relay_stream(answer.status, answer.stream, headers, receive, send)
+                return
+            media_type = answer.media_type.encode("latin-1")
+            await _send_json(send, answer.status, answer.content, headers, media_type)
+        finally:
+            if answer.sent is not None:  # a whole body's metering, once it is out
+                answer.sent()
 
     def _observe(self, samples: list[tuple[str, int, float]]) -> None:
         """Count a batch of requests: one increment per (route, status), a latency sample each."""

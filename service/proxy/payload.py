@@ -62,16 +62,18 @@ def _json_string(text: str) -> bytes:
     return json.dumps(text, ensure_ascii=False).encode()
 
 
-async def read_body(stream: bytes | AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:
-    """The request body from its `stream` (or the body itself, when the server had it whole),
-    refusing (413) anything over `limit` bytes, by its declared Content-Length or while it streams
-    in, without reading it all first."""
+def whole_body(body: bytes, *, limit: int) -> bytes:
+    """A body the server had whole, refused (413) over `limit` bytes."""
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
+async def read_body(stream: AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:
+    """The request body from its `stream`, refusing (413) anything over `limit` bytes, by its
+    declared Content-Length or while it streams in, without reading it all first."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    if isinstance(stream, bytes):
-        if len(stream) > limit:
-            raise _too_large(limit)
-        return stream
     chunks: list[bytes] = []
     size = 0
     async for chunk in stream:
