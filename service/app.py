@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.usage.flusher.start()
         yield
         listener.stop()
+        app.state.metrics.drain()  # the deferred samples and usage, before the last flush
         app.state.usage.flusher.stop()  # what is buffered is written before the process goes
         await app.state.limiter.aclose()
         await app.state.runtime.providers.aclose()
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.authenticator = Authenticator(app.state.runtime.sessions, settings.api_key_cache_ttl_s)
     app.state.metrics = ApiMetrics()
     app.state.usage = create_metering(settings, app.state.runtime.sessions, app.state.metrics.registry)
+    app.state.metrics.before_scrape.append(app.state.usage.drain)
     app.state.limiter = RateLimiter(settings, LimitMetrics(app.state.metrics.registry))
 
     if settings.lean_proxy:

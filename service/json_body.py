@@ -57,8 +57,10 @@ def loads(raw: bytes | str) -> Any:
             if raw.startswith("\ufeff"):  # as json.loads refuses a str with a BOM
                 raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
             return _DECODER.decode(raw)
-        # bytes in any of JSON's encodings, decoded as json.loads decodes them
-        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        # bytes in any of JSON's encodings, decoded as json.loads decodes them (an object's `{`
+        # then a byte that is not NUL is UTF-8 for json.detect_encoding: not worth asking it)
+        encoding = "utf-8" if raw[:1] == b"{" and raw[1:2] != b"\x00" else json.detect_encoding(raw)
+        return _DECODER.decode(raw.decode(encoding, "surrogatepass"))
     except _NonFinite:
         literal, path = _first_non_finite(raw)
     where = f"'{path}'" if path else "the request body"

@@ -26,7 +26,7 @@ V = TypeVar("V")
 
 
 @dataclass(frozen=True)
-class _Entry(Generic[V]):
+class Entry(Generic[V]):
     expires_at: float
     value: V | None
 
@@ -45,7 +45,7 @@ class SingleFlightTTLCache(Generic[K, V]):
         self._ttl_s = ttl_s
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._entries: OrderedDict[K, Entry[V]] = OrderedDict()
         self._pending: dict[K, asyncio.Task[V | None]] = {}
         self._generation = 0  # bumped by every invalidation; a lookup started earlier is not kept
         self._lock = threading.Lock()
@@ -61,6 +61,12 @@ class SingleFlightTTLCache(Generic[K, V]):
             task = self._pending.get(key) or self._start_load(key, partial(load, *args))
         # shield: one caller going away must not cancel the lookup the others wait for
         return await asyncio.shield(task)
+
+    def fresh(self, key: K) -> Entry[V] | None:
+        """The entry of `key` while it is live, else None (then `get` it): one dictionary read, no
+        lock, no coroutine, for the hot path's hits."""
+        entry = self._entries.get(key)
+        return entry if entry is not None and entry.expires_at > self._clock() else None
 
     def invalidate(self, key: K) -> None:
         with self._lock:
@@ -81,7 +87,7 @@ class SingleFlightTTLCache(Generic[K, V]):
         value = await anyio.to_thread.run_sync(load)
         with self._lock:
             if generation == self._generation:
-                self._entries[key] = _Entry(self._clock() + self._ttl_s, value)
+                self._entries[key] = Entry(self._clock() + self._ttl_s, value)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self._max_entries:
                     self._entries.popitem(last=False)

@@ -95,3 +95,21 @@ def test_past_its_bound_the_oldest_entry_goes_first() -> None:
 
     assert len(cache) == 2
     assert table.calls == 4  # x was dropped for z, so it was read again; z was not
+
+
+def test_fresh_gives_a_live_entry_without_a_lookup_and_nothing_once_expired_or_dropped() -> None:
+    clock, table = Clock(), Table()
+    table.values["a"] = "route-a"
+    cache: SingleFlightTTLCache[str, str] = SingleFlightTTLCache(ttl_s=5, max_entries=10, clock=clock)
+
+    assert cache.fresh("a") is None  # never looked up
+    asyncio.run(cache.get("a", table.lookup, "a"))
+    entry = cache.fresh("a")
+    assert entry is not None
+    assert entry.value == "route-a"
+    clock.now = 5.1
+    assert cache.fresh("a") is None  # expired
+    asyncio.run(cache.get("a", table.lookup, "a"))
+    cache.invalidate("a")
+    assert cache.fresh("a") is None
+    assert table.calls == 2

@@ -41,7 +41,9 @@ class Lease:
     previous: int
     granted_at: float
     elapsed_ms: int
+    counted: str = ""  # the Redis key of the counter's minute it was counted in
     expires_at: float = field(init=False)
+    dropped: bool = field(default=False, init=False)  # replaced or given back: not the limiter's any more
 
     def __post_init__(self) -> None:
         self.expires_at = self.granted_at + min(LEASE_S, (MINUTE_MS - self.elapsed_ms) / 1000)

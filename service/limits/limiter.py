@@ -44,7 +44,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -57,7 +58,7 @@ from redis.exceptions import RedisError
 from service.auth.service import Principal
 from service.config import Settings
 from service.errors import RateLimitExceeded
-from service.limits.leases import REFRESH_S, Lease, lease_size
+from service.limits.leases import MINUTE_MS, REFRESH_S, Lease, lease_size
 from service.limits.policy import Limit, limits_for
 
 log = logging.getLogger(__name__)
@@ -70,18 +71,26 @@ def duration(ms: int) -> str:
     """OpenAI's reset format: `1s`, `6m0s`, `250ms`."""
     if ms < 1000:
         return f"{ms}ms"
-    seconds = math.ceil(ms / 1000)
+    return _seconds(math.ceil(ms / 1000))
+
+
+@cache  # a handful of values (a reset is at most a minute away), formatted once each
+def _seconds(seconds: int) -> str:
     return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
 
 
-@dataclass
 class Quota:
-    """What `admit` decided: the `x-ratelimit-*` headers, and how to correct the token estimate."""
+    """What `admit` decided: the `x-ratelimit-*` headers, and the token estimate spent from which
+    leases (one per token counter, in its order; none without a token limit), to be corrected."""
 
-    headers: dict[str, str] = field(default_factory=dict)
-    token_keys: tuple[str, ...] = ()  # the token counters counted, as `<counter>:<minute>`
-    estimate: int = 0
-    token_leases: tuple[Lease, ...] = ()  # the leases the estimate was spent from, in that order
+    __slots__ = ("estimate", "headers", "token_leases")
+
+    def __init__(
+        self, headers: dict[str, str] | None = None, estimate: int = 0, token_leases: tuple[Lease, ...] = ()
+    ) -> None:
+        self.headers = {} if headers is None else headers
+        self.estimate = estimate
+        self.token_leases = token_leases
 
 
 NO_LIMITS = Quota()
@@ -112,6 +121,7 @@ class _Counter:
     requests: bool
     per_minute: int
     header_names: tuple[str, str, str]  # x-ratelimit-{limit,remaining,reset}-<kind>
+    limit_text: str  # the x-ratelimit-limit-<kind> header's value
 
 
 MAX_CACHED_CALLERS = 10_000
@@ -153,6 +163,14 @@ class RateLimiter:
             retry=Retry(NoBackoff(), 0),  # a failed call fails open at once; the breaker retries later
         )
 
+    def admit_from_leases(self, caller: Principal, tokens: int) -> Quota | None:
+        """`admit`'s answer when it needs no I/O (no limits, or the leases in hand admit the
+        request), else None: then `admit` it. Most requests take this path, without a coroutine."""
+        counters = self._counters_of(caller)
+        if not counters:
+            return NO_LIMITS
+        return self._spend(counters, tokens, self._clock())
+
     async def admit(self, caller: Principal, tokens: int) -> Quota:
         """Count this request against the caller's limits; RateLimitExceeded (429) when over one."""
         counters = self._counters_of(caller)
@@ -177,13 +195,12 @@ class RateLimiter:
         is sent to Redis in the background: corrections are summed per counter and sent together
         (one pipeline) `CORRECTION_DELAY_S` after the first one, never awaited by a request."""
         delta = actual_tokens - quota.estimate
-        if not quota.token_keys or not delta:
+        if not quota.token_leases or not delta:
             return
         now = self._clock()
-        for counted, lease in zip(quota.token_keys, quota.token_leases, strict=True):
+        for lease in quota.token_leases:
             rest = delta
-            held = self._leases.get(counted.rpartition(":")[0], ())
-            if now < lease.expires_at and any(lease is live for live in held):  # not given back
+            if now < lease.expires_at and not lease.dropped:  # still this process's to spend
                 if delta < 0:
                     lease.units -= delta
                     rest = 0
@@ -192,10 +209,10 @@ class RateLimiter:
                     lease.units -= taken
                     rest = delta - taken
             if rest:
-                for live in held:
+                for live in self._leases.get(lease.counted.rpartition(":")[0], ()):
                     if live.window == lease.window:
                         live.current += rest  # so this process's headers show it at once
-                self._correct(counted, rest)
+                self._correct(lease.counted, rest)
 
     async def send_corrections(self) -> None:
         """Send the pending token corrections now (shutdown; tests)."""
@@ -211,9 +228,9 @@ class RateLimiter:
 
     async def aclose(self) -> None:
         await self.top_ups_done()
-        for key, leases in self._leases.items():  # unspent units go back for the other processes
+        for leases in self._leases.values():  # unspent units go back for the other processes
             for lease in leases:
-                self._give_back(key, lease)
+                self._give_back(lease)
         self._leases.clear()
         await self.send_corrections()
         if self._client is not None:
@@ -246,6 +263,7 @@ class RateLimiter:
                         f"x-ratelimit-remaining-{limit.kind}",
                         f"x-ratelimit-reset-{limit.kind}",
                     ),
+                    str(limit.per_minute),
                 )
                 for limit in limits_for(caller, self._settings)
             )
@@ -266,24 +284,30 @@ class RateLimiter:
         # The tightest counter of each kind names the headers: (remaining, counter, reset ms).
         requests: tuple[int, _Counter, int] | None = None
         tokens_left: tuple[int, _Counter, int] | None = None
-        token_keys: list[str] = []
         token_leases: list[Lease] = []
+        topping = self._topping
         for counter, lease in zip(counters, picked, strict=True):
-            lease.units -= 1 if counter.requests else tokens
             held = leases[counter.key]
             newest = held[-1]
+            if counter.requests:
+                lease.units -= 1
+            else:
+                lease.units -= tokens
+                token_leases.append(lease)
             unspent = newest.units if len(held) == 1 else _unspent(held, now)
-            reset_ms = newest.reset_ms(now)
-            remaining = counter.per_minute - newest.used_at(reset_ms, unspent)
+            # newest.reset_ms(now) and newest.used_at(reset_ms, unspent), written out: this loop
+            # runs for every counter of every request
+            reset_ms = MINUTE_MS - newest.elapsed_ms - int((now - newest.granted_at) * 1000)
+            if reset_ms < 0:
+                reset_ms = 0
+            used = newest.current + newest.previous * reset_ms // MINUTE_MS - unspent
+            remaining = counter.per_minute - used
             if counter.requests:
                 if requests is None or remaining < requests[0]:
                     requests = (remaining, counter, reset_ms)
-            else:
-                token_keys.append(f"{counter.key}:{lease.window}")
-                token_leases.append(lease)
-                if tokens_left is None or remaining < tokens_left[0]:
-                    tokens_left = (remaining, counter, reset_ms)
-            if counter.key not in self._topping and (
+            elif tokens_left is None or remaining < tokens_left[0]:
+                tokens_left = (remaining, counter, reset_ms)
+            if counter.key not in topping and (
                 unspent * 2 < counter.size or now >= newest.granted_at + REFRESH_S
             ):
                 self._ask(counter, 0)
@@ -291,11 +315,11 @@ class RateLimiter:
         for tightest in (requests, tokens_left):
             if tightest is not None:
                 remaining, counter, reset_ms = tightest
-                names = counter.header_names
-                headers[names[0]] = str(counter.per_minute)
-                headers[names[1]] = str(max(0, remaining))
-                headers[names[2]] = duration(reset_ms)
-        return Quota(headers, tuple(token_keys), tokens, tuple(token_leases))
+                limit_name, remaining_name, reset_name = counter.header_names
+                headers[limit_name] = counter.limit_text
+                headers[remaining_name] = str(remaining) if remaining > 0 else "0"
+                headers[reset_name] = duration(reset_ms)
+        return Quota(headers, tokens, tuple(token_leases))
 
     def _ask(self, counter: _Counter, units: int) -> None:
         """Have `counter` topped up in the next round trip (`units`: what a waiting request needs)."""
@@ -351,19 +375,30 @@ class RateLimiter:
         window, elapsed_ms = int(reply[0]), int(reply[1])
         for index, (key, counter) in enumerate(asked.items()):
             granted, current, previous = (int(value) for value in reply[2 + 3 * index : 5 + 3 * index])
-            lease = Lease(counter.limit.per_minute, window, granted, current, previous, now, elapsed_ms)
-            kept = [held for held in self._leases.get(key, ()) if held.live(now) and held.units > 0]
-            for held in self._leases.get(key, ()):
-                if held not in kept:
-                    self._give_back(key, held)
-            for held in kept[:-1]:  # at most two leases: the newest one and the one before
-                self._give_back(key, held)
-            self._leases[key] = [*kept[-1:], lease]
+            lease = Lease(
+                counter.limit.per_minute,
+                window,
+                granted,
+                current,
+                previous,
+                now,
+                elapsed_ms,
+                f"{key}:{window}",
+            )
+            held = self._leases.get(key, ())
+            # at most two leases: the newest one and the one before, if it is live and not spent
+            kept = [lease for lease in held if lease.live(now) and lease.units > 0][-1:]
+            for old in held:
+                if not any(old is other for other in kept):
+                    self._give_back(old)
+            self._leases[key] = [*kept, lease]
         return True
 
-    def _give_back(self, key: str, lease: Lease) -> None:
+    def _give_back(self, lease: Lease) -> None:
+        """The lease is no longer spent from: its units go back to Redis for the other processes."""
+        lease.dropped = True
         if lease.units > 0:
-            self._correct(f"{key}:{lease.window}", -lease.units)
+            self._correct(lease.counted, -lease.units)
             lease.units = 0
 
     def _correct(self, counted: str, delta: int) -> None:

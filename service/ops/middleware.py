@@ -17,6 +17,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,10 +32,13 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class ApiMetrics:
-    """The API's Prometheus metrics, in a registry of the app's own."""
+    """The API's Prometheus metrics, in a registry of the app's own. Samples the proxy defers
+    (`service.batching`) are folded in by the `before_scrape` callbacks, run on the event loop
+    before each scrape."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.before_scrape: list[Callable[[], None]] = []
         self.requests = Counter(
             "ftm_http_requests_total",
             "HTTP requests handled, by method, route template and status.",
@@ -48,6 +52,11 @@ class ApiMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+
+    def drain(self) -> None:
+        """Fold the deferred samples in now (on the event loop's thread)."""
+        for fold in self.before_scrape:
+            fold()
 
 
 def request_id_of(incoming: bytes) -> str:

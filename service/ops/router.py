@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -48,8 +49,12 @@ def _metrics_allowed(request: Request) -> None:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     dependencies=[Depends(_metrics_allowed)],
 )
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus metrics in the text exposition format. With `FTM_METRICS_TOKEN` set they need
     `Authorization: Bearer <token>`; in `FTM_ENV=prod` without one they are off (404). With several
-    API worker processes, the figures are the sum over all of them."""
-    return Response(exposition(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    API worker processes, the figures are the sum over all of them (another process's
+    proxied requests of the last 50 ms may not be in them yet)."""
+    api_metrics = request.app.state.metrics
+    api_metrics.drain()  # this process's deferred samples (on the loop, where they are kept)
+    text = await anyio.to_thread.run_sync(exposition, api_metrics.registry)  # reads files: off the loop
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.providers.credentials import CredentialsCipher
 from service.providers.credentials_store import load_credentials
 from service.runtime import Runtime
-from service.ttl_cache import SingleFlightTTLCache
+from service.ttl_cache import Entry, SingleFlightTTLCache
 
 MAX_ENTRIES = 10_000
 
@@ -53,6 +53,10 @@ class CredentialsCache:
     async def auth(self, tenant_id: str, provider: str) -> Auth | None:
         """The headers of `tenant_id`'s own credentials at `provider`; None: the operator's."""
         return await self._cache.get((tenant_id, provider), self._lookup, tenant_id, provider)
+
+    def cached(self, tenant_id: str, provider: str) -> Entry[Auth] | None:
+        """`auth`'s answer (the entry's value) while it is in memory, else None (then ask `auth`)."""
+        return self._cache.fresh((tenant_id, provider))
 
     def invalidate(self, tenant_id: str, provider: str) -> None:
         self._cache.invalidate((tenant_id, provider))

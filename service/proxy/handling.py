@@ -18,22 +18,22 @@ one Redis round trip before routing; a refusal is OpenAI's 429, an answer carrie
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
+from typing import Any, NamedTuple
 
 from service.auth.service import Principal
 from service.deployments.routing import DeploymentRoute
 from service.errors import InvalidRequest, ProviderError, ServiceError
-from service.limits.limiter import RateLimiter
+from service.limits.limiter import Quota, RateLimiter
 from service.limits.policy import estimate_tokens
 from service.models.service import ModelRoute
 from service.providers.credentials_cache import get_credentials_cache
 from service.providers.types import UpstreamResponse
-from service.proxy.payload import InferencePayload, parse_payload, read_body
+from service.proxy.payload import InferencePayload, parse_payload, read_body, whole_body
 from service.proxy.routes import get_route_cache
 from service.runtime import Runtime
-from service.usage.capture import ask_for_stream_usage, hides_stream_usage, usage_from_json
+from service.usage.capture import TokenUsage, ask_for_stream_usage, hides_stream_usage, usage_from_json
 from service.usage.metering import Meter, Metering
 
 log = logging.getLogger(__name__)
@@ -44,28 +44,29 @@ DEPLOYMENT_VERSION_HEADER = "X-FTM-Deployment-Version"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@dataclass(frozen=True)
-class ProxyAnswer:
+class ProxyAnswer(NamedTuple):
     """What to answer: the status, the headers (transparency and limits included) and either the
     whole body (`content`) or the metered upstream stream (`stream`, to be closed however the
-    relay ends)."""
+    relay ends). `sent`, when there is one, is to be called once the answer has gone out (or
+    failed to): it meters a whole body's usage then, off the time the caller waits."""
 
     status: int
     headers: dict[str, str]
     media_type: str
     content: bytes = b""
     stream: UpstreamResponse | None = None
+    sent: Callable[[], None] | None = None
 
 
 async def proxy(
     state: Any,
     caller: Principal,
     path: str,
-    body: AsyncIterator[bytes],
+    body: bytes | AsyncIterator[bytes],
     headers: Mapping[str, str],
 ) -> ProxyAnswer:
     """Serve one inference request of `caller` to `path` (`/chat/completions`, ...): `body` is
-    the request body as it streams in, `headers` the request's (lower-case names). `state` is the
+    the request body as it streams in (or whole), `headers` the request's (lower-case names). `state` is the
     app's state (runtime, usage, limiter, route cache). ServiceError when it is refused or fails."""
     metering: Metering = state.usage
     meter = metering.start(caller)
@@ -80,20 +81,23 @@ async def _metered(
     state: Any,
     caller: Principal,
     path: str,
-    body: AsyncIterator[bytes],
+    body: bytes | AsyncIterator[bytes],
     headers: Mapping[str, str],
     meter: Meter,
 ) -> ProxyAnswer:
     runtime: Runtime = state.runtime
-    raw = await read_body(
-        body, declared=headers.get("content-length"), limit=runtime.settings.max_json_body_bytes
-    )
+    limit = runtime.settings.max_json_body_bytes
+    if isinstance(body, bytes):  # had whole (the lean path refused a larger declared length)
+        raw = whole_body(body, limit=limit)
+    else:
+        raw = await read_body(body, declared=headers.get("content-length"), limit=limit)
     payload = parse_payload(raw)
     meter.model = payload.model
     limiter: RateLimiter = state.limiter
-    quota = await limiter.admit(caller, estimate_tokens(payload.raw, payload.body))
-    if quota.token_keys:  # no token limit, nothing to correct
-        meter.on_usage.append(lambda usage: limiter.settle(quota, usage.input_tokens + usage.output_tokens))
+    estimate = estimate_tokens(payload.raw, payload.body)
+    quota = limiter.admit_from_leases(caller, estimate) or await limiter.admit(caller, estimate)
+    if quota.token_leases:  # no token limit, nothing to correct
+        meter.on_usage = partial(_settle, limiter, quota)
     try:
         return await _route(state, caller, path, payload, headers, meter, runtime, quota.headers)
     except ServiceError as error:
@@ -111,7 +115,8 @@ async def _route(
     runtime: Runtime,
     limit_headers: dict[str, str],
 ) -> ProxyAnswer:
-    route = await get_route_cache(state).resolve(
+    routes = get_route_cache(state)
+    route = routes.cached(tenant_id=caller.tenant_id, model=payload.model) or await routes.resolve(
         tenant_id=caller.tenant_id, tenant_name=caller.tenant_name, model=payload.model
     )
     if isinstance(route, DeploymentRoute):
@@ -124,7 +129,13 @@ async def _route(
         last = number == len(attempts)
         meter.answered_by(attempt.model, attempt.provider)
         try:
-            auth = await get_credentials_cache(state).auth(caller.tenant_id, attempt.provider)
+            credentials = get_credentials_cache(state)
+            known = credentials.cached(caller.tenant_id, attempt.provider)
+            auth = (
+                known.value
+                if known is not None
+                else await credentials.auth(caller.tenant_id, attempt.provider)
+            )
             upstream = await _forward(runtime, path, payload, attempt, auth)
         except ProviderError as error:
             if last or not falls_back(error.status_code):
@@ -148,9 +159,17 @@ async def _route(
             stream = meter.tap(upstream, hide_usage=hides_stream_usage(payload.body))
             return ProxyAnswer(upstream.status, answer_headers, media_type, stream=stream)
         content = upstream.content or b""
-        meter.finish(upstream.status, usage_from_json(content))
-        return ProxyAnswer(upstream.status, answer_headers, media_type, content=content)
+        sent = partial(_meter_answer, meter, upstream.status, content)
+        return ProxyAnswer(upstream.status, answer_headers, media_type, content=content, sent=sent)
     raise AssertionError("a route has at least one attempt")  # pragma: no cover
+
+
+def _meter_answer(meter: Meter, status: int, content: bytes) -> None:
+    meter.finish(status, usage_from_json(content))
+
+
+def _settle(limiter: RateLimiter, quota: Quota, usage: TokenUsage) -> None:
+    limiter.settle(quota, usage.input_tokens + usage.output_tokens)
 
 
 def falls_back(status: int) -> bool:

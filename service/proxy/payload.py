@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from service import json_body
@@ -53,11 +54,19 @@ class InferencePayload:
         return json.dumps({**self.body, "model": upstream_model}, ensure_ascii=False).encode()
 
 
+@lru_cache(maxsize=4096)  # model names: a few per tenant, written on every request
 def _json_string(text: str) -> bytes:
     """`text` as a JSON string, as `json.dumps(text, ensure_ascii=False)` writes it."""
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return b'"' + text.encode() + b'"'
     return json.dumps(text, ensure_ascii=False).encode()
+
+
+def whole_body(body: bytes, *, limit: int) -> bytes:
+    """A body the server had whole, refused (413) over `limit` bytes."""
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
 
 
 async def read_body(stream: AsyncIterator[bytes], *, declared: str | None, limit: int) -> bytes:

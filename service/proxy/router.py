@@ -118,6 +118,8 @@ async def _proxy(request: Request, caller: Principal, path: str) -> Response:
     answer = await proxy(request.app.state, caller, path, request.stream(), request.headers)
     if answer.stream is not None:
         return UpstreamStream(answer.stream, answer.headers, answer.media_type)
+    if answer.sent is not None:
+        answer.sent()  # this path is not the fast one: meter it now
     return Response(answer.content, answer.status, headers=answer.headers, media_type=answer.media_type)
 
 

@@ -62,6 +62,15 @@ class RouteCache:
             raise model_not_found(model)
         return route
 
+    def cached(self, *, tenant_id: str, model: str) -> Route | None:
+        """`resolve`'s answer while it is in memory, else None (then `resolve` it)."""
+        entry = self._cache.fresh((tenant_id, model))
+        if entry is None:
+            return None
+        if entry.value is None:
+            raise model_not_found(model)
+        return entry.value
+
     def invalidate(self, *, tenant_id: str, model: str) -> None:
         """Forget `model` (a model or a deployment's name) for `tenant_id` in this process (e.g.
         after deleting it)."""

@@ -47,16 +47,19 @@ def parse_usage(usage: object) -> TokenUsage | None:
 
 def usage_from_json(content: bytes) -> TokenUsage | None:
     """The usage of a JSON answer (its last top-level-looking `"usage": {...}`), None without one."""
-    if b'"usage"' not in content:
+    last = content.rfind(b'"usage"')
+    if last < 0:
         return None
-    found = None
-    for found in _USAGE_OBJECT.finditer(content):  # noqa: B007  (the last one is the envelope's)
-        pass
-    if found is None:
-        return None
+    # The envelope's usage comes last in OpenAI's answers: tried first, without scanning the body.
+    found = _USAGE_OBJECT.match(content, last)
+    if found is None:  # the last `"usage"` is something else (a string value, a null): look again
+        for found in _USAGE_OBJECT.finditer(content):  # noqa: B007  (the last one is the envelope's)
+            pass
+        if found is None:
+            return None
     try:
-        return parse_usage(json.loads(found.group(1)))
-    except ValueError:
+        return parse_usage(json.loads(found.group(1).decode()))  # UTF-8 (RFC 8259): no detection
+    except ValueError:  # UnicodeDecodeError included
         return None
 
 

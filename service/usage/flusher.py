@@ -43,7 +43,11 @@ class UsageFlusher:
 
     def record(self, record: UsageRecord) -> None:
         """Count `record` (non-blocking); a full batch wakes the flusher early."""
-        if self.buffer.add(record) >= self._batch_records:
+        self.record_many([record])
+
+    def record_many(self, records: list[UsageRecord]) -> None:
+        """Count `records` (non-blocking); a full batch wakes the flusher early."""
+        if self.buffer.add_many(records) >= self._batch_records:
             self._wake.set()
 
     def start(self) -> None:

@@ -4,19 +4,24 @@ the process's buffer (written in batches by the flusher) and to the Prometheus m
 A `Meter` is created when the request arrives and learns what served it as the proxy goes on
 (`answered_by`); `finish` records it once: for a JSON answer when it is built, for a stream when
 the stream ends (finished, broken off or abandoned by the client), with the usage it reported.
+Recording is deferred: `finish` appends the record to a `LoopBatch`, and the records of every
+request that finished within `FOLD_S` are summed into the buffer and the metrics together, off
+every request's path (`flush` and `drain` fold at once: shutdown, a scrape, tests). The token
+limits' correction (`on_usage`) is not deferred: the next request's headers already count it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth.service import Principal
+from service.batching import LoopBatch
 from service.config import Settings
 from service.providers.types import UpstreamResponse
 from service.usage.capture import TokenUsage, UsageTap
@@ -24,6 +29,7 @@ from service.usage.flusher import UsageFlusher
 from service.usage.records import UsageBuffer, UsageRecord
 
 MAX_CACHED_SERIES = 10_000
+FOLD_S = 0.05  # how late usage reaches the buffer and the metrics, at most
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -56,20 +62,39 @@ class ProxyMetrics:
             buckets=LATENCY_BUCKETS,
         )
 
-    def observe(self, record: UsageRecord) -> None:
-        key = (record.tenant_id, record.model)
+    def observe(self, records: list[UsageRecord]) -> None:
+        """Count `records`: one increment per series for the requests and tokens of a batch, and
+        one latency sample per record."""
+        sums: dict[tuple[str, str], list[int]] = {}
+        errors: dict[tuple[str, str, int], int] = {}
+        latencies: list[tuple[tuple[str, str], float]] = []
+        for record in records:
+            key = (record.tenant_id, record.model)
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = [0, 0, 0]
+            total[0] += 1
+            total[1] += record.input_tokens
+            total[2] += record.output_tokens
+            if record.status >= 400:
+                failed = (record.tenant_id, record.model, record.status)
+                errors[failed] = errors.get(failed, 0) + 1
+            latencies.append((key, record.latency_s))
+        for key, (requests, input_tokens, output_tokens) in sums.items():
+            series = self._series(key)
+            series[0].inc(requests)
+            if input_tokens:
+                series[1].inc(input_tokens)
+            if output_tokens:
+                series[2].inc(output_tokens)
+        for (tenant, model, status), count in errors.items():
+            self.errors.labels(tenant, model, str(status)).inc(count)
+        for key, latency in latencies:
+            self._series(key)[3].observe(latency)
+
+    def _series(self, key: tuple[str, str]) -> tuple[Any, Any, Any, Any]:
         children = self._children.get(key)
-        if children is None:
-            children = self._children_of(key)
-        requests, input_tokens, output_tokens, latency = children
-        requests.inc()
-        if record.failed:
-            self.errors.labels(record.tenant_id, record.model, str(record.status)).inc()
-        if record.input_tokens:
-            input_tokens.inc(record.input_tokens)
-        if record.output_tokens:
-            output_tokens.inc(record.output_tokens)
-        latency.observe(record.latency_s)
+        return children if children is not None else self._children_of(key)
 
     def _children_of(self, key: tuple[str, str]) -> tuple[Any, Any, Any, Any]:
         """The labelled series of (tenant, model), looked up once: `labels()` costs a lock and a
@@ -87,7 +112,8 @@ class ProxyMetrics:
 
 
 class Metering:
-    """The app's usage accounting: the flusher (with its buffer) and the metrics."""
+    """The app's usage accounting: the flusher (with its buffer), the metrics, and the batch of
+    records not yet counted in either."""
 
     def __init__(
         self,
@@ -101,13 +127,27 @@ class Metering:
         self.metrics = metrics
         self.clock = clock
         self.timer = timer
+        self.pending: LoopBatch[UsageRecord] = LoopBatch(self._count, delay_s=FOLD_S)
 
     def start(self, caller: Principal) -> Meter:
         return Meter(self, caller, self.timer())
 
     def record(self, record: UsageRecord) -> None:
-        self.flusher.record(record)
-        self.metrics.observe(record)
+        """Count `record` within `FOLD_S` (at once outside an event loop)."""
+        self.pending.add(record)
+
+    def drain(self) -> None:
+        """Count every record still pending now (on the event loop's thread)."""
+        self.pending.drain()
+
+    def flush(self) -> bool:
+        """Count what is pending and write the buffer now; False if the write failed."""
+        self.drain()
+        return self.flusher.flush()
+
+    def _count(self, records: list[UsageRecord]) -> None:
+        self.flusher.record_many(records)
+        self.metrics.observe(records)
 
 
 @dataclass(slots=True)
@@ -121,7 +161,7 @@ class Meter:
     provider: str = ""
     deployment: str = ""
     deployment_version: int = 0
-    on_usage: list[Callable[[TokenUsage], None]] = field(default_factory=list)
+    on_usage: Callable[[TokenUsage], None] | None = None  # told the usage as soon as it is known
     _done: bool = False
 
     def answered_by(self, model: str, provider: str) -> None:
@@ -132,24 +172,24 @@ class Meter:
             return
         self._done = True
         metering = self.metering
-        metering.record(
+        caller = self.caller
+        metering.pending.add(
             UsageRecord(
-                tenant_id=self.caller.tenant_id,
-                key_id=self.caller.key_id,
-                model=self.model,
-                provider=self.provider,
-                status=status,
-                input_tokens=usage.input_tokens if usage else 0,
-                output_tokens=usage.output_tokens if usage else 0,
-                latency_s=metering.timer() - self.started,
-                at=metering.clock(),
-                deployment=self.deployment,
-                deployment_version=self.deployment_version,
+                caller.tenant_id,
+                caller.key_id,
+                self.model,
+                self.provider,
+                status,
+                usage.input_tokens if usage else 0,
+                usage.output_tokens if usage else 0,
+                metering.timer() - self.started,
+                metering.clock(),
+                self.deployment,
+                self.deployment_version,
             )
         )
-        if usage is not None:
-            for callback in self.on_usage:
-                callback(usage)
+        if usage is not None and self.on_usage is not None:
+            self.on_usage(usage)
 
     def tap(self, upstream: UpstreamResponse, *, hide_usage: bool) -> UpstreamResponse:
         """`upstream` (a stream) with its usage read as it passes, and hidden if the caller did not

@@ -1,7 +1,7 @@
 """What one proxied request used, and the in-process buffer that sums records before they are written.
 
-Recording is a dictionary update under a lock: it never touches the database or the network, so it
-costs the request next to nothing. The flusher (`service.usage.flusher`) takes the sums away in
+Recording sums a batch of records (`service.usage.metering` gathers them off the requests' paths)
+into a dictionary under one lock: it never touches the database or the network. The flusher (`service.usage.flusher`) takes the sums away in
 batches; a batch that fails to be written is put back (`restore`) and tried again.
 """
 
@@ -68,14 +68,6 @@ class Counters:
             self.cost_usd = (self.cost_usd or 0.0) + other.cost_usd
 
 
-def cost_of(record: UsageRecord, prices: Mapping[str, tuple[float, float]]) -> float | None:
-    """The request's cost in US dollars at its model's price; None when the price is unknown."""
-    price = inference_price(record.model, prices)
-    if price is None:
-        return None
-    return (record.input_tokens * price[0] + record.output_tokens * price[1]) / 1_000_000
-
-
 def hour_of(at: float) -> datetime:
     return datetime.fromtimestamp(at - at % 3600, UTC)
 
@@ -92,33 +84,50 @@ class UsageBuffer:
 
     def add(self, record: UsageRecord) -> int:
         """Count `record`; returns how many records wait to be flushed."""
-        start = record.at - record.at % 3600
-        if start != self._hour[0]:  # a datetime made once an hour, not once a request
-            self._hour = (start, hour_of(start))
-        key = BucketKey(
-            record.tenant_id,
-            record.key_id,
-            record.deployment,
-            record.deployment_version,
-            record.model,
-            record.provider,
-            self._hour[1],
-        )
-        counters = Counters(
-            1,
-            int(record.failed),
-            record.input_tokens,
-            record.output_tokens,
-            record.latency_s * 1000,
-            cost_of(record, self._prices),
-        )
+        return self.add_many([record])
+
+    def add_many(self, records: list[UsageRecord]) -> int:
+        """Count `records` (under one lock); returns how many records wait to be flushed."""
+        buckets: dict[BucketKey, Counters] = {}
+        prices: dict[str, tuple[float, float] | None] = {}
+        for record in records:
+            at = record.at
+            start = at - at % 3600
+            if start != self._hour[0]:  # a datetime made once an hour, not once a request
+                self._hour = (start, hour_of(start))
+            model = record.model
+            key = BucketKey(
+                record.tenant_id,
+                record.key_id,
+                record.deployment,
+                record.deployment_version,
+                model,
+                record.provider,
+                self._hour[1],
+            )
+            if model not in prices:
+                prices[model] = inference_price(model, self._prices)
+            price = prices[model]
+            counters = buckets.get(key)
+            if counters is None:
+                counters = buckets[key] = Counters()
+            counters.requests += 1
+            counters.errors += record.status >= 400
+            counters.input_tokens += record.input_tokens
+            counters.output_tokens += record.output_tokens
+            counters.latency_ms_total += record.latency_s * 1000
+            if price is not None:
+                cost = (record.input_tokens * price[0] + record.output_tokens * price[1]) / 1_000_000
+                counters.cost_usd = (counters.cost_usd or 0.0) + cost
         with self._lock:
-            existing = self._sums.get(key)
-            if existing is None:
-                self._sums[key] = counters
-            else:
-                existing.add(counters)
-            self._records += 1
+            sums = self._sums
+            for key, counters in buckets.items():
+                existing = sums.get(key)
+                if existing is None:
+                    sums[key] = counters
+                else:
+                    existing.add(counters)
+            self._records += len(records)
             return self._records
 
     def take(self) -> dict[BucketKey, Counters]:

@@ -120,6 +120,31 @@ def test_most_requests_are_admitted_without_a_round_trip_to_redis(
     assert client.calls <= 3
 
 
+def test_admit_from_leases_answers_without_io_only_while_a_lease_holds_the_units(
+    settings: Settings, shared_redis: Callable[[], aioredis.Redis]
+) -> None:
+    now = [100.0]
+    (limiter,), (client,) = limiters(settings, shared_redis, now, count=1)
+    who = caller(key_rpm=1_000_000)
+
+    async def run() -> tuple[bool, bool, bool]:
+        before = limiter.admit_from_leases(who, 10) is None  # nothing in hand yet
+        await limiter.admit(who, 10)  # takes the lease (one round trip)
+        await limiter.top_ups_done()
+        calls = client.calls
+        in_hand = limiter.admit_from_leases(who, 10)
+        now[0] += 2  # past the lease's life
+        expired = limiter.admit_from_leases(who, 10) is None
+        await limiter.aclose()
+        return before, in_hand is not None and client.calls == calls, expired
+
+    before, admitted_in_hand, expired = asyncio.run(run())
+
+    assert before
+    assert admitted_in_hand
+    assert expired
+
+
 def test_a_lease_is_not_spent_after_it_expires_and_its_units_go_back(
     settings: Settings, shared_redis: Callable[[], aioredis.Redis]
 ) -> None:

@@ -15,7 +15,7 @@ __all__ = ["upstream"]
 
 def flushed_usage(app: FastAPI, client: TestClient, key: str, **params: Any) -> dict[str, Any]:
     """`GET /v1/usage` once this process's buffered usage is written."""
-    assert app.state.usage.flusher.flush()
+    assert app.state.usage.flush()
     answer = client.get("/v1/usage", params=params, headers=bearer(key))
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()

@@ -65,6 +65,13 @@ def test_usage_from_json_reads_the_envelopes_usage_even_with_nested_details() ->
     assert usage_from_json(json.dumps(body).encode()) == TokenUsage(12, 5)
 
 
+def test_usage_from_json_finds_the_envelopes_usage_when_a_later_usage_is_not_it() -> None:
+    # the last `"usage"` of the bytes is a string value, then a key holding null: neither is the usage
+    body = {"usage": USAGE, "choices": [{"message": {"name": "usage"}}], "extra": {"usage": None}}
+
+    assert usage_from_json(json.dumps(body).encode()) == TokenUsage(12, 5)
+
+
 @pytest.mark.parametrize("body", [b'{"id": "x"}', b'{"usage": null}', b"not json"])
 def test_usage_from_json_without_usage_is_none(body: bytes) -> None:
     assert usage_from_json(body) is None
