@@ -25,23 +25,29 @@ T = TypeVar("T")
 class LoopBatch(Generic[T]):
     """Items folded together by `fold`, at most `delay_s` after the first one of a batch came."""
 
-    __slots__ = ("_delay_s", "_fold", "_pending")
+    __slots__ = ("_delay_s", "_fold", "_pending", "_timer_loop")
 
     def __init__(self, fold: Callable[[list[T]], None], *, delay_s: float) -> None:
         self._fold = fold
         self._delay_s = delay_s
         self._pending: list[T] = []
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # where a fold is due, if one is
 
     def add(self, item: T) -> None:
-        pending = self._pending
-        pending.append(item)
-        if len(pending) == 1:  # the first of a batch: have it folded
+        self._pending.append(item)
+        due = self._timer_loop
+        if due is None or due.is_closed():  # no fold due (a closed loop's never comes: a test's)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 self.drain()
                 return
-            loop.call_later(self._delay_s, self.drain)
+            self._timer_loop = loop
+            loop.call_later(self._delay_s, self._due)
+
+    def _due(self) -> None:
+        self._timer_loop = None
+        self.drain()
 
     def drain(self) -> None:
         """Fold everything added so far, now."""

@@ -73,3 +73,20 @@ def test_outside_an_event_loop_an_item_is_folded_as_it_is_added() -> None:
     batch.add(7)
 
     assert folded == [[7]]
+
+
+def test_items_added_after_the_loop_of_a_due_fold_closed_are_folded_on_the_next_loop() -> None:
+    folded: list[list[int]] = []
+    batch: LoopBatch[int] = LoopBatch(folded.append, delay_s=0.05)
+
+    async def add_and_leave(item: int) -> None:
+        batch.add(item)  # the loop ends before the fold is due: that fold never comes
+
+    async def add_and_wait(item: int) -> None:
+        batch.add(item)
+        await asyncio.sleep(0.15)
+
+    asyncio.run(add_and_leave(1))
+    asyncio.run(add_and_wait(2))
+
+    assert folded == [[1, 2]]
