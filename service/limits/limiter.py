@@ -44,7 +44,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -79,18 +79,14 @@ def _seconds(seconds: int) -> str:
     return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
 
 
+@dataclass(slots=True)
 class Quota:
     """What `admit` decided: the `x-ratelimit-*` headers, and the token estimate spent from which
     leases (one per token counter, in its order; none without a token limit), to be corrected."""
 
-    __slots__ = ("estimate", "headers", "token_leases")
-
-    def __init__(
-        self, headers: dict[str, str] | None = None, estimate: int = 0, token_leases: tuple[Lease, ...] = ()
-    ) -> None:
-        self.headers = {} if headers is None else headers
-        self.estimate = estimate
-        self.token_leases = token_leases
+    headers: dict[str, str] = field(default_factory=dict)
+    estimate: int = 0
+    token_leases: tuple[Lease, ...] = ()
 
 
 NO_LIMITS = Quota()
@@ -387,7 +383,7 @@ class RateLimiter:
             )
             held = self._leases.get(key, ())
             # at most two leases: the newest one and the one before, if it is live and not spent
-            kept = [lease for lease in held if lease.live(now) and lease.units > 0][-1:]
+            kept = [live for live in held if live.live(now) and live.units > 0][-1:]
             for old in held:
                 if not any(old is other for other in kept):
                     self._give_back(old)

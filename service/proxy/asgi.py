@@ -63,11 +63,10 @@ class RawHeaders(Mapping[str, str]):
         self._raw = raw
 
     def __getitem__(self, name: str) -> str:
-        wanted = name.lower().encode("latin-1")
-        for key, value in self._raw:
-            if key == wanted:
-                return value.decode("latin-1")
-        raise KeyError(name)
+        value: str | None = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
 
     def get(self, name: str, default: Any = None) -> Any:  # Mapping's, without its try/except
         wanted = name.lower().encode("latin-1")

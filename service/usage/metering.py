@@ -132,10 +132,6 @@ class Metering:
     def start(self, caller: Principal) -> Meter:
         return Meter(self, caller, self.timer())
 
-    def record(self, record: UsageRecord) -> None:
-        """Count `record` within `FOLD_S` (at once outside an event loop)."""
-        self.pending.add(record)
-
     def drain(self) -> None:
         """Count every record still pending now (on the event loop's thread)."""
         self.pending.drain()
