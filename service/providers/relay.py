@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import aiohttp
 
@@ -115,9 +115,8 @@ class RelayClient:
                 return UpstreamResponse(
                     upstream.status, headers, media_type or "application/json", content=body
                 )
-            chunks = upstream.content.iter_any()
             # Read before answering: a failure here is still ours to report (and to fall back from).
-            first = await anext(chunks, b"")
+            first = await upstream.content.readany()
         except TimeoutError:
             upstream.close()
             raise _timed_out(provider) from None
@@ -128,26 +127,48 @@ class RelayClient:
         except BaseException:  # cancelled (the caller went away): free the connection at once
             upstream.close()
             raise
-        relay = _relay(first, chunks, provider)
-
-        async def aclose() -> None:
-            await relay.aclose()
-            upstream.release()  # a stream not read to its end closes its connection instead
-
         return UpstreamResponse(
-            upstream.status, headers, media_type or "text/event-stream", chunks=relay, aclose=aclose
+            upstream.status,
+            headers,
+            media_type or "text/event-stream",
+            chunks=_Chunks(first, upstream.content, provider),
+            close=upstream.release,  # a stream not read to its end closes its connection instead
         )
 
 
-async def _relay(first: bytes, rest: AsyncIterator[bytes], provider: str) -> AsyncGenerator[bytes, None]:
-    if first:
-        yield first
-    try:
-        async for chunk in rest:
-            yield chunk
-    except (aiohttp.ClientError, TimeoutError) as error:
-        log.warning("stream from provider %s broke off: %s", provider, type(error).__name__)
-        yield _STREAM_BROKE_OFF_EVENT
+class _Chunks:
+    """A stream's chunks as they arrive (the first one already read), ending with the
+    broke-off event when the provider's stream breaks off. One object read by the relay's one
+    loop: no generator in between, and nothing to close but the response."""
+
+    __slots__ = ("_first", "_content", "_provider", "_ended")
+
+    def __init__(self, first: bytes, content: aiohttp.StreamReader, provider: str) -> None:
+        self._first = first
+        self._content = content
+        self._provider = provider
+        self._ended = not first
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        first = self._first
+        if first:
+            self._first = b""
+            return first
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            chunk = await self._content.readany()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self._ended = True
+            log.warning("stream from provider %s broke off: %s", self._provider, type(error).__name__)
+            return _STREAM_BROKE_OFF_EVENT
+        if not chunk:
+            self._ended = True
+            raise StopAsyncIteration
+        return chunk
 
 
 def _relayed_headers(upstream: aiohttp.ClientResponse, provider: str) -> dict[str, str]:

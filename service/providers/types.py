@@ -6,7 +6,7 @@ rest of the service depends on the fields it uses, not on a library's classes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +49,11 @@ class RemoteCheckpoint:
 class UpstreamResponse:
     """A provider's answer to a relayed inference request: its status, the headers to pass on,
     and its body, either whole (`content`) or as a stream of chunks (`chunks`) that must be
-    closed with `aclose` however the relay ends."""
+    closed with `close` however the relay ends (it frees the provider connection at once)."""
 
     status: int
     headers: dict[str, str]
     media_type: str | None
     content: bytes | None = None
     chunks: AsyncIterator[bytes] | None = None
-    aclose: Callable[[], Awaitable[None]] | None = None
+    close: Callable[[], None] | None = None

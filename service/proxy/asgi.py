@@ -38,8 +38,7 @@ from service.errors import AuthenticationFailed, PermissionDenied, ServiceError
 from service.logs import request_id_var
 from service.ops.limits import too_large_body
 from service.ops.middleware import SERVER_ERROR_MESSAGE, ApiMetrics, request_id_of
-from service.providers.types import UpstreamResponse
-from service.proxy.handling import ProxyAnswer, proxy
+from service.proxy.handling import ProxyAnswer, ProxyStream, proxy
 
 PATHS = {
     "/v1/chat/completions": "/chat/completions",
@@ -183,8 +182,7 @@ class LeanProxy:
             media_type = answer.media_type.encode("latin-1")
             await _send_json(send, answer.status, answer.content, headers, media_type)
         finally:
-            if answer.sent is not None:  # a whole body's metering, once it is out
-                answer.sent()
+            answer.sent()  # the metering, once the answer is out (or the stream over)
 
     def _observe(self, samples: list[tuple[str, int, float]]) -> None:
         """Count a batch of requests: one increment per (route, status), a latency sample each."""
@@ -204,14 +202,17 @@ class LeanProxy:
 
 async def _relay_stream(
     status: int,
-    upstream: UpstreamResponse,
+    stream: ProxyStream,
     headers: list[tuple[bytes, bytes]],
     receive: Receive,
     send: Send,
 ) -> None:
-    """Send the upstream's chunks as they come, stopping when the client goes away (the server
-    tells by `http.disconnect`: one waiting task, which cancels the relay), and close the upstream
-    however it ends, releasing the provider connection."""
+    """Send the upstream's chunks as they come, each through `tap` (the usage read, and taken out
+    if the caller did not ask for it), stopping when the client goes away (the server tells by
+    `http.disconnect`: one waiting task, which cancels the relay), and close the upstream however
+    it ends, releasing the provider connection. One loop, no generator between the provider's
+    reads and the server's writes."""
+    upstream, tap = stream
     assert upstream.chunks is not None
     relay = asyncio.current_task()
     assert relay is not None
@@ -227,11 +228,14 @@ async def _relay_stream(
 
     waiter = asyncio.ensure_future(receive())
     waiter.add_done_callback(on_message)
+    feed = tap.feed
     try:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         async for chunk in upstream.chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+            chunk = feed(chunk)
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": tap.end()})
     except asyncio.CancelledError:
         if not gone:
             raise
@@ -239,8 +243,8 @@ async def _relay_stream(
     finally:
         relaying = False
         waiter.cancel()
-        if upstream.aclose is not None:
-            await asyncio.shield(upstream.aclose())
+        if upstream.close is not None:
+            upstream.close()
 
 
 class _Disconnected(Exception):

@@ -33,7 +33,13 @@ from service.providers.types import UpstreamResponse
 from service.proxy.payload import InferencePayload, parse_payload, read_body, whole_body
 from service.proxy.routes import get_route_cache
 from service.runtime import Runtime
-from service.usage.capture import TokenUsage, ask_for_stream_usage, hides_stream_usage, usage_from_json
+from service.usage.capture import (
+    TokenUsage,
+    UsageTap,
+    ask_for_stream_usage,
+    hides_stream_usage,
+    usage_from_json,
+)
 from service.usage.metering import Meter, Metering
 
 log = logging.getLogger(__name__)
@@ -44,18 +50,26 @@ DEPLOYMENT_VERSION_HEADER = "X-FTM-Deployment-Version"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class ProxyStream(NamedTuple):
+    """A streamed answer: the upstream's chunks, each to be passed through `tap`'s `feed` (and
+    its `end` after the last), the upstream closed however the relay ends."""
+
+    upstream: UpstreamResponse
+    tap: UsageTap
+
+
 class ProxyAnswer(NamedTuple):
     """What to answer: the status, the headers (transparency and limits included) and either the
-    whole body (`content`) or the metered upstream stream (`stream`, to be closed however the
-    relay ends). `sent`, when there is one, is to be called once the answer has gone out (or
-    failed to): it meters a whole body's usage then, off the time the caller waits."""
+    whole body (`content`) or the upstream's stream (`stream`). `sent` is to be called once the
+    answer has gone out, or failed to, or the stream has ended however it did: it meters the
+    request then, off the time the caller waits."""
 
     status: int
     headers: dict[str, str]
     media_type: str
+    sent: Callable[[], None]
     content: bytes = b""
-    stream: UpstreamResponse | None = None
-    sent: Callable[[], None] | None = None
+    stream: ProxyStream | None = None
 
 
 async def proxy(
@@ -149,18 +163,20 @@ async def _route(
             log.warning(
                 "proxy %s: %s answered %s; falling back", payload.model, attempt.model, upstream.status
             )
-            if upstream.aclose is not None:
-                await upstream.aclose()
+            if upstream.close is not None:
+                upstream.close()
             continue
         answer_headers = {**upstream.headers, MODEL_HEADER: attempt.model, **used, **limit_headers}
         media_type = upstream.media_type or "application/json"
         if upstream.chunks is not None:
             answer_headers.update(STREAM_HEADERS)
-            stream = meter.tap(upstream, hide_usage=hides_stream_usage(payload.body))
-            return ProxyAnswer(upstream.status, answer_headers, media_type, stream=stream)
+            tap = UsageTap(hide=hides_stream_usage(payload.body))
+            sent = partial(meter.finish_stream, upstream.status, tap)
+            stream = ProxyStream(upstream, tap)
+            return ProxyAnswer(upstream.status, answer_headers, media_type, sent, stream=stream)
         content = upstream.content or b""
         sent = partial(_meter_answer, meter, upstream.status, content)
-        return ProxyAnswer(upstream.status, answer_headers, media_type, content=content, sent=sent)
+        return ProxyAnswer(upstream.status, answer_headers, media_type, sent, content=content)
     raise AssertionError("a route has at least one attempt")  # pragma: no cover
 
 

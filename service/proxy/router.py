@@ -7,9 +7,9 @@ in the OpenAPI document and serve them when the lean path is switched off (`FTM_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request, Response
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -18,8 +18,13 @@ from service.auth.service import Principal
 from service.contract import ErrorResponse, errors
 from service.deps import InferenceCaller
 from service.providers.relay import PROVIDER_HEADER
-from service.providers.types import UpstreamResponse
-from service.proxy.handling import DEPLOYMENT_HEADER, DEPLOYMENT_VERSION_HEADER, MODEL_HEADER, proxy
+from service.proxy.handling import (
+    DEPLOYMENT_HEADER,
+    DEPLOYMENT_VERSION_HEADER,
+    MODEL_HEADER,
+    ProxyStream,
+    proxy,
+)
 from service.routing import ServiceRoute
 
 router = APIRouter(prefix="/v1", tags=["proxy"], route_class=ServiceRoute)
@@ -117,28 +122,38 @@ def _openapi(kind: str, *, streams: bool = True) -> dict[str, Any]:
 async def _proxy(request: Request, caller: Principal, path: str) -> Response:
     answer = await proxy(request.app.state, caller, path, request.stream(), request.headers)
     if answer.stream is not None:
-        return UpstreamStream(answer.stream, answer.headers, answer.media_type)
-    if answer.sent is not None:
-        answer.sent()  # this path is not the fast one: meter it now
+        return UpstreamStream(answer.stream, answer.sent, answer.headers, answer.media_type)
+    answer.sent()  # this path is not the fast one: meter it now
     return Response(answer.content, answer.status, headers=answer.headers, media_type=answer.media_type)
 
 
 class UpstreamStream(StreamingResponse):
-    """Relays an upstream stream chunk by chunk; the upstream is closed whatever happens (finished,
-    client gone, server shutting down), releasing the provider connection."""
+    """Relays an upstream stream chunk by chunk through its usage `tap`; the upstream is closed
+    whatever happens (finished, client gone, server shutting down), releasing the provider
+    connection, and then the request is metered (`ended`)."""
 
-    def __init__(self, upstream: UpstreamResponse, headers: dict[str, str], media_type: str) -> None:
+    def __init__(
+        self,
+        stream: ProxyStream,
+        ended: Callable[[], None],
+        headers: dict[str, str],
+        media_type: str,
+    ) -> None:
+        upstream, tap = stream
         assert upstream.chunks is not None
         self._upstream = upstream
-        super().__init__(upstream.chunks, status_code=upstream.status, headers=headers, media_type=media_type)
+        self._ended = ended
+        super().__init__(
+            tap.relay(upstream.chunks), status_code=upstream.status, headers=headers, media_type=media_type
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            if self._upstream.aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._upstream.aclose()
+            if self._upstream.close is not None:
+                self._upstream.close()
+            self._ended()
 
 
 @router.post(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,17 +83,17 @@ def ask_for_stream_usage(content: bytes) -> bytes:
 
 
 class UsageTap:
-    """Relays a stream's chunks, calling `on_usage` with the usage it reports; `hide` takes the
-    usage out of what is relayed.
+    """Relays a stream's chunks, keeping the usage it reports (`usage`, the last one seen);
+    `hide` takes the usage out of what is relayed.
 
     `feed` takes each chunk as it comes and returns what to send on (possibly `b""`: an event's
     unfinished start waits for its end), `end` what is left when the stream ends: a plain function
     per chunk, so the relay's one loop calls it without another async generator in between."""
 
-    __slots__ = ("_on_usage", "_hide", "_held")
+    __slots__ = ("usage", "_hide", "_held")
 
-    def __init__(self, on_usage: Callable[[TokenUsage], None], *, hide: bool) -> None:
-        self._on_usage = on_usage
+    def __init__(self, *, hide: bool) -> None:
+        self.usage: TokenUsage | None = None
         self._hide = hide
         self._held = b""
 
@@ -140,7 +140,7 @@ class UsageTap:
         usage = parse_usage(body.get("usage")) if isinstance(body, dict) else None
         if usage is None:
             return event
-        self._on_usage(usage)
+        self.usage = usage
         if not self._hide:
             return event
         if not body.get("choices"):

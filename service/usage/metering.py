@@ -2,8 +2,9 @@
 the process's buffer (written in batches by the flusher) and to the Prometheus metrics.
 
 A `Meter` is created when the request arrives and learns what served it as the proxy goes on
-(`answered_by`); `finish` records it once: for a JSON answer when it is built, for a stream when
-the stream ends (finished, broken off or abandoned by the client), with the usage it reported.
+(`answered_by`); `finish` records it once: for a JSON answer once it is sent, for a stream when
+the stream ends (finished, broken off or abandoned by the client: `finish_stream`), with the usage
+it reported.
 Recording is deferred: `finish` appends the record to a `LoopBatch`, and the records of every
 request that finished within `FOLD_S` are summed into the buffer and the metrics together, off
 every request's path (`flush` and `drain` fold at once: shutdown, a scrape, tests). The token
@@ -13,8 +14,8 @@ limits' correction (`on_usage`) is not deferred: the next request's headers alre
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -23,7 +24,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auth.service import Principal
 from service.batching import LoopBatch
 from service.config import Settings
-from service.providers.types import UpstreamResponse
 from service.usage.capture import TokenUsage, UsageTap
 from service.usage.flusher import UsageFlusher
 from service.usage.records import UsageBuffer, UsageRecord
@@ -187,37 +187,10 @@ class Meter:
         if usage is not None and self.on_usage is not None:
             self.on_usage(usage)
 
-    def tap(self, upstream: UpstreamResponse, *, hide_usage: bool) -> UpstreamResponse:
-        """`upstream` (a stream) with its usage read as it passes, and hidden if the caller did not
-        ask for it; the request is recorded when the stream ends."""
-        assert upstream.chunks is not None
-        seen: list[TokenUsage] = []
-        relayed = self._relay(upstream.chunks, UsageTap(seen.append, hide=hide_usage), upstream, seen)
-        inner_close = upstream.aclose
-
-        async def aclose() -> None:
-            await relayed.aclose()
-            if inner_close is not None:
-                await inner_close()
-            # a stream never started (the caller left first) never ran the relay's `finally`
-            self.finish(upstream.status, seen[-1] if seen else None)
-
-        return replace(upstream, chunks=relayed, aclose=aclose)
-
-    async def _relay(
-        self, chunks: AsyncIterator[bytes], tap: UsageTap, upstream: UpstreamResponse, seen: list[TokenUsage]
-    ) -> AsyncGenerator[bytes, None]:
-        feed = tap.feed
-        try:
-            async for chunk in chunks:
-                chunk = feed(chunk)
-                if chunk:
-                    yield chunk
-            rest = tap.end()
-            if rest:
-                yield rest
-        finally:
-            self.finish(upstream.status, seen[-1] if seen else None)
+    def finish_stream(self, status: int, tap: UsageTap) -> None:
+        """Record a stream that ended (finished, broke off, or left by the caller) with the usage
+        `tap` saw in it."""
+        self.finish(status, tap.usage)
 
 
 def create_metering(

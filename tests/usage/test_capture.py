@@ -51,12 +51,14 @@ async def _from(chunks: list[bytes]) -> AsyncIterator[bytes]:
 
 
 def relay(chunks: list[bytes], *, hide: bool) -> tuple[bytes, list[TokenUsage]]:
-    seen: list[TokenUsage] = []
+    """What the tap relays of `chunks`, and the usage it kept (none, or the one)."""
+    tap = UsageTap(hide=hide)
 
     async def run() -> bytes:
-        return b"".join([chunk async for chunk in UsageTap(seen.append, hide=hide).relay(_from(chunks))])
+        return b"".join([chunk async for chunk in tap.relay(_from(chunks))])
 
-    return asyncio.run(run()), seen
+    relayed = asyncio.run(run())
+    return relayed, [] if tap.usage is None else [tap.usage]
 
 
 def test_usage_from_json_reads_the_envelopes_usage_even_with_nested_details() -> None:
