@@ -157,13 +157,8 @@ def run() -> None:
         )
 
         bare = _stream_us(_stream(with_usage=False), lambda chunks: chunks)
-        seen: list[object] = []
-        hidden = _stream_us(
-            _stream(with_usage=True), lambda chunks: UsageTap(seen.append, hide=True).relay(chunks)
-        )
-        shown = _stream_us(
-            _stream(with_usage=True), lambda chunks: UsageTap(seen.append, hide=False).relay(chunks)
-        )
+        hidden = _stream_us(_stream(with_usage=True), lambda chunks: UsageTap(hide=True).relay(chunks))
+        shown = _stream_us(_stream(with_usage=True), lambda chunks: UsageTap(hide=False).relay(chunks))
         print(f"relay 20 chunks, bare                     : {bare:7.1f} us CPU")
         print(f"relay 20 chunks + usage tap, hidden       : {hidden:7.1f} us CPU (+{hidden - bare:.1f})")
         print(f"relay 20 chunks + usage tap, as asked     : {shown:7.1f} us CPU (+{shown - bare:.1f})")
