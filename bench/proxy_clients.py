@@ -1,8 +1,9 @@
 """Which HTTP client the proxy relays with: the candidates side by side against the fast fake
 upstream (`bench/upstream.py`), in one uvloop process, one after the other.
 
-- aiohttp: one `ClientSession`, a pool of up to 512 connections (what `service/providers/relay.py`
-  uses);
+- http1: `service/providers/http1.Pool`, asyncio transports and httptools' parser, a pool of up
+  to 512 connections (what `service/providers/relay.py` uses);
+- aiohttp: one `ClientSession`, a pool of up to 512 connections;
 - httpx2 tuned: an `AsyncClient` with a pool as large (max and keep-alive connections 512);
 - the SDK: `openai.AsyncOpenAI(...).post(cast_to=httpx2.Response)`, how the proxy relayed before.
 
@@ -26,6 +27,7 @@ import uvloop
 
 from bench.proxy import _wait_for_port
 from devtools.devstack import free_port
+from service.providers import http1
 
 DURATION_S = 2.0
 BODY = {"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": "Say hello."}]}
@@ -57,6 +59,16 @@ async def _measure(base_url: str) -> list[tuple[str, int, bool, float, float]]:
     url = f"{base_url}/chat/completions"
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
     rows = []
+
+    pool = http1.Pool(base_url, headers=headers, timeout_s=30, max_connections=512)
+
+    async def with_http1(stream: bool) -> None:
+        response = await pool.post("/chat/completions", stream_content if stream else content)
+        while await response.readany():
+            pass
+
+    rows += await _all("http1", with_http1)
+    await pool.aclose()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512), headers=headers) as session:
 

@@ -1,11 +1,11 @@
 """Send an inference request to a provider and hand back its answer as it comes.
 
-Each provider has one `RelayClient`: an aiohttp session with its own connection pool, the
+Each provider has one `RelayClient`: a pool of keep-alive connections (`http1.Pool`), the
 provider's key and base URL, and the proxy's timeout (for connecting, and between two reads of
-the answer). aiohttp was chosen by measurement over the SDK's client and over httpx2 with tuned
-pools (`bench/proxy.py` prints the figures): on this project's machines it costs a fraction of
-their CPU per request and keeps its throughput at 64 concurrent requests, where httpx's pool
-collapses. The request body goes out as the bytes it was given; the answer becomes an
+the answer). The client was chosen by measurement (`bench/proxy_clients.py` prints the
+candidates side by side): the SDK's client and httpx2 with tuned pools cost several times
+aiohttp's CPU per request and collapse at 64 concurrent requests; `http1`, asyncio's transports
+and httptools' parser with nothing else on the path, costs a fraction of aiohttp's. The request body goes out as the bytes it was given; the answer becomes an
 `UpstreamResponse`: a non-streamed body byte for byte with the upstream status, or a stream of
 chunks as the provider sends them, never buffered. The proxy's router turns that into the HTTP
 response.
@@ -27,14 +27,12 @@ Only this module knows the HTTP client library; only the router knows HTTP frame
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping
 
-import aiohttp
-
 from service.errors import ProviderError
+from service.providers import http1
 from service.providers.types import UpstreamResponse
 
 log = logging.getLogger(__name__)
@@ -43,6 +41,7 @@ PROVIDER_HEADER = "X-FTM-Provider"
 UPSTREAM_REQUEST_ID_HEADER = "X-FTM-Upstream-Request-Id"
 # Connections kept open to one provider at most; requests beyond wait for one (within the timeout).
 MAX_CONNECTIONS = 512
+USER_AGENT = "finetune-manager-proxy"
 STREAM_BROKE_OFF = {
     "error": {
         "message": "The provider's stream broke off before it finished.",
@@ -55,39 +54,28 @@ _STREAM_BROKE_OFF_EVENT = b"data: " + json.dumps(STREAM_BROKE_OFF).encode() + b"
 
 
 class RelayClient:
-    """One provider's pooled HTTP client for relayed inference requests.
-
-    Its aiohttp session is made on first use on the running event loop (one per loop: a test may
-    run several apps in turn) and closed by `aclose` on that loop, at the app's shutdown."""
+    """One provider's pooled HTTP client for relayed inference requests (`http1.Pool`: its
+    connections are per event loop, since a test may run several apps in turn; `aclose` closes
+    the running loop's, at the app's shutdown)."""
 
     def __init__(self, provider: str, *, base_url: str, api_key: str, timeout_s: float) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
-        self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
-        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-
-    def _session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
-            session = self._sessions[loop] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
-                headers=self._headers,
-                timeout=self._timeout,
-                trust_env=False,
-            )
-        return session
+        self._pool = http1.Pool(
+            self.base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout_s=timeout_s,
+            max_connections=MAX_CONNECTIONS,
+        )
 
     async def aclose(self) -> None:
-        """Close the session of the running loop, releasing its connections."""
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
-        if session is not None:
-            await session.close()
+        """Close the running loop's connections."""
+        await self._pool.aclose()
 
     async def forward(
         self, path: str, content: bytes, *, stream: bool, auth: Mapping[str, str] | None = None
@@ -98,40 +86,38 @@ class RelayClient:
         request, over the same pooled connections."""
         provider = self.provider
         try:
-            upstream = await self._session().post(
-                self.base_url + path, data=content, allow_redirects=False, headers=auth
-            )
+            upstream = await self._pool.post(path, content, auth)
         except TimeoutError:
             raise _timed_out(provider) from None
-        except aiohttp.ClientError:
+        except http1.UpstreamError:
             raise _unavailable(502, f"The provider '{provider}' could not be reached.", provider) from None
         try:
             if upstream.status >= 300:
                 return await _error_response(upstream, provider, tenant_credentials=auth is not None)
             headers = _relayed_headers(upstream, provider)
-            media_type = upstream.headers.get("Content-Type")
+            media_type = upstream.headers.get("content-type")
             if not stream:
                 body = await upstream.read()  # read to its end: the connection goes back to the pool
                 return UpstreamResponse(
                     upstream.status, headers, media_type or "application/json", content=body
                 )
             # Read before answering: a failure here is still ours to report (and to fall back from).
-            first = await upstream.content.readany()
+            first = await upstream.readany()
         except TimeoutError:
-            upstream.close()
+            upstream.release()
             raise _timed_out(provider) from None
-        except aiohttp.ClientError:
-            upstream.close()
+        except http1.UpstreamError:
+            upstream.release()
             what = "the stream before sending anything" if stream else "the connection before answering"
             raise _unavailable(502, f"The provider '{provider}' dropped {what}.", provider) from None
         except BaseException:  # cancelled (the caller went away): free the connection at once
-            upstream.close()
+            upstream.release()
             raise
         return UpstreamResponse(
             upstream.status,
             headers,
             media_type or "text/event-stream",
-            chunks=_Chunks(first, upstream.content, provider),
+            chunks=_Chunks(first, upstream, provider),
             close=upstream.release,  # a stream not read to its end closes its connection instead
         )
 
@@ -141,11 +127,11 @@ class _Chunks:
     broke-off event when the provider's stream breaks off. One object read by the relay's one
     loop: no generator in between, and nothing to close but the response."""
 
-    __slots__ = ("_first", "_content", "_provider", "_ended")
+    __slots__ = ("_first", "_upstream", "_provider", "_ended")
 
-    def __init__(self, first: bytes, content: aiohttp.StreamReader, provider: str) -> None:
+    def __init__(self, first: bytes, upstream: http1.Response, provider: str) -> None:
         self._first = first
-        self._content = content
+        self._upstream = upstream
         self._provider = provider
         self._ended = not first
 
@@ -160,10 +146,10 @@ class _Chunks:
         if self._ended:
             raise StopAsyncIteration
         try:
-            chunk = await self._content.readany()
-        except (aiohttp.ClientError, TimeoutError) as error:
+            chunk = await self._upstream.readany()
+        except (http1.UpstreamError, TimeoutError) as error:
             self._ended = True
-            log.warning("stream from provider %s broke off: %s", self._provider, type(error).__name__)
+            log.warning("stream from provider %s broke off: %s", self._provider, error)
             return _STREAM_BROKE_OFF_EVENT
         if not chunk:
             self._ended = True
@@ -171,7 +157,7 @@ class _Chunks:
         return chunk
 
 
-def _relayed_headers(upstream: aiohttp.ClientResponse, provider: str) -> dict[str, str]:
+def _relayed_headers(upstream: http1.Response, provider: str) -> dict[str, str]:
     request_id = upstream.headers.get("x-request-id")
     if request_id is None:
         return {PROVIDER_HEADER: provider}
@@ -179,7 +165,7 @@ def _relayed_headers(upstream: aiohttp.ClientResponse, provider: str) -> dict[st
 
 
 async def _error_response(
-    upstream: aiohttp.ClientResponse, provider: str, *, tenant_credentials: bool = False
+    upstream: http1.Response, provider: str, *, tenant_credentials: bool = False
 ) -> UpstreamResponse:
     status = upstream.status
     if status < 400:  # a redirect, not followed: not something a caller can act on
@@ -200,7 +186,6 @@ async def _error_response(
             message = f"The provider '{provider}' rejected the service's credentials."
         raise _unavailable(502, message, provider)
     content = await upstream.read()
-    upstream.release()
     headers = _relayed_headers(upstream, provider)
     retry_after = upstream.headers.get("retry-after")
     if retry_after is not None:
