@@ -53,8 +53,8 @@ def _header_lines(headers: Mapping[str, str]) -> bytes:
 
 class Pool:
     """Keep-alive connections to one upstream (`base_url`), per event loop, and `post` to send a
-    request over one of them. `headers` go with every request; `aclose` closes the running
-    loop's connections."""
+    request over one of them. `headers` go with every request; `https` checks certificates with
+    `ssl_context` (the system's by default); `aclose` closes the running loop's connections."""
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class Pool:
         timeout_s: float,
         max_connections: int,
         idle_s: float = 4.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -72,7 +73,7 @@ class Pool:
         self.host = url.hostname
         self.port = url.port or (443 if secure else 80)
         self.prefix = url.path.rstrip("/")
-        self.ssl = ssl.create_default_context() if secure else None
+        self.ssl = (ssl_context or ssl.create_default_context()) if secure else None
         default_port = self.port == (443 if secure else 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._fixed = {"Host": host if default_port else f"{host}:{self.port}", **headers}
