@@ -10,7 +10,10 @@ With `BENCH_PROXY_COMPARE=1` a second `ftm api` with `FTM_LEAN_PROXY=false` (the
 served through FastAPI's routing, dependencies and middlewares) is measured beside it. For concurrency 1, 16 and 64,
 non-streamed and streamed (the sample is then the time to the first chunk), it prints requests/s,
 the p50/p99 latency added over calling the upstream directly, the share of direct throughput, and
-CPU milliseconds per request of the server's processes (the master and its workers, from /proc).
+CPU milliseconds per request of the server's processes (the master and its workers, from /proc),
+and after the table each server's CPU per second with no requests (at 20 requests/s, the 50 ms
+upstream at concurrency 1, that share of each request's CPU is spent whether requests come or not;
+/proc counts in 10 ms ticks, so those rows' CPU per request is also the coarsest).
 
 Figures are never asserted (machines are noisy); compare ftm with the floor of the same run.
 """
@@ -48,6 +51,7 @@ CONCURRENCY = (1, 16, 64)
 DELAYS_MS = (0, 50)
 DURATION_S = {0: 2.0, 50: 3.0}
 WARMUP_S = 1.0
+IDLE_S = 5.0
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/11"  # a real Redis if there is one (limits, pub/sub)
 # Per-minute limits of every key and tenant: counted on every request, far above what is sent.
 LIMITS = {
@@ -196,6 +200,20 @@ async def _measure(targets: list[Target]) -> list[Row]:
     return rows
 
 
+def _idle_cpu_ms_per_s(targets: list[Target]) -> dict[str, float]:
+    """Each server's CPU with no request coming (timers, background threads), over the same
+    seconds: at 20 requests/s (the 50 ms upstream at concurrency 1) it is part of every row's
+    CPU per request, the floor's too."""
+    measured = [target for target in targets if target.pid is not None]
+    before = {target.name: _cpu_s(target.pid) for target in measured if target.pid is not None}
+    time.sleep(IDLE_S)
+    return {
+        target.name: (_cpu_s(target.pid) - before[target.name]) * 1000 / IDLE_S
+        for target in measured
+        if target.pid is not None
+    }
+
+
 def _quantile_ms(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
@@ -304,8 +322,13 @@ def run() -> None:
             url = f"http://127.0.0.1:{fastapi_port}/v1/chat/completions"
             targets.append(Target("ftm, FastAPI path", url, DEPLOYMENT, auth_header, fastapi_pid))
         rows = uvloop.run(_measure(targets))
+        idle = _idle_cpu_ms_per_s(targets)
     print(
         f"workers per server: {workers}; upstream: raw asyncio + httptools; load: raw asyncio, keep-alive; "
         "ftm with a deployment, usage and limits on"
     )
     print(_table(rows))
+    print(
+        "CPU with no requests (ms per second, all processes of the server): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in idle.items())
+    )
