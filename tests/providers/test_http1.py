@@ -90,6 +90,22 @@ def json_answer(body: bytes = b'{"ok": true}', *, extra: bytes = b"") -> Answer:
     return answer
 
 
+def scripted(*steps: bytes | float, keep: bool = False) -> Answer:
+    """An answer that writes each bytes step (and drains it) and sleeps each number of seconds,
+    then keeps the connection or closes it."""
+
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> bool:
+        for step in steps:
+            if isinstance(step, bytes):
+                writer.write(step)
+                await writer.drain()
+            else:
+                await asyncio.sleep(step)
+        return keep
+
+    return answer
+
+
 async def serving(answer: Answer, tls: ssl.SSLContext | None = None) -> tuple[Server, asyncio.Server]:
     server = Server(answer)
     listening = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls)
@@ -245,11 +261,7 @@ def test_an_upstream_that_refuses_connections_is_an_upstream_error(run: Run) -> 
 
 def test_an_upstream_that_does_not_answer_in_time_times_out_and_its_connection_is_closed(run: Run) -> None:
     async def main() -> bool:
-        async def silent(request: Request, writer: asyncio.StreamWriter) -> bool:
-            await asyncio.sleep(10)
-            return False
-
-        server, listening = await serving(silent)
+        server, listening = await serving(scripted(10.0))
         pool = pool_for(server, timeout_s=0.2)
         with pytest.raises(TimeoutError):
             await pool.post("/x", b"{}")
@@ -261,12 +273,7 @@ def test_an_upstream_that_does_not_answer_in_time_times_out_and_its_connection_i
 
 def test_a_stream_that_stops_sending_times_out_between_reads(run: Run) -> None:
     async def main() -> bytes:
-        async def stalls(request: Request, writer: asyncio.StreamWriter) -> bool:
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-            await writer.drain()
-            await asyncio.sleep(10)
-            return False
-
+        stalls = scripted(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 10.0)
         server, listening = await serving(stalls)
         pool = pool_for(server, timeout_s=0.2)
         response = await pool.post("/x", b"{}")
@@ -281,12 +288,10 @@ def test_a_stream_that_stops_sending_times_out_between_reads(run: Run) -> None:
 
 def test_an_answer_cut_off_midway_is_an_upstream_error_after_the_bytes_that_came(run: Run) -> None:
     async def main() -> tuple[bytes, bool]:
-        async def cut(request: Request, writer: asyncio.StreamWriter) -> bool:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-            await writer.drain()
-            return False  # closes after 10 of the 100 bytes
-
-        server, listening = await serving(cut)
+        # closes after 10 of the 100 bytes
+        server, listening = await serving(
+            scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        )
         pool = pool_for(server)
         response = await pool.post("/x", b"{}")
         partial = await response.readany()
@@ -306,11 +311,9 @@ def test_an_answer_cut_off_midway_is_an_upstream_error_after_the_bytes_that_came
 
 def test_a_body_delimited_by_the_end_of_the_connection_is_read_to_that_end(run: Run) -> None:
     async def main() -> tuple[bytes, bytes, int]:
-        async def until_close(request: Request, writer: asyncio.StreamWriter) -> bool:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nall of it")
-            await writer.drain()
-            return False
-
+        until_close = scripted(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nall of it"
+        )
         server, listening = await serving(until_close)
         pool = pool_for(server)
         first = await (await pool.post("/x", b"{}")).read()
@@ -326,13 +329,7 @@ def test_a_body_delimited_by_the_end_of_the_connection_is_read_to_that_end(run: 
 
 def test_a_response_that_is_not_http_is_an_upstream_error(run: Run) -> None:
     async def main() -> None:
-        async def garbage(request: Request, writer: asyncio.StreamWriter) -> bool:
-            writer.write(b"SMTP ready\r\n\r\n")
-            await writer.drain()
-            await asyncio.sleep(1)
-            return False
-
-        server, listening = await serving(garbage)
+        server, listening = await serving(scripted(b"SMTP ready\r\n\r\n", 1.0))
         pool = pool_for(server)
         with pytest.raises(http1.UpstreamError, match="not a valid HTTP response"):
             await pool.post("/x", b"{}")
@@ -343,14 +340,12 @@ def test_a_response_that_is_not_http_is_an_upstream_error(run: Run) -> None:
 
 def test_an_interim_100_answer_is_skipped_for_the_real_one(run: Run) -> None:
     async def main() -> tuple[int, bytes]:
-        async def interim(request: Request, writer: asyncio.StreamWriter) -> bool:
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            await writer.drain()
-            await asyncio.sleep(0.05)  # the client has read the interim answer on its own
-            writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-            return True
-
+        interim = scripted(
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            0.05,  # the client has read the interim answer on its own
+            b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+            keep=True,
+        )
         server, listening = await serving(interim)
         pool = pool_for(server)
         response = await pool.post("/x", b"{}")
@@ -464,15 +459,9 @@ def test_a_stream_nobody_reads_stops_being_read_from_the_socket(run: Run) -> Non
 
 def test_a_stream_released_before_its_end_closes_its_connection(run: Run) -> None:
     async def main() -> tuple[bool, int]:
-        async def long_stream(request: Request, writer: asyncio.StreamWriter) -> bool:
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for _ in range(50):
-                writer.write(b"5\r\nhello\r\n")
-                await writer.drain()
-                await asyncio.sleep(0.02)
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-            return True
+        chunks: list[bytes | float] = [b"5\r\nhello\r\n", 0.02] * 50
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        long_stream = scripted(head, *chunks, b"0\r\n\r\n", keep=True)
 
         server, listening = await serving(long_stream)
         pool = pool_for(server)
