@@ -204,14 +204,10 @@ def _idle_cpu_ms_per_s(targets: list[Target]) -> dict[str, float]:
     """Each server's CPU with no request coming (timers, background threads), over the same
     seconds: at 20 requests/s (the 50 ms upstream at concurrency 1) it is part of every row's
     CPU per request, the floor's too."""
-    measured = [target for target in targets if target.pid is not None]
-    before = {target.name: _cpu_s(target.pid) for target in measured if target.pid is not None}
+    pids = {target.name: target.pid for target in targets if target.pid is not None}
+    before = {name: _cpu_s(pid) for name, pid in pids.items()}
     time.sleep(IDLE_S)
-    return {
-        target.name: (_cpu_s(target.pid) - before[target.name]) * 1000 / IDLE_S
-        for target in measured
-        if target.pid is not None
-    }
+    return {name: (_cpu_s(pid) - before[name]) * 1000 / IDLE_S for name, pid in pids.items()}
 
 
 def _quantile_ms(samples: list[float], q: float) -> float:

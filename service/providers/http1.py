@@ -268,8 +268,8 @@ class _Connection(asyncio.Protocol):
         self._gone = True
         response = self.response
         if response is not None and not response.complete:
-            if response.until_close and response.status:
-                response.finish()  # a body delimited by the end of the connection
+            if response.status and response.delimited_by_close():
+                response.finish()
             else:
                 response.fail(UpstreamError("the connection closed before the answer ended"))
         self.pool.lost(self)
@@ -319,7 +319,6 @@ class Response:
     __slots__ = (
         "status",
         "raw_headers",
-        "until_close",
         "complete",
         "_connection",
         "_headers",
@@ -333,7 +332,6 @@ class Response:
     def __init__(self, connection: _Connection) -> None:
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.until_close = False
         self.complete = False
         self._connection = connection
         self._headers: dict[str, str] | None = None
@@ -416,10 +414,13 @@ class Response:
 
     # fed by the connection
 
+    def delimited_by_close(self) -> bool:
+        """Whether the body ends with the connection (no length, not chunked)."""
+        names = {name.lower() for name, _ in self.raw_headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
+
     def headers_came(self, status: int) -> None:
         self.status = status
-        names = {name.lower() for name, _ in self.raw_headers}
-        self.until_close = b"content-length" not in names and b"transfer-encoding" not in names
         self._wake()
 
     def feed(self, body: bytes) -> None:

@@ -5,10 +5,10 @@ provider's key and base URL, and the proxy's timeout (for connecting, and betwee
 the answer). The client was chosen by measurement (`bench/proxy_clients.py` prints the
 candidates side by side): the SDK's client and httpx2 with tuned pools cost several times
 aiohttp's CPU per request and collapse at 64 concurrent requests; `http1`, asyncio's transports
-and httptools' parser with nothing else on the path, costs a fraction of aiohttp's. The request body goes out as the bytes it was given; the answer becomes an
-`UpstreamResponse`: a non-streamed body byte for byte with the upstream status, or a stream of
-chunks as the provider sends them, never buffered. The proxy's router turns that into the HTTP
-response.
+and httptools' parser with nothing else on the path, costs a fraction of aiohttp's. The request
+body goes out as the bytes it was given; the answer becomes an `UpstreamResponse`: a
+non-streamed body byte for byte with the upstream status, or a stream of chunks as the provider
+sends them, never buffered. The proxy's router turns that into the HTTP response.
 
 Failures keep their meaning for `openai` SDK callers:
 
