@@ -9,8 +9,9 @@ GitHub, Slack, Google, Stripe) and `private_key` (PEM private key blocks).
 The scan must cost little next to tokenizing, so each raw line first passes a cheap prefilter (an
 `@`, a key's literal prefix, `-----`, an IBAN's start, a `+` and a digit, or a run of as many
 digits as the shortest number a finding can have: a national phone number of the scanner's
-region, 10 digits in the US, or a 13-digit card), only the texts of the lines it flags are
-scanned, and the libraries only see the candidates. On realistic chat text (dates, prices,
+region, 10 digits in the US, or a 13-digit card), all its tests in one pass of Intel's Hyperscan
+engine; only the texts of the lines it flags are scanned, and the libraries only see the
+candidates. On realistic chat text (dates, prices,
 versions, times) the prefilter flags a few lines in a hundred besides those holding order-like
 numbers; the scan then drops numbers with too few digits before any library call. To keep
 false positives low: a number without `+` must be grouped (a bare run of digits is an order number
@@ -22,14 +23,16 @@ Findings are reported masked (`j***@***.com`, `****1111`, `sk-p…`), never in f
 
 from __future__ import annotations
 
+import functools
 import re
-import string
+import threading
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Literal
 
+import hyperscan
 import phonenumbers
 from stdnum import iban, luhn
 
@@ -58,37 +61,28 @@ _IBAN_START = re.compile(r"[A-Z]{2}\d\d")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _SEPARATORS = re.compile(r"[ .()/-]")
 _KEY_TEXTS = ("sk-", "AKIA", "ASIA", "gh", "xox", "AIza", "_live_", "_test_")
-# The prefilter's tests of a raw line that need its letters, in one regex: `@`, `-----`, what every
-# API key holds (`sk-`, `KIA` or `SIA`, `AIza`, `xox`, `k_`, `gh?_`, `github_pat_`), and a `+`
-# before a digit. Each alternative starts with a literal of a byte that is rare in prose, so the
-# regex engine skips from one such byte to the next (a lookbehind then checks what comes before
-# it); a JSON-escaped run of digits (`\n` or `\u00a0` before it) is added per scanner, below.
-_LITERAL_TESTS = (
-    rb"@|-(?:----|(?<=sk-))|I(?:A(?<=[KS]IA)|za(?<=AIza))|xox"
-    rb"|_(?:(?<=k_)|(?<=gh[pousr]_)|(?<=github_)pat_)|\+\d"
+# The prefilter's tests of a raw JSON line (bytes), compiled into one Hyperscan database
+# (`_Prefilter`) so that one pass finds every test's matches. What every kind needs: `@`,
+# `-----`, what every API key holds (`sk-`, `KIA` or `SIA`, `AIza`, `xox`, `k_`, `gh?_`,
+# `github_pat_`), a `+` before a digit, an IBAN's country and check digits; and a run of digits
+# (`_DIGIT_RUN`, per scanner).
+_PREFILTER_TESTS = (
+    rb"@",
+    rb"-----",
+    rb"sk-",
+    rb"[KS]IA",
+    rb"AIza",
+    rb"xox",
+    rb"(?:k|gh[pousr]|github_pat)_",
+    rb"\+[0-9]",
+    rb"[A-Z]{2}[0-9]{2}",
 )
-# The same tests for a block of lines joined (`flagged`), split where that is cheaper: the
-# alternatives that are plain literals as substrings (`bytes.find`), and the others each as a regex
-# run only on a block holding its first byte (`in`, a memchr: `_`, `+` and `\` are rare in prose).
-_LITERAL_NEEDLES = (b"@", b"-----", b"sk-", b"KIA", b"SIA", b"AIza", b"xox")
-_UNDERSCORE_TEST = re.compile(rb"_(?:(?<=k_)|(?<=gh[pousr]_)|(?<=github_)pat_)")
-_PLUS_TEST = re.compile(rb"\+\d")
-# In raw bytes, what the shape's `[-.~]` is: neither a letter, a digit, `_`, `+` nor `\`.
-_RAW_SEPARATOR = rb"[^A-Za-z0-9_+\\]"
-# A line's shape: capitals become A, small letters and `_` a, digits 0; `+`, `.`, `-` and `\` stay;
-# every other byte (spaces, parentheses, quotes, commas, UTF-8 bytes) becomes `~`.
-_SHAPE = bytes(
-    b
-    if b in b"+.-\\"
-    else ord("A")
-    if chr(b) in string.ascii_uppercase
-    else ord("a")
-    if chr(b) in string.ascii_lowercase + "_"
-    else ord("0")
-    if chr(b) in string.digits
-    else ord("~")
-    for b in range(256)
-)
+# What may part a number's digits in a raw line: neither a letter, a digit, `_`, `+` nor `\`
+# (spaces, `.`, `-`, parentheses, quotes, UTF-8 bytes).
+_GAP = rb"[^A-Za-z0-9_+\\]"
+# The start of a run of digits: what the exact pattern may start a number after, a gap other than
+# `.` or `-` (not "ORD-2024-000123"), or a JSON escape (`\n`, `\u00a0`), which stands for one.
+_DIGIT_RUN_START = rb"(?:[^A-Za-z0-9_+.\\-]|\\[a-z_](?:[A-Za-z0-9_]{4})?)[0-9]"
 _API_KEY = re.compile(
     r"(?<![A-Za-z0-9_-])(?:"
     r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"
@@ -126,6 +120,56 @@ def _mask_digits(value: str, keep: int) -> str:
     return f"****{digits[-keep:]}"
 
 
+class _Prefilter:
+    """The prefilter's tests (`_PREFILTER_TESTS` and a run of `min_digits` digits) in one
+    Hyperscan database: one pass over a line or a block finds every test's matches, at about
+    700 MB/s here, where a pass of Python's `re` or `bytes.find` per test took five times longer.
+    Each thread scans with scratch space of its own (a scan releases the GIL)."""
+
+    def __init__(self, min_digits: int) -> None:
+        run = _DIGIT_RUN_START + rb"(?:" + _GAP + rb"{0,2}[0-9]){" + str(min_digits - 1).encode() + b"}"
+        tests = [*_PREFILTER_TESTS, run]
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._database.compile(
+            expressions=tests,
+            ids=list(range(len(tests))),
+            elements=len(tests),
+            flags=hyperscan.HS_FLAG_SOM_LEFTMOST,  # each match's start, for the lines it overlaps
+        )
+        self._local = threading.local()
+
+    def _scratch(self) -> hyperscan.Scratch:
+        scratch: hyperscan.Scratch | None = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._database)
+        return scratch
+
+    def matches(self, data: bytes) -> bool:
+        """Whether any test matches in `data` (the scan stops at the first match)."""
+        try:
+            self._database.scan(data, match_event_handler=_stop, scratch=self._scratch())
+        except hyperscan.ScanTerminated:
+            return True
+        return False
+
+    def each_match(self, data: bytes, found: Callable[[int, int], None]) -> None:
+        """Call `found(start, end)` for every match of every test in `data`."""
+
+        def on_match(_test: int, start: int, end: int, _flags: int, _context: object) -> None:
+            found(start, end)
+
+        self._database.scan(data, match_event_handler=on_match, scratch=self._scratch())
+
+
+def _stop(_test: int, _start: int, _end: int, _flags: int, _context: object) -> bool:
+    return True  # a match: end the scan
+
+
+@functools.cache
+def _prefilter(min_digits: int) -> _Prefilter:
+    return _Prefilter(min_digits)  # compiled once per process and shortest number (about 25 ms)
+
+
 class PersonalDataScanner:
     """Finds personal data and secrets in text; `phone_region` is where numbers without a `+`
     country code are taken to be from.
@@ -142,45 +186,25 @@ class PersonalDataScanner:
         self._national_lengths = frozenset(lengths) | {length + 1 for length in lengths}
         # Without a `+`, a number is a finding only with a national number's or a card's digits.
         self._min_digits = min(self._national_lengths | {_CARD_DIGITS})
-        # In a line's shape: a run of that many digits, each after at most two separators (`) ` in
-        # "(415) 555-2671"), after a character the exact pattern may start a number after (`~`:
-        # not a letter, digit, `_`, `.`, `+` or `-`, so not "ORD-2024-000123"). The pattern's
-        # literal prefix `~0` lets the regex engine skip to each candidate.
-        repeat = b"{" + str(self._min_digits - 1).encode() + b"}"
-        self._digit_run = re.compile(b"~0(?:[-.~]{0,2}+0)" + repeat)
-        # A JSON escape stands for such a character too (`\n`, `\u00a0`): that run is found in the
-        # raw line, with the literal tests (`_LITERAL_TESTS`), starting at its rare `\`.
-        escaped_run = rb"\\[a-z_](?:[A-Za-z0-9_]{4})?\d(?:" + _RAW_SEPARATOR + rb"{0,2}+\d)" + repeat
-        self._literal_tests = re.compile(_LITERAL_TESTS + b"|" + escaped_run)
-        self._gated_tests = ((b"_", _UNDERSCORE_TEST), (b"+", _PLUS_TEST), (b"\\", re.compile(escaped_run)))
+        self._prefilter = _prefilter(self._min_digits)
         # The runs of digits and separators the exact pattern then reads (`_number_matches`).
         self._number_span = re.compile(r"\d[\d ().-]{" + str(max(5, self._min_digits - 2)) + r",}\d")
 
     def candidates(self, raw: bytes) -> bool:
-        """Whether `raw` may hold a finding: two passes over the line, one regex over its bytes
-        for what needs letters (`_LITERAL_TESTS`, JSON-escaped digit runs), and one translation
-        to its shape (capitals become A, digits 0) searched for an IBAN's country and check digits
-        and for a long run of digits."""
-        if self._literal_tests.search(raw) is not None:
-            return True
-        shape = raw.translate(_SHAPE)
-        return b"AA00" in shape or self._digit_run.search(shape) is not None
+        """Whether `raw` may hold a finding: whether any of the prefilter's tests matches in it
+        (`_Prefilter`, one pass over the line that stops at the first match)."""
+        return self._prefilter.matches(raw)
 
     def flagged(self, lines: Sequence[bytes]) -> set[int]:
         """The indexes of the `lines` that `candidates` flags (and at times a neighbour of one),
-        found with one pass of each test over the lines joined, which costs less than a pass over
-        each line: far fewer calls, and a test's tables stay in the cache for the whole block.
-        The literal tests run split (`_LITERAL_NEEDLES` and the gated regexes): a sixth less than
-        their single regex, whose search stops at every `-` and `I` of a block.
+        found with one pass over the lines joined, which costs less than a pass over each line
+        (a fifth less here: far fewer calls).
 
-        A line is flagged when a match overlaps it. So none that `candidates` flags is missed:
-        each match within a line is a match within the joined bytes too (the tests' lookbehinds
-        are positive, and more bytes before a line only let them match more), and a match that
-        the search skips because an earlier one overlaps it lies in a line that this earlier one
-        flags. A match across two lines flags both: the scan of their texts then finds nothing."""
+        A line is flagged when a match overlaps it, and every match is reported, so none that
+        `candidates` flags is missed: each match within a line is a match within the joined bytes
+        too. A match across two lines flags both: the scan of their texts then finds nothing."""
         if len(lines) == 1:
             return {0} if self.candidates(lines[0]) else set()
-        joined = b"".join(lines)
         ends = list(accumulate(len(line) for line in lines))
         found: set[int] = set()
 
@@ -188,24 +212,7 @@ class PersonalDataScanner:
             first = bisect_right(ends, start)
             found.update(range(first, bisect_right(ends, max(start, end - 1)) + 1))
 
-        # `_LITERAL_TESTS`, split (each needle is what an alternative matches or its lookbehind
-        # reads, so a needle's span covers the alternative's match: at most a neighbour more).
-        for needle in _LITERAL_NEEDLES:
-            at = joined.find(needle)
-            while at >= 0:
-                overlapped(at, at + len(needle))
-                at = joined.find(needle, at + 1)
-        for first_byte, test in self._gated_tests:
-            if first_byte in joined:
-                for match in test.finditer(joined):
-                    overlapped(match.start(), match.end())
-        shape = joined.translate(_SHAPE)
-        at = shape.find(b"AA00")
-        while at >= 0:
-            overlapped(at, at + 4)
-            at = shape.find(b"AA00", at + 1)
-        for match in self._digit_run.finditer(shape):
-            overlapped(match.start(), match.end())
+        self._prefilter.each_match(b"".join(lines), overlapped)
         return found
 
     def scan(self, text: str) -> list[Finding]:

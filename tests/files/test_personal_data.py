@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -167,6 +168,49 @@ def test_reject_fails_the_file_with_an_error_per_finding_naming_its_line() -> No
     ]
     assert report.summary().startswith("Line 2: a payment card number (****1111)")
     assert "4111 1111" not in report.model_dump_json()
+
+
+def test_findings_scanned_in_batches_are_all_counted_and_listed_in_line_order() -> None:
+    # More flagged lines than one batch holds, among examples warned about for other reasons.
+    rows = [
+        chat_example(f"Question {index}?", f"Mail user{index}@example.com about it.")
+        if index % 2
+        else {
+            "messages": [
+                {"role": "user", "content": f"Hi {index}"},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        }
+        for index in range(2 * 150)
+    ]
+
+    report = validate_jsonl(_lines(rows), personal_data="warn")
+
+    assert report.personal_data is not None
+    assert report.personal_data.kinds["email"].count == 150
+    assert report.personal_data.kinds["email"].lines == list(range(2, 21, 2))
+    assert report.warning_categories["personal_data_email"].count == 150
+    assert [(w.line, w.category) for w in report.warnings[:4]] == [
+        (1, "missing_system_message"),
+        (2, "personal_data_email"),
+        (3, "missing_system_message"),
+        (4, "personal_data_email"),
+    ]
+
+
+def test_the_prefilter_can_scan_from_several_threads_at_once() -> None:
+    scanner = PersonalDataScanner()
+    texts = [*ORDINARY_TEXT, *(text for _, text, _ in TRUE_CASES)] * 200
+    lines = [json.dumps({"content": text}).encode() + b"\n" for text in texts]
+    expected = scanner.flagged(lines)
+
+    def flag(_: int) -> set[int]:
+        return scanner.flagged(lines)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(flag, range(64)))
+
+    assert all(result == expected for result in results)
 
 
 def test_without_a_policy_nothing_is_scanned() -> None:
