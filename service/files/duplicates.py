@@ -44,7 +44,7 @@ _SCALAR_KEYS = frozenset({"role", "content", "name", "weight", "tool_call_id", "
 
 # Fingerprints are compared within one process only (one validation, one overlap), so Python's
 # own 64-bit hash serves, at a tenth of a cryptographic hash's cost.
-def exact_fingerprint(record: dict[str, Any]) -> int:
+def exact_fingerprint(record: dict[str, Any], plain: bool | None = None) -> int:
     """A hash of the record's value, whatever its key order and spacing.
 
     A plain chat example (`service.files.parsing.is_plain`: string roles and contents only, most
@@ -54,8 +54,9 @@ def exact_fingerprint(record: dict[str, Any]) -> int:
     weight (most of them: no content parts, no tool calls) is hashed as its messages' sorted
     items, without writing it out as JSON (a quarter of the cost). Which way a record is hashed
     depends on its value alone, so equal records always get the same fingerprint, and for valid
-    examples equal tuples mean equal JSON (a weight is 0 or 1, never true, false or 1.0)."""
-    if is_plain(record):
+    examples equal tuples mean equal JSON (a weight is 0 or 1, never true, false or 1.0).
+    `plain` is `is_plain(record)` when the caller knows it already (the line's reader does)."""
+    if is_plain(record) if plain is None else plain:
         try:
             return hash(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
         except orjson.JSONEncodeError:  # a lone surrogate: hashed as its items below
@@ -100,9 +101,9 @@ class DuplicateFinder:
         self._seen = bytearray()
         self._suspects: set[int] = set()
 
-    def add(self, line: int, record: dict[str, Any], text: ExampleText) -> None:
+    def add(self, line: int, record: dict[str, Any], text: ExampleText, plain: bool | None = None) -> None:
         try:
-            exact = exact_fingerprint(record)
+            exact = exact_fingerprint(record, plain)
         except RecursionError:  # a tool schema nested as deep as the JSON reader allows
             return
         near = near_fingerprint(text)

@@ -65,22 +65,28 @@ def read_json(raw: bytes) -> Any:
 
 
 class LineReader:
-    """Reads the lines of one file, each as `read_json` would (see the module's docstring)."""
+    """Reads the lines of one file, each as `read_json` would (see the module's docstring).
+    `plain` tells whether the record read last is plain (`is_plain`), for its exact fingerprint."""
 
     def __init__(self) -> None:
         self.orjson_first = True
+        self.plain = False
 
     def read(self, raw: bytes) -> Any:
         if self.orjson_first:
             try:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                return read_json(raw)  # what orjson refuses, `json` reads or names the fault of
-            if type(record) is dict and is_plain(record):
+                record = read_json(raw)  # what orjson refuses, `json` reads or names the fault of
+                self.plain = type(record) is dict and is_plain(record)
+                return record
+            self.plain = type(record) is dict and is_plain(record)
+            if self.plain:
                 return record
             self.orjson_first = False
-            return read_json(raw)
+            return read_json(raw)  # the same shape as orjson's: not plain either
         record = read_json(raw)
-        if type(record) is dict and is_plain(record):
+        self.plain = type(record) is dict and is_plain(record)
+        if self.plain:
             self.orjson_first = True
         return record

@@ -82,6 +82,11 @@ def test_the_line_reader_reads_mutated_chat_lines_as_json_does() -> None:
             line[at : at + rng.randint(0, 2)] = bytes(rng.choices(alphabet, k=rng.randint(0, 3)))
 
         assert _outcome(reader.read, bytes(line)) == _outcome(read_json, bytes(line))
+        try:
+            value = read_json(bytes(line))
+        except LineError:
+            continue
+        assert reader.plain == (type(value) is dict and is_plain(value))
 
 
 def test_a_weight_beyond_64_bits_is_named_as_written_not_as_a_float() -> None:
